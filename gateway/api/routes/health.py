@@ -1,0 +1,66 @@
+"""Liveness, readiness, Prometheus metrics, and the Tabby plugin's health/settings endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from gateway.api.responses import json_response
+from gateway.deps import CallerDep
+from gateway.telemetry.repository import ping
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health() -> Response:
+    """The gateway process is up (says nothing about vLLM or the database: see /ready)."""
+    return json_response({"status": "ok"})
+
+
+@router.get("/ready")
+async def ready(request: Request) -> Response:
+    """The upstream model server and the telemetry database are both reachable."""
+    state = request.app.state
+    upstream_ok = await state.vllm.is_healthy()
+    db_ok = await ping(state.engine)
+    body = {
+        "status": "ready" if upstream_ok and db_ok else "not_ready",
+        "upstream": "ok" if upstream_ok else "unreachable",
+        "database": "ok" if db_ok else "unreachable",
+        "telemetry_pending_segments": state.writer.pending_segments,
+    }
+    if state.supervisor is not None:
+        body["upstream_process"] = state.supervisor.describe()
+    return json_response(body, 200 if upstream_ok and db_ok else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition of this replica's counters and histograms."""
+    m = request.app.state.metrics
+    m.telemetry_pending.set(request.app.state.writer.pending_segments)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1beta/server_setting")
+async def server_setting(_caller: CallerDep) -> Response:
+    """Tabby plugins read this: their telemetry comes here (/v1/events), not to Tabby's cloud."""
+    return json_response({"disable_client_side_telemetry": True})
+
+
+@router.api_route("/v1/health", methods=["GET", "POST"])
+async def tabby_health(request: Request, _caller: CallerDep) -> Response:
+    """Tabby's server-info endpoint, which its IDE plugins call when they connect."""
+    from gateway import __version__
+
+    return json_response({
+        "model": request.app.state.completion_service_model,
+        "device": "cpu",
+        "arch": "x86_64",
+        "cpu_info": "codesieve gateway",
+        "cpu_count": 0,
+        "cuda_devices": [],
+        "version": {"build_date": "", "build_timestamp": "", "git_sha": "", "git_describe": f"codesieve-{__version__}"},
+    })

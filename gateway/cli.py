@@ -1,0 +1,136 @@
+"""Gateway commands: `codesieve serve`, `codesieve keys ...`, `codesieve telemetry ...`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+telemetry_app = typer.Typer(help="Telemetry database maintenance and export.", no_args_is_help=True)
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default: SQLite under the data dir)")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(**overrides: Any) -> Any:
+    from pydantic import ValidationError
+
+    from gateway.config import GatewaySettings
+
+    try:
+        return GatewaySettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    upstream: Annotated[str | None, typer.Option("--upstream", help="URL of a running vLLM OpenAI server")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="model folder for the embedded vLLM")] = None,
+    db: DbOpt = None,
+    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for shared rate limits")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where SQLite, spool and logs live")] = None,
+    log_level: Annotated[str, typer.Option(help="debug|info|warning|error")] = "info",
+) -> None:
+    """Run the gateway (embedded vLLM on --model, or proxy --upstream)."""
+    import uvicorn
+
+    from gateway.config import default_data_dir
+    from gateway.main import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if upstream is None and model is None:
+        model = (data_dir or default_data_dir()) / "models" / "tiny-code"
+    if upstream is None and model is not None and not (model / "config.json").is_file():
+        _fail(f"no model at {model}: build one with `codesieve train tiny-model --output {model}`, "
+              "or give --upstream URL")
+    settings = _settings(host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis,
+                         data_dir=data_dir)
+    app = create_app(settings)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower(),
+                    access_log=False, timeout_graceful_shutdown=10)
+    except Exception as exc:  # noqa: BLE001 - start-up failures (vLLM, DB) become one clear line
+        _fail(f"gateway failed: {exc}", 1)
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option("--user", help="who the key belongs to")],
+    admin: Annotated[bool, typer.Option("--admin", help="may manage experiments")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Create an API key; it is printed once, alone on the last line, and stored only hashed."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.db import build_sync_engine, run_migrations
+    from gateway.telemetry.repository import create_api_key
+
+    if not user.strip():
+        _fail("--user must not be empty")
+    settings = _settings(db_url=db)
+    try:
+        run_migrations(settings.sync_db_url)
+        engine = build_sync_engine(settings.sync_db_url)
+        key = create_api_key(engine, user=user, is_admin=admin)
+        engine.dispose()
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", 1)
+    typer.echo(f"created {'admin ' if admin else ''}key for {user} (shown once; store it now):", err=True)
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list(db: DbOpt = None) -> None:
+    """List keys (prefix, user, admin, created, revoked); never the keys themselves."""
+    from sqlalchemy import select
+
+    from gateway.db import build_sync_engine, run_migrations
+    from gateway.telemetry.tables import ApiKeyRecord
+
+    settings = _settings(db_url=db)
+    run_migrations(settings.sync_db_url)
+    engine = build_sync_engine(settings.sync_db_url)
+    with engine.connect() as conn:
+        for r in conn.execute(select(ApiKeyRecord).order_by(ApiKeyRecord.id)):
+            typer.echo(f"{r.id}\t{r.key_prefix}…\t{r.user}\t{'admin' if r.is_admin else '-'}\t"
+                       f"{r.created_at:%Y-%m-%d}\t{'revoked' if r.revoked_at else 'active'}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="id from `keys list`")], db: DbOpt = None) -> None:
+    """Revoke a key (takes effect within 30 s on every replica)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from gateway.db import build_sync_engine, run_migrations
+    from gateway.telemetry.tables import ApiKeyRecord
+
+    settings = _settings(db_url=db)
+    run_migrations(settings.sync_db_url)
+    engine = build_sync_engine(settings.sync_db_url)
+    with engine.begin() as conn:
+        n = conn.execute(update(ApiKeyRecord).where(ApiKeyRecord.id == key_id).values(revoked_at=datetime.now(UTC))).rowcount
+    if n == 0:
+        _fail(f"no key with id {key_id}", 1)
+    typer.echo(f"revoked key {key_id}")
+
+
+@telemetry_app.command("migrate")
+def telemetry_migrate(db: DbOpt = None) -> None:
+    """Run the Alembic migrations to head (the gateway also does this at start-up)."""
+    from gateway.db import run_migrations
+
+    settings = _settings(db_url=db)
+    run_migrations(settings.sync_db_url)
+    typer.echo("database at head")

@@ -1,0 +1,104 @@
+"""Start-up and shut-down: database, telemetry writer, upstream client (and embedded vLLM), filters.
+
+Everything long-lived is created here and kept on `app.state`; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import httpx
+from fastapi import FastAPI
+
+from gateway.auth import ApiKeyAuthenticator, load_or_create_pseudonym_key
+from gateway.config import GatewaySettings
+from gateway.db import build_async_engine, run_migrations
+from gateway.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.service.completions import CompletionService, ServiceConfig
+from gateway.service.fim import resolve_fim_template
+from gateway.supervisor import VllmSupervisor
+from gateway.telemetry.repository import fetch_api_key, insert_rows
+from gateway.telemetry.writer import TelemetryWriter
+from gateway.upstream.vllm_client import VllmClient
+
+log = logging.getLogger(__name__)
+
+
+async def _resolve_model_name(settings: GatewaySettings, vllm: VllmClient) -> str:
+    if settings.served_model_name:
+        return settings.served_model_name
+    if settings.upstream_url is None and settings.model_dir is not None:
+        return settings.model_dir.name
+    names = await vllm.models()
+    if isinstance(names, list) and names:
+        return names[0]
+    # A dead upstream is reported (by /ready and by 503s), not hidden; requests still name a model.
+    log.error("upstream %s is unreachable at start-up; /ready will say so", settings.upstream_url)
+    return "unknown"
+
+
+def _build_rate_limiter(settings: GatewaySettings) -> RateLimiter:
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url, settings.rate_limit_per_s, settings.rate_limit_burst)
+    return InProcessRateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: GatewaySettings = app.state.settings
+    state = app.state
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state.pseudonym_key = load_or_create_pseudonym_key(settings.pseudonym_key, settings.data_dir)
+    if settings.auto_migrate:
+        await asyncio.to_thread(run_migrations, settings.sync_db_url)
+    state.engine = build_async_engine(settings.async_db_url)
+    state.writer = TelemetryWriter(partial(insert_rows, state.engine), settings.spool_dir,
+                                   batch_size=settings.telemetry_batch_size,
+                                   flush_interval_s=settings.telemetry_flush_interval_s)
+    await state.writer.start()
+    state.authenticator = ApiKeyAuthenticator(partial(fetch_api_key, state.engine))
+    state.rate_limiter = _build_rate_limiter(settings)
+
+    state.supervisor = None
+    upstream_url = settings.upstream_url
+    if upstream_url is None:
+        if settings.model_dir is None:
+            raise RuntimeError("no upstream: give --upstream URL or --model DIR")
+        state.supervisor = VllmSupervisor(
+            settings.model_dir, port=settings.vllm_port, served_model_name=settings.served_model_name
+            or settings.model_dir.name, max_model_len=settings.vllm_max_model_len,
+            log_path=settings.data_dir / "logs" / "vllm.log", start_timeout_s=settings.vllm_start_timeout_s)
+        await state.supervisor.start()
+        upstream_url = state.supervisor.url
+    # One pooled client for all upstream calls; enough keep-alive connections for the highest
+    # concurrency we serve, so no request pays a TCP handshake.
+    state.http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s),
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
+        headers={"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else None,
+    )
+    state.vllm = VllmClient(state.http, upstream_url, timeout_s=settings.upstream_timeout_s)
+    model_name = await _resolve_model_name(settings, state.vllm)
+    fim = resolve_fim_template(explicit=settings.fim_template, model_name=model_name,
+                               model_dir=settings.model_dir)
+    state.completion_service_model = model_name
+    state.filters = getattr(state, "filters", None)
+    state.completion_service = CompletionService(
+        ServiceConfig(model_name, fim, settings.store_raw_text), state.vllm, state.writer, state.metrics,
+        filters=state.filters,
+    )
+    log.info("gateway ready: model %s via %s (FIM template %s)", model_name, upstream_url, fim.name)
+    try:
+        yield
+    finally:
+        await state.http.aclose()
+        await state.writer.close()
+        if isinstance(state.rate_limiter, RedisRateLimiter):
+            await state.rate_limiter.close()
+        await state.engine.dispose()
+        if state.supervisor is not None:
+            await state.supervisor.stop()

@@ -1,0 +1,56 @@
+"""create_app(): the FastAPI application, its middleware and its error handlers; no logic."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from gateway import __version__
+from gateway.api.responses import error_response
+from gateway.api.router import api_router
+from gateway.config import GatewaySettings, get_settings
+from gateway.deps import ApiError
+from gateway.lifespan import lifespan
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
+from gateway.protocol.base import ErrorResponse
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="codesieve gateway", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = GatewayMetrics()
+    app.include_router(api_router)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Response:
+        return error_response(exc.err)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        param = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(ErrorResponse(400, "invalid_value", f"{param}: {first.get('msg')}", param=param))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(ErrorResponse(exc.status_code, code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        # Log the type only: exception messages can carry request text (and so secrets).
+        log.error("unhandled %s in request", type(exc).__name__, exc_info=settings.environment == "development")
+        return error_response(ErrorResponse(500, "internal_error", "internal error; the gateway log has details"))
+
+    # The last added is outermost: metrics see every response, including 413s from the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

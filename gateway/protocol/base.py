@@ -1,0 +1,70 @@
+"""The error envelope every non-2xx answer uses, and the error codes clients can rely on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """A client-facing error as a value; only the router turns it into an HTTP response.
+
+    The body follows OpenAI's shape: {"error": {"message", "type", "code", "param"}}.
+    `code` is stable and machine-readable; `message` is for humans and never echoes request text
+    that could hold a secret.
+    """
+
+    status: int
+    code: str
+    message: str
+    param: str | None = None
+    headers: dict[str, str] | None = None
+
+    @property
+    def type(self) -> str:
+        if self.status in (401, 403):
+            return "authentication_error"
+        if self.status == 429:
+            return "rate_limit_error"
+        if self.status >= 500:
+            return "upstream_error"
+        return "invalid_request_error"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
+        }
+
+
+def parse_json_body(raw: bytes) -> Any | ErrorResponse:
+    """Strict UTF-8 JSON object, or the 400 that says what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ErrorResponse(400, "invalid_utf8", f"the body is not valid UTF-8 (byte {exc.start})")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return ErrorResponse(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(value, dict):
+        return ErrorResponse(400, "invalid_json", "the body must be a JSON object")
+    return value
+
+
+_PYDANTIC_CODES = {
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+}
+
+
+def validation_error(exc: ValidationError) -> ErrorResponse:
+    """Map the first pydantic error to a 400 with a stable code and the offending field as `param`."""
+    err = exc.errors(include_url=False, include_input=False)[0]
+    param = ".".join(str(p) for p in err["loc"]) or None
+    kind = err["type"]
+    code = _PYDANTIC_CODES.get(kind, "invalid_type" if kind.endswith("_type") or "parsing" in kind else "invalid_value")
+    return ErrorResponse(400, code, f"{param}: {err['msg']}" if param else err["msg"], param=param)

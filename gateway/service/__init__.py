@@ -1,0 +1,1 @@
+"""Request handling without HTTP types: prompt rendering, the upstream call, filters, telemetry."""

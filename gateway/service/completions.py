@@ -1,0 +1,267 @@
+"""CompletionService: render the prompt, call vLLM, filter each choice, answer, record telemetry.
+
+No HTTP types here: the route hands in a ParsedCompletion and a Caller and gets back a response
+body, an SSE iterator or an ErrorResponse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from gateway.metrics import GatewayMetrics
+from gateway.protocol.base import ErrorResponse
+from gateway.protocol.completions import ParsedCompletion
+from gateway.service.fim import FimTemplate, language_stops
+from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
+
+log = logging.getLogger(__name__)
+
+# Strength order of filter actions; a completion record keeps the strongest.
+_ACTION_RANK = {"none": 0, "annotated": 1, "redacted": 2, "blocked": 3}
+
+
+class TelemetrySink(Protocol):
+    def submit(self, table: str, row: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key_id: int | None
+    user: str
+    unit_id: str
+    is_admin: bool = False
+
+
+@dataclass(slots=True)
+class _Choice:
+    index: int
+    text: str = ""
+    finish_reason: str | None = None
+    filters: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    model_name: str
+    fim: FimTemplate
+    store_raw_text: bool = False
+
+
+class CompletionService:
+    def __init__(self, cfg: ServiceConfig, upstream: VllmClient, telemetry: TelemetrySink,
+                 metrics: GatewayMetrics, filters: Any | None = None) -> None:
+        self._cfg = cfg
+        self._upstream = upstream
+        self._telemetry = telemetry
+        self._metrics = metrics
+        self._filters = filters
+
+    # --- request preparation
+    def _check_model(self, req: ParsedCompletion) -> ErrorResponse | None:
+        if req.model is not None and req.model != self._cfg.model_name:
+            return ErrorResponse(404, "model_not_found", f"model {req.model!r} is not served here; see /v1/models",
+                                 param="model")
+        return None
+
+    def _payload(self, req: ParsedCompletion) -> dict[str, Any]:
+        stops = [*req.stop, *language_stops(req.language), *self._cfg.fim.stop_tokens]
+        payload: dict[str, Any] = {
+            "model": self._cfg.model_name,
+            "prompt": self._cfg.fim.render(req.prefix, req.suffix),
+            "max_tokens": req.max_tokens,
+            "n": req.n,
+            **req.passthrough,
+        }
+        if stops:
+            payload["stop"] = list(dict.fromkeys(stops))
+        for name in ("temperature", "top_p", "seed"):
+            value = getattr(req, name)
+            if value is not None:
+                payload[name] = value
+        return payload
+
+    # --- non-streaming
+    async def complete(self, req: ParsedCompletion, caller: Caller) -> dict[str, Any] | ErrorResponse:
+        started = time.perf_counter()
+        completion_id = f"cmpl-{uuid.uuid4().hex}"
+        if (err := self._check_model(req)) is not None:
+            return err
+        result = await self._upstream.complete(self._payload(req))
+        if isinstance(result, ErrorResponse):
+            self._record_failure(req, caller, completion_id, started, result)
+            return result
+        return self._finish_nonstream(req, caller, completion_id, started, result)
+
+    def _finish_nonstream(self, req: ParsedCompletion, caller: Caller, completion_id: str, started: float,
+                          result: UpstreamCompletion) -> dict[str, Any]:
+        self._metrics.upstream_latency.observe(result.latency_ms / 1000.0)
+        choices = [
+            _Choice(int(c.get("index", i)), c.get("text") or "", c.get("finish_reason"))
+            for i, c in enumerate(result.body["choices"])
+        ]
+        filter_ms = self._apply_filters(req, choices)
+        usage = result.body.get("usage")
+        total_ms = (time.perf_counter() - started) * 1000.0
+        block = self._x_codesieve(completion_id, req, choices, total_ms=total_ms, upstream_ms=result.latency_ms,
+                                  filter_ms=filter_ms)
+        self._record(req, caller, completion_id, choices, usage, total_ms, result.latency_ms)
+        return {
+            "id": completion_id,
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": self._cfg.model_name,
+            "choices": [
+                {"index": c.index, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
+                for c in choices
+            ],
+            "usage": usage,
+            "x_codesieve": block,
+        }
+
+    # --- streaming
+    async def stream(self, req: ParsedCompletion, caller: Caller) -> AsyncIterator[str | ErrorResponse]:
+        """SSE lines. The first item is an ErrorResponse when the request fails before any output.
+
+        With filters active, each choice is held back until it finishes, filtered, then released as
+        one chunk: a provenance block must be decided on the whole completion, and text already sent
+        cannot be taken back. Without filters, upstream chunks are relayed as they arrive.
+        """
+        started = time.perf_counter()
+        completion_id = f"cmpl-{uuid.uuid4().hex}"
+        if (err := self._check_model(req)) is not None:
+            yield err
+            return
+        created = int(time.time())
+        choices: dict[int, _Choice] = {i: _Choice(i) for i in range(req.n)}
+        usage: dict[str, Any] | None = None
+        upstream_started = time.perf_counter()
+        sent_any = False
+        hold_back = self._filters is not None
+        async for chunk in self._upstream.stream({**self._payload(req), "stream_options": {"include_usage": True}}):
+            if isinstance(chunk, ErrorResponse):
+                self._record_failure(req, caller, completion_id, started, chunk)
+                if not sent_any:
+                    yield chunk
+                else:
+                    yield _sse({"error": chunk.body()["error"]})
+                return
+            usage = chunk.get("usage") or usage
+            for c in chunk.get("choices") or []:
+                choice = choices.setdefault(int(c.get("index", 0)), _Choice(int(c.get("index", 0))))
+                delta = c.get("text") or ""
+                choice.text += delta
+                if c.get("finish_reason"):
+                    choice.finish_reason = c["finish_reason"]
+                if hold_back:
+                    if choice.finish_reason is None:
+                        continue
+                    self._apply_filters(req, [choice])
+                    delta = choice.text
+                if delta or choice.finish_reason:
+                    sent_any = True
+                    yield _sse(self._chunk(completion_id, created, choice.index, delta, choice.finish_reason))
+        upstream_ms = (time.perf_counter() - upstream_started) * 1000.0
+        self._metrics.upstream_latency.observe(upstream_ms / 1000.0)
+        total_ms = (time.perf_counter() - started) * 1000.0
+        ordered = [choices[i] for i in sorted(choices)]
+        block = self._x_codesieve(completion_id, req, ordered, total_ms=total_ms, upstream_ms=upstream_ms,
+                                  filter_ms=None)
+        self._record(req, caller, completion_id, ordered, usage, total_ms, upstream_ms)
+        final = {"id": completion_id, "object": "text_completion", "created": created, "model": self._cfg.model_name,
+                 "choices": [], "usage": usage, "x_codesieve": block}
+        yield _sse(final)
+        yield "data: [DONE]\n\n"
+
+    def _chunk(self, cid: str, created: int, index: int, text: str, finish: str | None) -> dict[str, Any]:
+        return {"id": cid, "object": "text_completion", "created": created, "model": self._cfg.model_name,
+                "choices": [{"index": index, "text": text, "finish_reason": finish, "logprobs": None}]}
+
+    # --- filters
+    def _apply_filters(self, req: ParsedCompletion, choices: list[_Choice]) -> float | None:
+        if self._filters is None:
+            return None
+        started = time.perf_counter()
+        for choice in choices:
+            result = self._filters.check_completion(choice.text, context_before=req.prefix)
+            choice.text = result.text
+            choice.filters = [f.to_public() for f in result.findings]
+            for f in result.findings:
+                self._metrics.filter_actions.labels(f.action, f.reason).inc()
+            if result.is_blocked:
+                choice.text = ""
+                choice.finish_reason = "content_filter"
+        elapsed = time.perf_counter() - started
+        self._metrics.filter_latency.observe(elapsed)
+        return elapsed * 1000.0
+
+    # --- response metadata and telemetry
+    def _x_codesieve(self, completion_id: str, req: ParsedCompletion, choices: list[_Choice], *, total_ms: float,
+                     upstream_ms: float, filter_ms: float | None) -> dict[str, Any]:
+        return {
+            "completion_id": completion_id,
+            "model": self._cfg.model_name,
+            "request_shape": req.shape,
+            "fim_template": self._cfg.fim.name if req.suffix else None,
+            "timings": {"total_ms": round(total_ms, 3), "upstream_ms": round(upstream_ms, 3),
+                        "filter_ms": None if filter_ms is None else round(filter_ms, 3)},
+            "filters": [dict(f, choice_index=c.index) for c in choices for f in c.filters],
+            "experiment": None,
+        }
+
+    def _record(self, req: ParsedCompletion, caller: Caller, completion_id: str, choices: list[_Choice],
+                usage: dict[str, Any] | None, total_ms: float, upstream_ms: float | None) -> None:
+        actions = [f.get("action", "none") for c in choices for f in c.filters]
+        strongest = max((_ACTION_NAME.get(a, "none") for a in actions), key=_ACTION_RANK.__getitem__, default="none")
+        row = self._base_row(req, caller, completion_id, total_ms)
+        row.update(
+            upstream_latency_ms=upstream_ms,
+            completion_chars=sum(len(c.text) for c in choices),
+            prompt_tokens=(usage or {}).get("prompt_tokens"),
+            completion_tokens=(usage or {}).get("completion_tokens"),
+            finish_reason=choices[0].finish_reason if choices else None,
+            filter_action=strongest,
+            filter_reasons=json.dumps(sorted({f["reason"] for c in choices for f in c.filters})) if actions else None,
+        )
+        if self._cfg.store_raw_text:
+            # Filters already redacted secrets in choice texts; the prompt is stored as sent.
+            row["prompt_text"] = req.prefix
+            row["completion_text"] = json.dumps([c.text for c in choices])
+        self._telemetry.submit("completions", row)
+
+    def _record_failure(self, req: ParsedCompletion, caller: Caller, completion_id: str, started: float,
+                        err: ErrorResponse) -> None:
+        self._metrics.upstream_errors.labels(err.code).inc()
+        row = self._base_row(req, caller, completion_id, (time.perf_counter() - started) * 1000.0)
+        row.update(is_error=True, error_code=err.code)
+        self._telemetry.submit("completions", row)
+
+    def _base_row(self, req: ParsedCompletion, caller: Caller, completion_id: str, total_ms: float) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "created_at": datetime.now(UTC),
+            "unit_id": caller.unit_id,
+            "model": self._cfg.model_name,
+            "language": req.language,
+            "request_shape": req.shape,
+            "n_choices": req.n,
+            "prompt_chars": len(req.prefix),
+            "suffix_chars": len(req.suffix or ""),
+            "latency_ms": total_ms,
+            "filter_action": "none",
+            "is_error": False,
+        }
+
+
+# Finding actions (filter vocabulary) -> completion-record actions (telemetry vocabulary).
+_ACTION_NAME = {"annotate": "annotated", "redact": "redacted", "block": "blocked"}
+
+
+def _sse(obj: dict[str, Any]) -> str:
+    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"

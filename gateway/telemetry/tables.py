@@ -1,0 +1,106 @@
+"""SQLAlchemy 2.0 schema of the telemetry database: completions, events, API keys, experiments.
+
+Schema only: no queries here. Changes go through an Alembic migration in `gateway/migrations/`.
+Unit ids are pseudonymous (a keyed hash of the user or machine id); raw prompt/completion text is
+only stored when a deployment opts in (`store_raw_text`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKeyRecord(Base):
+    """An API key, stored as a SHA-256 of the key; the key itself is shown once at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user: Mapped[str] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CompletionRecord(Base):
+    """One answered (or failed) completion request."""
+
+    __tablename__ = "completions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)  # keyed hash of the user
+    machine_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # keyed hash
+    experiment: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    arm: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    model: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_shape: Mapped[str] = mapped_column(String(16))  # "openai" | "tabby"
+    n_choices: Mapped[int] = mapped_column(Integer, default=1)
+    prompt_chars: Mapped[int] = mapped_column(Integer, default=0)
+    suffix_chars: Mapped[int] = mapped_column(Integer, default=0)
+    completion_chars: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    upstream_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finish_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # "none" | "annotated" | "redacted" | "blocked": the strongest filter action on any choice
+    filter_action: Mapped[str] = mapped_column(String(16), default="none")
+    filter_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of codes
+    is_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Only written when the deployment sets store_raw_text; secrets are redacted first even then.
+    prompt_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    completion_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_completions_experiment_arm", "experiment", "arm"),)
+
+
+class EventRecord(Base):
+    """One IDE telemetry event about a completion (shown, accepted, dismissed, persisted)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    client_event_id: Mapped[str] = mapped_column(String(128))
+    completion_id: Mapped[str] = mapped_column(ForeignKey("completions.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)
+    experiment: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    arm: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # shown|accepted|dismissed|persisted
+    choice_index: Mapped[int] = mapped_column(Integer, default=0)
+    accept_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # full|partial
+    accepted_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    accepted_lines: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    after_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    edit_distance_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    is_persisted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    retained_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    elapsed_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "client_event_id", name="uq_events_unit_client_event"),
+        Index("ix_events_experiment_arm_kind", "experiment", "arm", "kind"),
+    )

@@ -1,0 +1,167 @@
+"""Durable, batched telemetry writing that never blocks the request path and never loses a row.
+
+Journal first: `submit()` appends the row as one JSON line to the current journal segment and
+flushes it to the OS (a few microseconds), so a record that got a 2xx survives `kill -9`. A
+background task rotates the segment every `flush_interval_s` (or at `batch_size` rows), inserts the
+closed segments in order with idempotent INSERTs, and deletes each segment only after its commit.
+While the database is down, segments accumulate on disk and are replayed in order when it returns.
+
+Each process holds an exclusive lock on its own journal directory (`spool/<n>/`); at startup a
+process takes the first unlocked directory, so a restarted gateway replays what a killed one left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+log = logging.getLogger(__name__)
+
+InsertFn = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+MAX_JOURNAL_DIRS = 64
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    raise TypeError(f"not JSON serializable: {type(v).__name__}")
+
+
+class TelemetryWriter:
+    def __init__(self, insert: InsertFn, spool_root: Path, *, batch_size: int, flush_interval_s: float) -> None:
+        self._insert = insert
+        self._root = spool_root
+        self._batch_size = batch_size
+        self._interval = flush_interval_s
+        self._dir: Path | None = None
+        self._lock_fd: int | None = None
+        self._file: TextIO | None = None
+        self._seq = 0
+        self._rows_in_segment = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.db_ok = True
+        self.pending_segments = 0
+
+    # --- lifecycle
+    async def start(self) -> None:
+        self._dir = self._claim_dir()
+        existing = self._segments()
+        self._seq = (int(existing[-1].stem) + 1) if existing else 0
+        self._open_segment()
+        if existing:
+            log.info("telemetry: replaying %d journal segment(s) left by an earlier run", len(existing))
+        self._task = asyncio.create_task(self._run(), name="telemetry-writer")
+
+    async def close(self) -> None:
+        """Flush everything that can be flushed; what the DB refuses stays journaled for next start."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- hot path
+    def submit(self, table: str, row: dict[str, Any]) -> None:
+        assert self._file is not None, "writer not started"
+        self._file.write(json.dumps({"t": table, "r": row}, default=_json_default, separators=(",", ":")) + "\n")
+        self._file.flush()
+        self._rows_in_segment += 1
+        if self._rows_in_segment >= self._batch_size:
+            self._wake.set()
+
+    # --- background
+    async def _run(self) -> None:
+        backoff_s = self._interval
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self._rows_in_segment:
+                self._rotate()
+            ok = await self._drain()
+            if self._closing:
+                if self._rows_in_segment:
+                    self._rotate()
+                    await self._drain()
+                return
+            backoff_s = self._interval if ok else min(max(backoff_s * 2, 0.5), 10.0)
+
+    async def _drain(self) -> bool:
+        """Insert closed segments oldest first; stop at the first failure to keep order."""
+        closed = [p for p in self._segments() if self._file is None or p.name != Path(self._file.name).name]
+        self.pending_segments = len(closed)
+        for seg in closed:
+            by_table: dict[str, list[dict[str, Any]]] = {}
+            for line in seg.read_text().splitlines():
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    # A torn last line can only come from a crash mid-write, before any 2xx was sent.
+                    continue
+                by_table.setdefault(item["t"], []).append(item["r"])
+            try:
+                # completions before events: events reference completions.
+                for table in sorted(by_table, key=lambda t: (t != "completions", t)):
+                    rows = by_table[table]
+                    for i in range(0, len(rows), self._batch_size):
+                        await self._insert(table, rows[i : i + self._batch_size])
+            except Exception as exc:  # noqa: BLE001 - DB down or slow: keep the segment, retry later
+                if self.db_ok:
+                    log.warning("telemetry: database write failed (%s); journaling to %s", type(exc).__name__, self._dir)
+                self.db_ok = False
+                return False
+            seg.unlink()
+            self.pending_segments -= 1
+        if not self.db_ok:
+            log.info("telemetry: database back; journal replayed")
+        self.db_ok = True
+        return True
+
+    # --- journal files
+    def _claim_dir(self) -> Path:
+        self._root.mkdir(parents=True, exist_ok=True)
+        for n in range(MAX_JOURNAL_DIRS):
+            fd = os.open(self._root / f"{n}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._lock_fd = fd
+            d = self._root / str(n)
+            d.mkdir(mode=0o700, exist_ok=True)
+            return d
+        raise RuntimeError(f"more than {MAX_JOURNAL_DIRS} gateway processes share {self._root}")
+
+    def _segments(self) -> list[Path]:
+        assert self._dir is not None
+        return sorted(self._dir.glob("*.jsonl"), key=lambda p: int(p.stem))
+
+    def _open_segment(self) -> None:
+        assert self._dir is not None
+        path = self._dir / f"{self._seq:012d}.jsonl"
+        self._seq += 1
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed on rotate/close
+        os.chmod(path, 0o600)
+        self._rows_in_segment = 0
+
+    def _rotate(self) -> None:
+        assert self._file is not None
+        self._file.close()
+        self._open_segment()

@@ -1,0 +1,1 @@
+"""The upstream adapter: the only code that talks HTTP to vLLM."""
