@@ -79,6 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s),
         limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
+        transport=getattr(state, "upstream_transport", None),
         headers={"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else None,
     )
     state.vllm = VllmClient(state.http, upstream_url, timeout_s=settings.upstream_timeout_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,11 +23,13 @@ from gateway.protocol.base import ErrorResponse
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, *, upstream_transport: Any = None) -> FastAPI:
+    """Build the app. `upstream_transport` (an httpx transport) exists for fault-injection tests."""
     settings = settings or get_settings()
     app = FastAPI(title="codesieve gateway", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = GatewayMetrics()
+    app.state.upstream_transport = upstream_transport
     app.include_router(api_router)
 
     @app.exception_handler(ApiError)

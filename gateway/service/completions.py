@@ -19,6 +19,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion
 from gateway.service.fim import FimTemplate, language_stops
+from gateway.service.stops import UPSTREAM_MAX_STOPS, StopMatcher, truncate_at_stop
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,12 @@ class CompletionService:
                                  param="model")
         return None
 
+    def _stops(self, req: ParsedCompletion) -> list[str]:
+        # Priority: the client's own stops, then the language's, then the template's end tokens.
+        return list(dict.fromkeys([*req.stop, *language_stops(req.language), *self._cfg.fim.stop_tokens]))
+
     def _payload(self, req: ParsedCompletion) -> dict[str, Any]:
-        stops = [*req.stop, *language_stops(req.language), *self._cfg.fim.stop_tokens]
+        stops = self._stops(req)
         payload: dict[str, Any] = {
             "model": self._cfg.model_name,
             "prompt": self._cfg.fim.render(req.prefix, req.suffix),
@@ -80,7 +85,7 @@ class CompletionService:
             **req.passthrough,
         }
         if stops:
-            payload["stop"] = list(dict.fromkeys(stops))
+            payload["stop"] = stops[:UPSTREAM_MAX_STOPS]
         for name in ("temperature", "top_p", "seed"):
             value = getattr(req, name)
             if value is not None:
@@ -102,10 +107,11 @@ class CompletionService:
     def _finish_nonstream(self, req: ParsedCompletion, caller: Caller, completion_id: str, started: float,
                           result: UpstreamCompletion) -> dict[str, Any]:
         self._metrics.upstream_latency.observe(result.latency_ms / 1000.0)
-        choices = [
-            _Choice(int(c.get("index", i)), c.get("text") or "", c.get("finish_reason"))
-            for i, c in enumerate(result.body["choices"])
-        ]
+        stops = self._stops(req)
+        choices = []
+        for i, c in enumerate(result.body["choices"]):
+            text, stopped = truncate_at_stop(c.get("text") or "", stops)
+            choices.append(_Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason")))
         filter_ms = self._apply_filters(req, choices)
         usage = result.body.get("usage")
         total_ms = (time.perf_counter() - started) * 1000.0
@@ -144,6 +150,8 @@ class CompletionService:
         upstream_started = time.perf_counter()
         sent_any = False
         hold_back = self._filters is not None
+        stops = self._stops(req)
+        matchers: dict[int, StopMatcher] = {}
         async for chunk in self._upstream.stream({**self._payload(req), "stream_options": {"include_usage": True}}):
             if isinstance(chunk, ErrorResponse):
                 self._record_failure(req, caller, completion_id, started, chunk)
@@ -154,11 +162,18 @@ class CompletionService:
                 return
             usage = chunk.get("usage") or usage
             for c in chunk.get("choices") or []:
-                choice = choices.setdefault(int(c.get("index", 0)), _Choice(int(c.get("index", 0))))
-                delta = c.get("text") or ""
-                choice.text += delta
-                if c.get("finish_reason"):
+                index = int(c.get("index", 0))
+                choice = choices.setdefault(index, _Choice(index))
+                matcher = matchers.setdefault(index, StopMatcher(stops))
+                if matcher.stopped:
+                    continue  # already finished here; the upstream ran on to its own stop
+                delta = matcher.feed(c.get("text") or "")
+                if matcher.stopped:
+                    choice.finish_reason = "stop"
+                elif c.get("finish_reason"):
+                    delta += matcher.flush()
                     choice.finish_reason = c["finish_reason"]
+                choice.text += delta
                 if hold_back:
                     if choice.finish_reason is None:
                         continue
@@ -167,6 +182,12 @@ class CompletionService:
                 if delta or choice.finish_reason:
                     sent_any = True
                     yield _sse(self._chunk(completion_id, created, choice.index, delta, choice.finish_reason))
+            if len(matchers) == req.n and all(m.stopped for m in matchers.values()):
+                break  # every choice hit a gateway-side stop: leaving the stream aborts the upstream request
+        for index, matcher in matchers.items():  # an upstream that ended without a finish_reason
+            if choices[index].finish_reason is None and (rest := matcher.flush()):
+                choices[index].text += rest
+                yield _sse(self._chunk(completion_id, created, index, rest, None))
         upstream_ms = (time.perf_counter() - upstream_started) * 1000.0
         self._metrics.upstream_latency.observe(upstream_ms / 1000.0)
         total_ms = (time.perf_counter() - started) * 1000.0

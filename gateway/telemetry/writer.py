@@ -69,6 +69,8 @@ class TelemetryWriter:
             await self._task
         if self._file is not None:
             self._file.close()
+            if self._rows_in_segment == 0:
+                Path(self._file.name).unlink(missing_ok=True)
             self._file = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)

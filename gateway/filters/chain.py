@@ -1,0 +1,73 @@
+"""FilterChain: secrets -> licence text -> provenance over one text, with the policy's actions.
+
+Pure and synchronous (a 40-line completion takes about a millisecond); the service calls
+`check_completion` on each choice, `scan_prompt` on prompts, and the scan endpoint/CLI `scan`.
+"""
+
+from __future__ import annotations
+
+from dedup.index import LicensedIndex
+from gateway.filters.base import FilterPolicy, FilterResult, Finding
+from gateway.filters.licence_text import detect_licence_text, licence_category
+from gateway.filters.licensed import check_provenance
+from gateway.filters.redaction import apply_redactions
+from gateway.filters.secret_scan import SecretFinding, scan_secrets
+
+__all__ = ["FilterChain"]
+
+
+def _secret_finding(f: SecretFinding, action: str) -> Finding:
+    return Finding(type="secret", reason=f"secret.{f.detector}", start=f.start, end=f.end,
+                   action=action,  # type: ignore[arg-type]
+                   detail={"detector": f.detector, "placeholder": f.placeholder})
+
+
+class FilterChain:
+    """Runs every filter on a text and applies `policy` (see FilterPolicy)."""
+
+    def __init__(self, policy: FilterPolicy | None = None, index: LicensedIndex | None = None) -> None:
+        self.policy = policy or FilterPolicy()
+        self.index = index
+
+    def _secrets(self, text: str, action: str) -> tuple[list[SecretFinding], list[Finding]]:
+        raw = scan_secrets(text)
+        return raw, [_secret_finding(f, action) for f in raw]
+
+    def _licence(self, text: str) -> list[Finding]:
+        findings = []
+        for f in detect_licence_text(text):
+            category = licence_category(f.spdx) if f.spdx else licence_category(f.family)
+            detail = {"licence_family": f.family, "kind": f.kind}
+            if f.spdx:
+                detail["spdx"] = f.spdx
+            findings.append(Finding(type="licence", reason=f"licence.{f.family}", start=f.start,
+                                    end=f.end, action=self.policy.licence_action(f.family, category),
+                                    detail=detail))
+        return findings
+
+    def check_completion(self, text: str, *, context_before: str = "") -> FilterResult:
+        """Filter one completion: redact or block secrets, apply licence and provenance policy.
+
+        Args:
+            text: the completion.
+            context_before: the code before it (the prompt prefix), for the provenance check.
+        Returns:
+            FilterResult: redacted text ("" when blocked), findings sorted by span, is_blocked.
+        """
+        raw, findings = self._secrets(text, self.policy.secrets)
+        findings += self._licence(text)
+        if self.index is not None:
+            findings += check_provenance(self.index, text, context_before=context_before,
+                                         policy=self.policy)
+        findings.sort(key=lambda f: (f.start, f.end, f.type, f.reason))
+        is_blocked = any(f.action == "block" for f in findings)
+        out = "" if is_blocked else apply_redactions(text, raw)
+        return FilterResult(text=out, findings=findings, is_blocked=is_blocked)
+
+    def scan(self, text: str, *, context_before: str = "") -> list[Finding]:
+        """Every finding in `text` with the action the policy would take (scan endpoint / CLI)."""
+        return self.check_completion(text, context_before=context_before).findings
+
+    def scan_prompt(self, text: str) -> list[Finding]:
+        """Secrets in a prompt (prefix/suffix); always `redact` (prompts are never blocked here)."""
+        return self._secrets(text, "redact")[1]

@@ -1,0 +1,136 @@
+"""Pure licence-text detection: SPDX-License-Identifier lines and licence texts' opening lines.
+
+Also owns the licence vocabulary shared with the provenance filter: `licence_family` maps an SPDX
+id (or a free-form licence string from a corpus) to a family, and `licence_category` to
+copyleft / permissive / unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "LicenceCategory",
+    "LicenceFamily",
+    "LicenceFinding",
+    "detect_licence_text",
+    "licence_category",
+    "licence_family",
+]
+
+LicenceFamily = Literal["gpl", "lgpl", "agpl", "mpl", "epl", "apache", "mit", "bsd", "other"]
+LicenceCategory = Literal["copyleft", "permissive", "unknown"]
+
+COPYLEFT_FAMILIES: frozenset[str] = frozenset({"gpl", "lgpl", "agpl", "mpl", "epl"})
+PERMISSIVE_FAMILIES: frozenset[str] = frozenset({"apache", "mit", "bsd"})
+# Permissive licences outside the named families (SPDX ids, lower case).
+_OTHER_PERMISSIVE = frozenset(
+    {"isc", "unlicense", "0bsd", "zlib", "psf-2.0", "python-2.0", "cc0-1.0", "bsl-1.0", "wtfpl",
+     "x11", "hpnd", "upl-1.0", "ms-pl", "artistic-2.0", "postgresql", "ncsa"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceFinding:
+    """A licence marker in text: family, how it was found, the SPDX expression if any, span."""
+
+    family: LicenceFamily
+    kind: Literal["spdx", "text"]
+    spdx: str | None
+    start: int
+    end: int
+
+
+def licence_family(licence: str | None) -> LicenceFamily:
+    """Family of an SPDX id / expression or a free-form licence name ("other" when unknown).
+
+    For an expression (`MIT OR GPL-2.0`), the most restrictive family present wins.
+    """
+    if not licence:
+        return "other"
+    text = licence.lower()
+    # Most restrictive first: AGPL > GPL > LGPL > MPL/EPL > permissive.
+    for family, pattern in _FAMILY_PATTERNS:
+        if pattern.search(text):
+            return family
+    return "other"
+
+
+def licence_category(licence: str | None) -> LicenceCategory:
+    """copyleft / permissive / unknown for an SPDX id or licence name."""
+    family = licence_family(licence)
+    if family in COPYLEFT_FAMILIES:
+        return "copyleft"
+    if family in PERMISSIVE_FAMILIES:
+        return "permissive"
+    if licence and licence.strip().lower() in _OTHER_PERMISSIVE:
+        return "permissive"
+    return "unknown"
+
+
+_FAMILY_PATTERNS: tuple[tuple[LicenceFamily, re.Pattern[str]], ...] = (
+    ("agpl", re.compile(r"\bagpl|affero")),
+    ("lgpl", re.compile(r"\blgpl|lesser general public|library general public")),
+    ("gpl", re.compile(r"\bgpl|general public licen[cs]e")),
+    ("mpl", re.compile(r"\bmpl\b|\bmpl-|mozilla public")),
+    ("epl", re.compile(r"\bepl\b|\bepl-|eclipse public")),
+    ("apache", re.compile(r"apache")),
+    ("mit", re.compile(r"(?<![a-z])mit(?![a-z])|expat")),
+    ("bsd", re.compile(r"\bbsd")),
+)
+
+# Between two words of a licence sentence: whitespace, comment markers and line breaks, so
+# "Licensed under the Apache\n# License, Version 2.0" still matches.
+_SEP = r"(?:[\s#*/;!'\"-]|//|--|\bdnl\b)+"
+
+
+def _phrase(words: str) -> str:
+    return _SEP.join(re.escape(w) for w in words.split())
+
+
+# Opening lines / headers of each licence text (from the licence texts themselves).
+_TEXT_MARKERS: tuple[tuple[LicenceFamily, str], ...] = (
+    ("agpl", "GNU AFFERO GENERAL PUBLIC LICENSE"),
+    ("agpl", "under the terms of the GNU Affero General Public License"),
+    ("lgpl", "GNU LESSER GENERAL PUBLIC LICENSE"),
+    ("lgpl", "GNU LIBRARY GENERAL PUBLIC LICENSE"),
+    ("lgpl", "under the terms of the GNU Lesser General Public License"),
+    ("lgpl", "under the terms of the GNU Library General Public License"),
+    ("gpl", "GNU GENERAL PUBLIC LICENSE Version"),
+    ("gpl", "under the terms of the GNU General Public License"),
+    ("mpl", "Mozilla Public License Version"),
+    ("mpl", "This Source Code Form is subject to the terms of the Mozilla Public License"),
+    ("epl", "Eclipse Public License - v"),
+    ("epl", "are made available under the terms of the Eclipse Public License"),
+    ("apache", "Apache License Version 2.0, January 2004"),
+    ("apache", "Licensed under the Apache License, Version 2.0"),
+    ("mit", "Permission is hereby granted, free of charge, to any person obtaining a copy"),
+    ("bsd", "Redistribution and use in source and binary forms, with or without modification, "
+            "are permitted provided that the following conditions are met"),
+)
+_TEXT_RE = re.compile(
+    "|".join(f"(?P<m{i}>{_phrase(words)})" for i, (_, words) in enumerate(_TEXT_MARKERS)),
+    re.IGNORECASE,
+)
+_SPDX_RE = re.compile(r"SPDX-License-Identifier:[ \t]*(?P<expr>[A-Za-z0-9.+()\- \t]*[A-Za-z0-9+)])")
+
+
+def detect_licence_text(text: str) -> list[LicenceFinding]:
+    """Find SPDX-License-Identifier lines and licence-text openings in `text`.
+
+    Args:
+        text: a completion or any file content.
+    Returns:
+        findings sorted by start; an SPDX finding spans the identifier line's tag and expression.
+    """
+    findings = [
+        LicenceFinding(licence_family(m.group("expr")), "spdx", m.group("expr").strip(),
+                       m.start(), m.end())
+        for m in _SPDX_RE.finditer(text)
+    ]
+    for m in _TEXT_RE.finditer(text):
+        index = int(next(name for name, value in m.groupdict().items() if value)[1:])
+        findings.append(LicenceFinding(_TEXT_MARKERS[index][0], "text", None, m.start(), m.end()))
+    return sorted(findings, key=lambda f: (f.start, f.end))

@@ -1,0 +1,380 @@
+"""Secret detection over a whole text: detect-secrets 1.5.0's detectors and heuristics, one pass.
+
+detect-secrets scans line by line, calling every plugin on every line through its dependency
+injection machinery. Here each detector's *prefilter* regex (a necessary condition, e.g.
+`AKIA|ASIA|...` for AWS keys) runs once over the whole text; only the few lines it hits go
+through the plugins' own `analyze_string` and the same heuristic filters, in the same order.
+Findings are therefore identical to detect-secrets' per-line scan with the same plugins
+(checked by benchmarks/filters.py), at a fraction of the cost.
+
+Deliberate differences from the detect-secrets CLI (`parity=True` removes the third):
+- the `pragma: allowlist secret` line filter is NOT honoured: a model must not be able to
+  whitelist its own output;
+- file-name filters (lock files, swagger, binary extensions) do not apply: a completion has no file;
+- the indirect-reference line filter (`x = f(...)`) only drops keyword and entropy guesses, so
+  `OpenAI(api_key="sk-...")` is still caught.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from detect_secrets.filters import heuristic
+from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
+
+__all__ = [
+    "ALL_DETECTORS",
+    "DEFAULT_DETECTORS",
+    "DETECTOR_SPECS",
+    "DetectorSpec",
+    "SecretFinding",
+    "scan_secret_values",
+    "scan_secrets",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpec:
+    """One detect-secrets plugin: our stable id, its class, placeholder and prefilters.
+
+    The prefilters are regexes of which at least one matches on every line where the plugin can
+    report a secret (a necessary condition, never a sufficient one); none may match across a
+    newline. `prefilter` runs on the text as is; `prefilter_lower` is written in lower case and
+    runs on the lower-cased text (or case-insensitively on non-ASCII text, where lower-casing
+    could move offsets or miss Unicode case folds).
+    """
+
+    detector: str
+    plugin_module: str
+    plugin_class: str
+    placeholder: str
+    prefilter: tuple[str, ...] = ()
+    prefilter_lower: tuple[str, ...] = ()
+
+
+# Any run of >= 24 [\w-] characters, found at the start of its run so the scan stays linear:
+# a superset of the long fixed-alphabet secrets (Cloudant's 24 letters / 64 hex, SoftLayer's 64,
+# IBM IAM's 44, IBM COS's 48 hex), which all lie inside such a run.
+_LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
+
+# Prefilters are derived from each plugin's denylist in detect-secrets 1.5.0
+# (detect_secrets/plugins/*.py); the comment says which part of the plugin regex they require.
+DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
+    # ArtifactoryDetector: AKC[a-zA-Z0-9]{10,} | AP[\dABCDEF][a-zA-Z0-9]{8,}
+    DetectorSpec("artifactory_credentials", "artifactory", "ArtifactoryDetector",
+                 "<ARTIFACTORY_CREDENTIALS>", (r"AKC[a-zA-Z0-9]{10}|AP[\dA-F][a-zA-Z0-9]{8}",)),
+    # AWSKeyDetector: key-id prefixes, or 'aws' (case-insensitive) before a 40-char secret key
+    DetectorSpec("aws_access_key", "aws", "AWSKeyDetector", "<AWS_ACCESS_KEY>",
+                 (r"A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA",), ("aws",)),
+    DetectorSpec("azure_storage_key", "azure_storage_key", "AzureStorageKeyDetector",
+                 "<AZURE_STORAGE_KEY>", (r"AccountKey=",)),
+    DetectorSpec("basic_auth", "basic_auth", "BasicAuthDetector", "<BASIC_AUTH_PASSWORD>",
+                 (r"://",)),
+    # CloudantDetector: 64 hex or 24 letters after a cl/cloudant keyword, or a cloudant.com URL
+    DetectorSpec("cloudant_credentials", "cloudant", "CloudantDetector",
+                 "<CLOUDANT_CREDENTIALS>", (_LONG_RUN,), (r"cloudant\.com",)),
+    DetectorSpec("discord_bot_token", "discord", "DiscordBotTokenDetector",
+                 "<DISCORD_BOT_TOKEN>", (r"[MNO][a-zA-Z\d_-]{23,25}\.",)),
+    DetectorSpec("github_token", "github_token", "GitHubTokenDetector", "<GITHUB_TOKEN>",
+                 (r"gh[pousr]_",)),
+    DetectorSpec("gitlab_token", "gitlab_token", "GitLabTokenDetector", "<GITLAB_TOKEN>",
+                 (r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-|GR1348941",)),
+    # IbmCloudIamDetector: a 44-char [\w-] secret after a key/pass/token keyword
+    DetectorSpec("ibm_cloud_iam_key", "ibm_cloud_iam", "IbmCloudIamDetector",
+                 "<IBM_CLOUD_IAM_KEY>", (_LONG_RUN,)),
+    DetectorSpec("ibm_cos_hmac", "ibm_cos_hmac", "IbmCosHmacDetector", "<IBM_COS_HMAC>",
+                 (_LONG_RUN,)),
+    # IPPublicDetector: four dotted octets; the literal '.' first keeps the scan on the fast path
+    DetectorSpec("public_ip", "ip_public", "IPPublicDetector", "<PUBLIC_IP>",
+                 (r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d",)),
+    DetectorSpec("jwt", "jwt", "JwtTokenDetector", "<JWT>", (r"eyJ",)),
+    # KeywordDetector: every one of its regexes contains one of these denylisted words
+    DetectorSpec("secret_keyword", "keyword", "KeywordDetector", "<SECRET>", (),
+                 (r"api_?key|auth_?key|service_?key|account_?key|db_?key|database_?key"
+                  r"|priv_?key|private_?key|client_?key|db_?pass|database_?pass|key_?pass"
+                  r"|password|passwd|pwd|secret|contraseña|contrasena",)),
+    DetectorSpec("mailchimp_access_key", "mailchimp", "MailchimpDetector",
+                 "<MAILCHIMP_ACCESS_KEY>", (r"-us[0-9]",)),
+    DetectorSpec("npm_token", "npm", "NpmDetector", "<NPM_TOKEN>", (r"/:_authToken=",)),
+    DetectorSpec("openai_token", "openai", "OpenAIDetector", "<OPENAI_TOKEN>", (r"T3BlbkFJ",)),
+    DetectorSpec("private_key", "private_key", "PrivateKeyDetector", "<PRIVATE_KEY>",
+                 (r"PRIVATE KEY|PuTTY-User-Key-File-2",)),
+    DetectorSpec("pypi_token", "pypi_token", "PypiTokenDetector", "<PYPI_TOKEN>",
+                 (r"pypi-AgE",)),
+    DetectorSpec("sendgrid_api_key", "sendgrid", "SendGridDetector", "<SENDGRID_API_KEY>",
+                 (r"SG\.",)),
+    DetectorSpec("slack_token", "slack", "SlackDetector", "<SLACK_TOKEN>", (),
+                 (r"xox[abposr]-|https://hooks\.slack\.com/services/t",)),
+    DetectorSpec("softlayer_credentials", "softlayer", "SoftlayerDetector",
+                 "<SOFTLAYER_CREDENTIALS>", (_LONG_RUN,), (r"api.softlayer.com",)),
+    DetectorSpec("square_oauth_secret", "square_oauth", "SquareOAuthDetector",
+                 "<SQUARE_OAUTH_SECRET>", (r"sq0csp-",)),
+    DetectorSpec("stripe_access_key", "stripe", "StripeDetector", "<STRIPE_ACCESS_KEY>",
+                 (r"[rs]k_live_",)),
+    # TelegramBotTokenDetector: \d{8,10}: -- search the ':' then look back for 8 digits
+    DetectorSpec("telegram_bot_token", "telegram_token", "TelegramBotTokenDetector",
+                 "<TELEGRAM_BOT_TOKEN>", (r":(?<=\d{8}:)",)),
+    DetectorSpec("twilio_api_key", "twilio", "TwilioKeyDetector", "<TWILIO_API_KEY>",
+                 (r"(?:AC|SK)[a-z0-9]{32}",)),
+    # High-entropy strings: Shannon entropy <= log2(len), so beating the 4.5-bit limit needs
+    # >= 23 chars (2**4.5 = 22.6) and the 3.0-bit hex limit needs >= 9 chars, inside quotes.
+    DetectorSpec("base64_high_entropy_string", "high_entropy_strings", "Base64HighEntropyString",
+                 "<HIGH_ENTROPY_STRING>", (r"['\"][A-Za-z0-9+/\\\-_=]{23}",)),
+    DetectorSpec("hex_high_entropy_string", "high_entropy_strings", "HexHighEntropyString",
+                 "<HIGH_ENTROPY_STRING>", (r"['\"][0-9a-fA-F]{9}",)),
+)
+
+ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
+# Off by default: entropy detectors flag hashes, UUID-less ids and base64 test data (the bulk of
+# detect-secrets' false positives in code), and public IPs (8.8.8.8) are not credentials.
+# Every credential-shaped detector and the keyword detector are on.
+DEFAULT_DETECTORS: frozenset[str] = ALL_DETECTORS - {
+    "base64_high_entropy_string",
+    "hex_high_entropy_string",
+    "public_ip",
+}
+
+_SPEC_BY_ID = {spec.detector: spec for spec in DETECTOR_SPECS}
+# Detectors that guess from context (a keyword, entropy) rather than a credential's own format.
+_GUESSING_DETECTORS = frozenset(
+    {"secret_keyword", "base64_high_entropy_string", "hex_high_entropy_string"}
+)
+# Detections that cover only part of a credential are widened for the reported span (the value
+# compared with detect-secrets is unchanged): GitHub/GitLab plugin regexes capture only the
+# prefix group (`ghp`, `glpat`), a JWT's signature is matched lazily, and a private key's body
+# lines (base64, optionally quoted per line) follow its BEGIN line up to the END line.
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-]*")
+_SPAN_EXTEND = {
+    "github_token": _TOKEN_TAIL,
+    "gitlab_token": _TOKEN_TAIL,
+    "jwt": re.compile(r"[A-Za-z0-9\-_.+/=]*"),
+    "private_key": re.compile(
+        r"[^\n]*(?:\n[ \t\"'`]*(?:[A-Za-z0-9+/=]{16,}|(?:Proc-Type|DEK-Info|Comment):[^\n]*)"
+        r"[ \t\"'`,\\n]*)*(?:\n[^\n]*END[^\n]*PRIVATE KEY[^\n]*?-*)?"
+    ),
+}
+# Characters some plugin regexes include around the secret itself (Artifactory's `(?:\s|=|:|"|^)`
+# delimiters); they are trimmed from the reported span, never from the comparison value.
+_SPAN_TRIM = ' \t=:"'
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFinding:
+    """A detected secret: detector id, typed placeholder and character span [start, end).
+
+    It never holds the secret itself, so it is safe to log, store and return.
+    """
+
+    detector: str
+    placeholder: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Detector:
+    spec: DetectorSpec
+    secret_type: str
+    analyze: Callable[[str], Iterable[str]]
+    plugin: Any
+
+
+@cache
+def _build_detector(detector_id: str) -> _Detector:
+    import importlib
+
+    spec = _SPEC_BY_ID[detector_id]
+    module = importlib.import_module(f"detect_secrets.plugins.{spec.plugin_module}")
+    plugin = getattr(module, spec.plugin_class)()
+    analyze: Callable[[str], Iterable[str]]
+    if spec.plugin_class == "KeywordDetector":
+
+        def analyze(line: str) -> Iterable[str]:
+            return plugin.analyze_string(
+                line, denylist_regex_to_group=QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
+            )
+    elif spec.plugin_module == "high_entropy_strings":
+
+        def analyze(line: str) -> Iterable[str]:
+            return [
+                value
+                for value in plugin.analyze_string(line)
+                if plugin.calculate_shannon_entropy(value) > plugin.entropy_limit
+            ]
+    else:
+        analyze = plugin.analyze_string
+    return _Detector(spec, plugin.secret_type, analyze, plugin)
+
+
+@cache
+def _build_scanner(
+    detectors: frozenset[str],
+) -> tuple[tuple[_Detector, ...], tuple[tuple[str, bool, tuple[int, ...]], ...]]:
+    """Enabled detectors in a fixed order, and each distinct prefilter with the detectors it gates."""
+    unknown = detectors - ALL_DETECTORS
+    if unknown:
+        raise ValueError(f"unknown secret detectors: {sorted(unknown)}")
+    # DETECTOR_SPECS order, so results never depend on set iteration order.
+    enabled = tuple(_build_detector(s.detector) for s in DETECTOR_SPECS if s.detector in detectors)
+    gates: dict[tuple[str, bool], list[int]] = {}
+    for i, det in enumerate(enabled):
+        for pattern in det.spec.prefilter:
+            gates.setdefault((pattern, False), []).append(i)
+        for pattern in det.spec.prefilter_lower:
+            gates.setdefault((pattern, True), []).append(i)
+    return enabled, tuple((p, low, tuple(ids)) for (p, low), ids in gates.items())
+
+
+@cache
+def _compile(pattern: str, flags: int) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+# Non-ASCII characters that Python's re.IGNORECASE matches to ASCII letters (its extra case-fold
+# table), mapped first so that plain lower-casing finds every match the plugins' IGNORECASE finds.
+_IGNORECASE_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def _lower_same_offsets(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_IGNORECASE_FOLDS).lower()
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    find = text.find
+    pos = find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = find("\n", pos + 1)
+    return starts
+
+
+def _candidate_lines(
+    text: str, line_starts: list[int], detectors: frozenset[str]
+) -> dict[int, set[int]]:
+    """Line index -> indices (into the enabled detectors) whose prefilter hits that line."""
+    _, gates = _build_scanner(detectors)
+    lowered: str | None = None
+    hits: dict[int, set[int]] = {}
+    for pattern, on_lower, det_ids in gates:
+        if on_lower:
+            if lowered is None:
+                lowered = _lower_same_offsets(text)
+            # Fallback when lower-casing moved offsets: the original text, case-insensitively.
+            fast = len(lowered) == len(text)
+            regex = _compile(pattern, 0 if fast else re.IGNORECASE)
+            subject = lowered if fast else text
+        else:
+            regex, subject = _compile(pattern, 0), text
+        line_end = -1
+        index = -1
+        for match in regex.finditer(subject):
+            start = match.start()
+            if start >= line_end:
+                index = bisect.bisect_right(line_starts, start) - 1
+                line_end = line_starts[index + 1] if index + 1 < len(line_starts) else len(text) + 1
+                hits.setdefault(index, set()).update(det_ids)
+    return hits
+
+
+def _is_filtered_out(value: str, line: str, plugin: Any) -> bool:
+    # detect-secrets' default secret-stage filters, same order as its Settings defaults.
+    return (
+        heuristic.is_sequential_string(value)
+        or heuristic.is_potential_uuid(value)
+        or heuristic.is_likely_id_string(value, line, plugin)
+        or heuristic.is_templated_secret(value)
+        or heuristic.is_prefixed_with_dollar_sign(value)
+        or heuristic.is_not_alphanumeric_string(value)
+    )
+
+
+def scan_secret_values(
+    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
+) -> list[tuple[int, str, str, int]]:
+    """The raw per-line detections: (line index, detector id, SECRET VALUE, line start offset).
+
+    This returns secret values: it exists for `scan_secrets` and for the parity benchmark against
+    detect-secrets. Never log or return its output.
+
+    Args:
+        text: any text; lines are split on "\\n" and right-stripped, as detect-secrets does.
+        detectors: ids from `ALL_DETECTORS`.
+        parity: True = exactly detect-secrets' filters; False (default) = the same, except that
+            the indirect-reference line filter only drops keyword/entropy detections.
+    Returns:
+        one tuple per (line, detector, distinct value), like detect-secrets' per-line sets.
+    """
+    enabled, _ = _build_scanner(detectors)
+    line_starts = _line_starts(text)
+    out: list[tuple[int, str, str, int]] = []
+    for index, det_ids in sorted(_candidate_lines(text, line_starts, detectors).items()):
+        start = line_starts[index]
+        end = line_starts[index + 1] - 1 if index + 1 < len(line_starts) else len(text)
+        line = text[start:end].rstrip()
+        found = [
+            (det, value)
+            for det_id in sorted(det_ids)
+            for det in (enabled[det_id],)
+            for value in dict.fromkeys(det.analyze(line))
+        ]
+        if not found:
+            continue
+        # detect-secrets applies this line filter before the plugins; every step is pure, so
+        # running its costly regex only on lines with a detection gives the same result.
+        if heuristic.is_indirect_reference(line):
+            if parity:
+                continue
+            # It targets `password = get_secret()`; a credential-shaped token on such a line
+            # (`OpenAI(api_key="sk-...")`) is still a leak, so only guessing detectors drop it.
+            found = [(d, v) for d, v in found if d.spec.detector not in _GUESSING_DETECTORS]
+        out.extend(
+            (index, det.spec.detector, value, start)
+            for det, value in found
+            if not _is_filtered_out(value, line, det.plugin)
+        )
+    return out
+
+
+def scan_secrets(
+    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
+) -> list[SecretFinding]:
+    """Find secrets in `text` with detect-secrets' detectors and false-positive heuristics.
+
+    Args:
+        text: a completion, a prompt, or a whole file.
+        detectors: detector ids to run (default `DEFAULT_DETECTORS`).
+        parity: apply detect-secrets' filters exactly (see `scan_secret_values`).
+    Returns:
+        findings sorted by span (format-specific detectors first on ties); each occurrence of a detected value on its
+        line gets its own span, so redaction removes every copy.
+    """
+    findings: set[SecretFinding] = set()
+    for _index, detector, value, line_start in scan_secret_values(
+        text, detectors=detectors, parity=parity
+    ):
+        line_end = text.find("\n", line_start)
+        line = text[line_start : len(text) if line_end == -1 else line_end]
+        core = value.strip(_SPAN_TRIM) or value
+        offset = value.find(core)
+        placeholder = _SPEC_BY_ID[detector].placeholder
+        pos = line.find(value)
+        extend = _SPAN_EXTEND.get(detector)
+        while pos != -1:
+            start = line_start + pos + offset
+            end = start + len(core)
+            if extend is not None:
+                match = extend.match(text, end)
+                end = match.end() if match else end
+            findings.add(SecretFinding(detector, placeholder, start, end))
+            pos = line.find(value, pos + 1)
+    # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
+    # the first placeholder).
+    return sorted(
+        findings, key=lambda f: (f.start, f.end, f.detector in _GUESSING_DETECTORS, f.detector)
+    )

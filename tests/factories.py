@@ -1,0 +1,84 @@
+"""Plain factories for test objects: settings, API keys, fake-upstream (fault-injection) answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.config import GatewaySettings
+from gateway.db import build_sync_engine, run_migrations
+from gateway.telemetry.repository import create_api_key
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "upstream_url": "http://fake-upstream.invalid",
+        "served_model_name": "fake-model",
+        "db_url": f"sqlite:///{tmp_path / 'telemetry.db'}",
+        "telemetry_flush_interval_s": 0.05,
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+def make_api_key(settings: GatewaySettings, *, user: str = "alice", is_admin: bool = False) -> str:
+    run_migrations(settings.sync_db_url)
+    engine = build_sync_engine(settings.sync_db_url)
+    try:
+        return create_api_key(engine, user=user, is_admin=is_admin)
+    finally:
+        engine.dispose()
+
+
+class FakeUpstream:
+    """A fake vLLM for fault injection and for asserting what the gateway forwards.
+
+    It answers `text` (split into `chunks` for streaming) and records every request payload.
+    """
+
+    def __init__(self, text: str = "    return a + b\n", chunks: int = 3, status: int = 200) -> None:
+        self.text = text
+        self.chunks = chunks
+        self.status = status
+        self.payloads: list[dict[str, Any]] = []
+        self.raise_exc: Exception | None = None
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.raise_exc is not None:
+            raise self.raise_exc
+        if request.url.path == "/health":
+            return httpx.Response(200)
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": "fake-model"}]})
+        payload = json.loads(request.content)
+        self.payloads.append(payload)
+        if self.status != 200:
+            return httpx.Response(self.status, json={"error": {"message": "upstream says no"}})
+        n = payload.get("n", 1)
+        if payload.get("stream"):
+            return httpx.Response(200, content=self._sse(n), headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json={
+            "id": "cmpl-up", "object": "text_completion", "model": payload["model"],
+            "choices": [{"index": i, "text": self.text, "finish_reason": "stop"} for i in range(n)],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+        })
+
+    def _sse(self, n: int) -> bytes:
+        size = max(1, len(self.text) // self.chunks)
+        parts = [self.text[i : i + size] for i in range(0, len(self.text), size)]
+        lines = []
+        for i in range(n):
+            for j, part in enumerate(parts):
+                finish = "stop" if j == len(parts) - 1 else None
+                lines.append({"id": "x", "choices": [{"index": i, "text": part, "finish_reason": finish}]})
+        lines.append({"id": "x", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7}})
+        body = "".join(f"data: {json.dumps(x)}\n\n" for x in lines) + "data: [DONE]\n\n"
+        return body.encode()
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)

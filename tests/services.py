@@ -1,0 +1,101 @@
+"""Helpers that start and stop real services for integration tests (vLLM, gateway processes)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+VLLM_START_TIMEOUT_S = 240.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-4000:] if log else ""
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered:\n{tail}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def model_cache_key() -> str:
+    h = hashlib.sha256()
+    for p in sorted((REPO / "training").glob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class VllmServer:
+    url: str
+    model_name: str
+    model_dir: Path
+
+
+@dataclass(frozen=True)
+class GatewayProcess:
+    url: str
+    db_url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_gateway(tmp: Path, *, db_url: str, upstream: str | None = None, model: Path | None = None,
+                  extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                  timeout_s: float = 60.0) -> GatewayProcess:
+    """`codesieve serve` as a real process on a free port; waits for /health."""
+    port = free_port()
+    data_dir = tmp / "data"
+    log = tmp / f"gateway-{port}.log"
+    cmd = [str(Path(sys.executable).parent / "codesieve"), "serve", "--port", str(port), "--db", db_url,
+           "--data-dir", str(data_dir), *extra_args]
+    if upstream:
+        cmd += ["--upstream", upstream]
+    if model:
+        cmd += ["--model", str(model)]
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", **(env or {})}
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
+    wait_http(f"http://127.0.0.1:{port}/health", timeout_s, proc, log)
+    return GatewayProcess(f"http://127.0.0.1:{port}", db_url, data_dir, proc, log)
+
+
+def create_key(db_url: str, user: str = "tester", admin: bool = False) -> str:
+    cmd = [str(Path(sys.executable).parent / "codesieve"), "keys", "create", "--user", user, "--db", db_url]
+    if admin:
+        cmd.append("--admin")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
