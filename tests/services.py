@@ -78,6 +78,7 @@ def start_gateway(tmp: Path, *, db_url: str, upstream: str | None = None, model:
                   timeout_s: float = 60.0) -> GatewayProcess:
     """`codesieve serve` as a real process on a free port; waits for /health."""
     port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
     data_dir = tmp / "data"
     log = tmp / f"gateway-{port}.log"
     cmd = [str(Path(sys.executable).parent / "codesieve"), "serve", "--port", str(port), "--db", db_url,
