@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DATA_DIR ?= $(CURDIR)/var
+# The same data directory the `codesieve` command uses by default (models, SQLite, spool, logs).
+DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/codesieve
 MODEL_DIR ?= $(DATA_DIR)/models/tiny-code
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -12,9 +13,8 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
-export CODESIEVE_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: venv sysdeps model serve test test-unit check clean
+.PHONY: venv sysdeps model serve key test test-unit check clean
 
 venv: $(STAMP)
 
@@ -38,7 +38,11 @@ model: $(STAMP)
 	@test -f $(MODEL_DIR)/config.json || $(BIN)/codesieve train tiny-model --output $(MODEL_DIR)
 
 serve: $(STAMP) model
-	$(BIN)/codesieve serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
+	@echo "codesieve: gateway on http://$(HOST):$(PORT) (create an API key with: make key)"
+	$(BIN)/codesieve serve --model $(MODEL_DIR) --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+
+key: $(STAMP)
+	@$(BIN)/codesieve keys create --user $(or $(KEY_USER),$(USER),me)
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q tests
@@ -51,4 +55,4 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) .pytest_cache

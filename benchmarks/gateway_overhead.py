@@ -1,0 +1,160 @@
+"""Gateway overhead: the same completion requests sent straight to vLLM and through the gateway.
+
+    .venv/bin/python benchmarks/gateway_overhead.py [--model DIR | --upstream URL] [--requests 200]
+
+For each concurrency level (1, 8, 32) it runs N request pairs in which each worker alternates
+direct and gateway requests (so drift in vLLM's speed hits both sides equally), then reports:
+  - latency p50/p99 for both paths and the added latency (gateway minus direct at that percentile);
+  - the gateway's own in-process overhead (x_codesieve total_ms - upstream_ms), p50/p99;
+  - throughput of each path measured in separate fixed-duration phases, and the ratio gateway/direct.
+Targets (issue #2): added p50 <= 2 ms and p99 <= 10 ms at concurrency 8; throughput >= 95% of direct.
+Without --upstream it trains the test-preset model (or uses --model) and starts vLLM itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from services import create_key, free_port, start_gateway, stop_process_group, wait_http  # noqa: E402
+
+PAYLOAD = {"prompt": "import os\n\ndef list_files(path):\n", "max_tokens": 16, "temperature": 0.0, "seed": 1}
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+async def _paired(direct: str, gateway: str, key: str, model: str, pairs: int, concurrency: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"direct": [], "gateway": [], "inside": []}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(pairs):
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                order = ("direct", "gateway") if i % 2 == 0 else ("gateway", "direct")
+                for side in order:
+                    url = f"{direct}/v1/completions" if side == "direct" else f"{gateway}/v1/completions"
+                    headers = {"Authorization": f"Bearer {key}"} if side == "gateway" else {}
+                    t0 = time.perf_counter()
+                    r = await client.post(url, json={**PAYLOAD, "model": model}, headers=headers)
+                    dt = (time.perf_counter() - t0) * 1000
+                    r.raise_for_status()
+                    out[side].append(dt)
+                    if side == "gateway":
+                        t = r.json()["x_codesieve"]["timings"]
+                        out["inside"].append(t["total_ms"] - t["upstream_ms"])
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+async def _throughput(url: str, key: str | None, model: str, concurrency: int, duration_s: float) -> float:
+    done = 0
+    stop_at = time.perf_counter() + duration_s
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                r = await client.post(f"{url}/v1/completions", json={**PAYLOAD, "model": model}, headers=headers)
+                r.raise_for_status()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - started)
+
+
+def _start_vllm(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+           "--served-model-name", "tiny-code", "--dtype", "float32", "--enforce-eager", "--max-model-len", "512",
+           "--port", str(port), "--uvicorn-log-level", "warning"]
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**__import__("os").environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/health", 300, proc, log)
+    return proc, url
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--upstream", help="a running vLLM OpenAI server (default: start one)")
+    ap.add_argument("--model", type=Path, help="model folder for the vLLM this script starts")
+    ap.add_argument("--requests", type=int, default=200, help="request pairs per concurrency level")
+    ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--duration", type=float, default=15.0, help="seconds per throughput phase")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="cs-bench-"))
+    vllm_proc = None
+    if args.upstream:
+        upstream, model = args.upstream.rstrip("/"), httpx.get(f"{args.upstream}/v1/models").json()["data"][0]["id"]
+    else:
+        model_dir = args.model
+        if model_dir is None:
+            from training.tiny_model import TinyModelConfig, build_tiny_model
+
+            model_dir = build_tiny_model(tmp / "tiny-code", TinyModelConfig.preset("test"))
+        vllm_proc, upstream = _start_vllm(model_dir, tmp / "vllm.log")
+        model = "tiny-code"
+    db_url = f"sqlite:///{tmp / 'bench.db'}"
+    key = create_key(db_url, user="bench")
+    gw = start_gateway(tmp / "gw", db_url=db_url, upstream=upstream,
+                       env={"CODESIEVE_RATE_LIMIT_PER_S": "100000", "CODESIEVE_RATE_LIMIT_BURST": "100000"})
+    results = []
+    try:
+        asyncio.run(_paired(upstream, gw.url, key, model, 20, 4))  # warm-up: connections, caches
+        for c in (int(x) for x in args.concurrency.split(",")):
+            lat = asyncio.run(_paired(upstream, gw.url, key, model, args.requests, c))
+            tput = {}
+            for side in ("direct", "gateway", "direct", "gateway"):  # two phases each, averaged
+                url, k = (upstream, None) if side == "direct" else (gw.url, key)
+                tput.setdefault(side, []).append(asyncio.run(_throughput(url, k, model, c, args.duration / 2)))
+            row = {
+                "concurrency": c, "pairs": args.requests,
+                "direct_p50_ms": _pct(lat["direct"], 0.5), "direct_p99_ms": _pct(lat["direct"], 0.99),
+                "gateway_p50_ms": _pct(lat["gateway"], 0.5), "gateway_p99_ms": _pct(lat["gateway"], 0.99),
+                "inside_p50_ms": _pct(lat["inside"], 0.5), "inside_p99_ms": _pct(lat["inside"], 0.99),
+                "direct_rps": statistics.mean(tput["direct"]), "gateway_rps": statistics.mean(tput["gateway"]),
+            }
+            row["added_p50_ms"] = row["gateway_p50_ms"] - row["direct_p50_ms"]
+            row["added_p99_ms"] = row["gateway_p99_ms"] - row["direct_p99_ms"]
+            row["throughput_ratio"] = row["gateway_rps"] / row["direct_rps"]
+            results.append(row)
+            print(f"c={c:>2}  direct p50 {row['direct_p50_ms']:7.2f} p99 {row['direct_p99_ms']:7.2f} ms | "
+                  f"gateway p50 {row['gateway_p50_ms']:7.2f} p99 {row['gateway_p99_ms']:7.2f} ms | "
+                  f"added p50 {row['added_p50_ms']:+6.2f} p99 {row['added_p99_ms']:+6.2f} ms | "
+                  f"in-gateway p50 {row['inside_p50_ms']:.2f} p99 {row['inside_p99_ms']:.2f} ms | "
+                  f"rps {row['direct_rps']:.1f} -> {row['gateway_rps']:.1f} (x{row['throughput_ratio']:.3f})",
+                  flush=True)
+    finally:
+        stop_process_group(gw.proc)
+        if vllm_proc is not None:
+            stop_process_group(vllm_proc)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
