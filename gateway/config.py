@@ -95,6 +95,18 @@ class GatewaySettings(BaseSettings):
     telemetry_flush_interval_s: float = Field(0.2, gt=0, description="max wait before a batch is written")
     telemetry_queue_size: int = Field(10000, ge=1, description="in-memory queue; beyond it rows spool to disk")
 
+    # --- filters
+    enable_filters: bool = Field(True, description="run the secret/licence/provenance filters on completions")
+    index_dir: Path | None = Field(None, description="reference index (codesieve index build) for provenance")
+    secrets_action: Literal["redact", "block"] = Field("redact", description="what to do with a secret in a completion")
+    min_match_lexemes: int = Field(65, ge=10, description="provenance: shortest reported match, in lexemes")
+
+    # --- experiments and retention
+    experiments_file: Path | None = Field(None, description="TOML/YAML file of experiment definitions")
+    experiments_refresh_s: float = Field(10.0, gt=0, description="how often replicas reload experiments")
+    retention_days: int | None = Field(
+        None, ge=1, description="delete raw telemetry rows older than this, keeping per-unit daily aggregates")
+
     @field_validator("upstream_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:

@@ -29,14 +29,17 @@ def get_completion_service(request: Request) -> CompletionService:
 
 async def get_caller(request: Request) -> Caller:
     state = request.app.state
+    machine = request.headers.get("x-machine-id")
+    machine_id = pseudonymize(state.pseudonym_key, "machine:" + machine) if machine else None
     if not state.settings.require_auth:
         user = "anonymous"
-        caller = Caller(None, user, pseudonymize(state.pseudonym_key, user))
+        caller = Caller(None, user, pseudonymize(state.pseudonym_key, user), machine_id=machine_id)
     else:
         info = await state.authenticator.authenticate(request.headers.get("authorization"))
         if isinstance(info, ErrorResponse):
             raise ApiError(info)
-        caller = Caller(info.key_id, info.user, pseudonymize(state.pseudonym_key, info.user), info.is_admin)
+        caller = Caller(info.key_id, info.user, pseudonymize(state.pseudonym_key, info.user), info.is_admin,
+                        machine_id=machine_id)
     decision = await state.rate_limiter.check(str(caller.key_id) if caller.key_id is not None else caller.user)
     if not decision.allowed:
         state.metrics.rate_limited.inc()

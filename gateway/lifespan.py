@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -18,10 +19,22 @@ from gateway.auth import ApiKeyAuthenticator, load_or_create_pseudonym_key
 from gateway.config import GatewaySettings
 from gateway.db import build_async_engine, run_migrations
 from gateway.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.service.arms import ExperimentRegistry
 from gateway.service.completions import CompletionService, ServiceConfig
+from gateway.service.events import EventService
+from gateway.service.experiment_admin import ExperimentAdmin
+from gateway.service.experiment_routing import ExperimentRouter, FilterFactory
 from gateway.service.fim import resolve_fim_template
+from gateway.service.recent import RecentCompletions
 from gateway.supervisor import VllmSupervisor
-from gateway.telemetry.repository import fetch_api_key, insert_rows
+from gateway.telemetry.repository import (
+    fetch_api_key,
+    fetch_completion_refs,
+    fetch_experiments,
+    insert_rows,
+    upsert_experiment,
+)
+from gateway.telemetry.retention import run_retention_loop
 from gateway.telemetry.writer import TelemetryWriter
 from gateway.upstream.vllm_client import VllmClient
 
@@ -41,10 +54,42 @@ async def _resolve_model_name(settings: GatewaySettings, vllm: VllmClient) -> st
     return "unknown"
 
 
+def _filter_factory(settings: GatewaySettings) -> FilterFactory | None:
+    """A builder of filter chains for a policy (dict of FilterPolicy fields over the defaults)."""
+    if not settings.enable_filters:
+        return None
+    from dataclasses import replace
+
+    from gateway.filters.base import FilterPolicy
+    from gateway.filters.chain import FilterChain
+
+    index = None
+    if settings.index_dir is not None:
+        from dedup.index_store import load_index
+
+        index = load_index(settings.index_dir)
+        log.info("reference index loaded from %s", settings.index_dir)
+    base = FilterPolicy(secrets=settings.secrets_action, min_match_lexemes=settings.min_match_lexemes)
+
+    def build(policy: dict[str, Any] | None) -> Any:
+        return FilterChain(replace(base, **(policy or {})), index)
+
+    return build
+
+
 def _build_rate_limiter(settings: GatewaySettings) -> RateLimiter:
     if settings.redis_url:
         return RedisRateLimiter(settings.redis_url, settings.rate_limit_per_s, settings.rate_limit_burst)
     return InProcessRateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+
+
+async def _refresh_experiments(admin: ExperimentAdmin, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await admin.refresh()
+        except Exception as exc:  # noqa: BLE001 - keep serving with the last known experiments
+            log.warning("experiment refresh failed: %s", type(exc).__name__)
 
 
 @asynccontextmanager
@@ -87,15 +132,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     fim = resolve_fim_template(explicit=settings.fim_template, model_name=model_name,
                                model_dir=settings.model_dir)
     state.completion_service_model = model_name
-    state.filters = getattr(state, "filters", None)
+    build_filters = _filter_factory(settings)
+    state.filters = build_filters(None) if build_filters is not None else None
+    state.recent = RecentCompletions()
+    registry = ExperimentRegistry()
+    state.experiment_admin = ExperimentAdmin(registry, fetch=partial(fetch_experiments, state.engine),
+                                             upsert=partial(upsert_experiment, state.engine),
+                                             build_filters=build_filters)
+    if settings.experiments_file is not None:
+        await state.experiment_admin.load_file(settings.experiments_file)
+    await state.experiment_admin.refresh()
+    router = ExperimentRouter(registry, http=state.http, timeout_s=settings.upstream_timeout_s,
+                              telemetry=state.writer, build_filters=build_filters)
     state.completion_service = CompletionService(
         ServiceConfig(model_name, fim, settings.store_raw_text), state.vllm, state.writer, state.metrics,
-        filters=state.filters,
+        filters=state.filters, recent=state.recent, arms=router,
     )
+    state.event_service = EventService(state.recent, partial(fetch_completion_refs, state.engine), state.writer)
+    background = [asyncio.create_task(_refresh_experiments(state.experiment_admin, settings.experiments_refresh_s))]
+    if settings.retention_days is not None:
+        background.append(asyncio.create_task(run_retention_loop(state.engine, settings.retention_days)))
     log.info("gateway ready: model %s via %s (FIM template %s)", model_name, upstream_url, fim.name)
     try:
         yield
     finally:
+        for task in background:
+            task.cancel()
         await state.http.aclose()
         await state.writer.close()
         if isinstance(state.rate_limiter, RedisRateLimiter):

@@ -2,9 +2,11 @@
 
 from fastapi import APIRouter
 
-from gateway.api.routes import completions, health, models
+from gateway.api.routes import completions, events, experiments, health, models
 
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(models.router)
 api_router.include_router(completions.router)
+api_router.include_router(events.router)
+api_router.include_router(experiments.router)

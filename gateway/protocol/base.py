@@ -40,8 +40,8 @@ class ErrorResponse:
         }
 
 
-def parse_json_body(raw: bytes) -> Any | ErrorResponse:
-    """Strict UTF-8 JSON object, or the 400 that says what is wrong with it."""
+def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorResponse:
+    """Strict UTF-8 JSON object (or list, if allowed), or the 400 that says what is wrong with it."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -50,7 +50,7 @@ def parse_json_body(raw: bytes) -> Any | ErrorResponse:
         value = json.loads(text)
     except ValueError as exc:
         return ErrorResponse(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) and not (allow_list and isinstance(value, list)):
         return ErrorResponse(400, "invalid_json", "the body must be a JSON object")
     return value
 

@@ -19,6 +19,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion
 from gateway.service.fim import FimTemplate, language_stops
+from gateway.service.recent import CompletionRef, RecentCompletions
 from gateway.service.stops import UPSTREAM_MAX_STOPS, StopMatcher, truncate_at_stop
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
 
@@ -36,8 +37,22 @@ class TelemetrySink(Protocol):
 class Caller:
     key_id: int | None
     user: str
-    unit_id: str
+    unit_id: str  # keyed hash of the user
     is_admin: bool = False
+    machine_id: str | None = None  # keyed hash of the X-Machine-Id header, when sent
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one request is served: the default route, or its experiment arm's overrides."""
+
+    upstream: VllmClient
+    model_name: str
+    fim: FimTemplate
+    filters: Any | None
+    req: ParsedCompletion
+    experiment: str | None = None
+    arm: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,31 +70,47 @@ class ServiceConfig:
     store_raw_text: bool = False
 
 
+class ArmResolver(Protocol):
+    """Experiment assignment and per-arm resources (see gateway.service.experiment_routing)."""
+
+    def plan(self, req: ParsedCompletion, caller: Caller, default: Plan) -> Plan: ...
+
+
 class CompletionService:
     def __init__(self, cfg: ServiceConfig, upstream: VllmClient, telemetry: TelemetrySink,
-                 metrics: GatewayMetrics, filters: Any | None = None) -> None:
+                 metrics: GatewayMetrics, filters: Any | None = None, *, recent: RecentCompletions | None = None,
+                 arms: ArmResolver | None = None) -> None:
         self._cfg = cfg
         self._upstream = upstream
         self._telemetry = telemetry
         self._metrics = metrics
         self._filters = filters
+        self._recent = recent
+        self._arms = arms
+
+    def _plan(self, req: ParsedCompletion, caller: Caller) -> Plan:
+        default = Plan(self._upstream, self._cfg.model_name, self._cfg.fim, self._filters, req)
+        return self._arms.plan(req, caller, default) if self._arms is not None else default
 
     # --- request preparation
     def _check_model(self, req: ParsedCompletion) -> ErrorResponse | None:
+        # Clients name the gateway's model; an experiment arm may route it to another one.
         if req.model is not None and req.model != self._cfg.model_name:
             return ErrorResponse(404, "model_not_found", f"model {req.model!r} is not served here; see /v1/models",
                                  param="model")
         return None
 
-    def _stops(self, req: ParsedCompletion) -> list[str]:
+    def _stops(self, plan: Plan) -> list[str]:
         # Priority: the client's own stops, then the language's, then the template's end tokens.
-        return list(dict.fromkeys([*req.stop, *language_stops(req.language), *self._cfg.fim.stop_tokens]))
+        req = plan.req
+        return list(dict.fromkeys([*req.stop, *language_stops(req.language), *plan.fim.stop_tokens]))
 
-    def _payload(self, req: ParsedCompletion) -> dict[str, Any]:
-        stops = self._stops(req)
+    def _payload(self, plan: Plan) -> dict[str, Any]:
+        req = plan.req
+        stops = self._stops(plan)
         payload: dict[str, Any] = {
-            "model": self._cfg.model_name,
-            "prompt": self._cfg.fim.render(req.prefix, req.suffix),
+            "model": plan.model_name,
+            "prompt": plan.fim.render(req.prefix, req.suffix),
             "max_tokens": req.max_tokens,
             "n": req.n,
             **req.passthrough,
@@ -98,26 +129,27 @@ class CompletionService:
         completion_id = f"cmpl-{uuid.uuid4().hex}"
         if (err := self._check_model(req)) is not None:
             return err
-        result = await self._upstream.complete(self._payload(req))
+        plan = self._plan(req, caller)
+        result = await plan.upstream.complete(self._payload(plan))
         if isinstance(result, ErrorResponse):
-            self._record_failure(req, caller, completion_id, started, result)
+            self._record_failure(plan, caller, completion_id, started, result)
             return result
-        return self._finish_nonstream(req, caller, completion_id, started, result)
+        return self._finish_nonstream(plan, caller, completion_id, started, result)
 
-    def _finish_nonstream(self, req: ParsedCompletion, caller: Caller, completion_id: str, started: float,
+    def _finish_nonstream(self, plan: Plan, caller: Caller, completion_id: str, started: float,
                           result: UpstreamCompletion) -> dict[str, Any]:
         self._metrics.upstream_latency.observe(result.latency_ms / 1000.0)
-        stops = self._stops(req)
+        stops = self._stops(plan)
         choices = []
         for i, c in enumerate(result.body["choices"]):
             text, stopped = truncate_at_stop(c.get("text") or "", stops)
             choices.append(_Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason")))
-        filter_ms = self._apply_filters(req, choices)
+        filter_ms = self._apply_filters(plan, choices)
         usage = result.body.get("usage")
         total_ms = (time.perf_counter() - started) * 1000.0
-        block = self._x_codesieve(completion_id, req, choices, total_ms=total_ms, upstream_ms=result.latency_ms,
+        block = self._x_codesieve(completion_id, plan, choices, total_ms=total_ms, upstream_ms=result.latency_ms,
                                   filter_ms=filter_ms)
-        self._record(req, caller, completion_id, choices, usage, total_ms, result.latency_ms)
+        self._record(plan, caller, completion_id, choices, usage, total_ms, result.latency_ms)
         return {
             "id": completion_id,
             "object": "text_completion",
@@ -144,17 +176,19 @@ class CompletionService:
         if (err := self._check_model(req)) is not None:
             yield err
             return
+        plan = self._plan(req, caller)
         created = int(time.time())
         choices: dict[int, _Choice] = {i: _Choice(i) for i in range(req.n)}
         usage: dict[str, Any] | None = None
         upstream_started = time.perf_counter()
         sent_any = False
-        hold_back = self._filters is not None
-        stops = self._stops(req)
+        hold_back = plan.filters is not None
+        stops = self._stops(plan)
         matchers: dict[int, StopMatcher] = {}
-        async for chunk in self._upstream.stream({**self._payload(req), "stream_options": {"include_usage": True}}):
+        payload = {**self._payload(plan), "stream_options": {"include_usage": True}}
+        async for chunk in plan.upstream.stream(payload):
             if isinstance(chunk, ErrorResponse):
-                self._record_failure(req, caller, completion_id, started, chunk)
+                self._record_failure(plan, caller, completion_id, started, chunk)
                 if not sent_any:
                     yield chunk
                 else:
@@ -177,7 +211,7 @@ class CompletionService:
                 if hold_back:
                     if choice.finish_reason is None:
                         continue
-                    self._apply_filters(req, [choice])
+                    self._apply_filters(plan, [choice])
                     delta = choice.text
                 if delta or choice.finish_reason:
                     sent_any = True
@@ -192,9 +226,9 @@ class CompletionService:
         self._metrics.upstream_latency.observe(upstream_ms / 1000.0)
         total_ms = (time.perf_counter() - started) * 1000.0
         ordered = [choices[i] for i in sorted(choices)]
-        block = self._x_codesieve(completion_id, req, ordered, total_ms=total_ms, upstream_ms=upstream_ms,
+        block = self._x_codesieve(completion_id, plan, ordered, total_ms=total_ms, upstream_ms=upstream_ms,
                                   filter_ms=None)
-        self._record(req, caller, completion_id, ordered, usage, total_ms, upstream_ms)
+        self._record(plan, caller, completion_id, ordered, usage, total_ms, upstream_ms)
         final = {"id": completion_id, "object": "text_completion", "created": created, "model": self._cfg.model_name,
                  "choices": [], "usage": usage, "x_codesieve": block}
         yield _sse(final)
@@ -205,14 +239,14 @@ class CompletionService:
                 "choices": [{"index": index, "text": text, "finish_reason": finish, "logprobs": None}]}
 
     # --- filters
-    def _apply_filters(self, req: ParsedCompletion, choices: list[_Choice]) -> float | None:
-        if self._filters is None:
+    def _apply_filters(self, plan: Plan, choices: list[_Choice]) -> float | None:
+        if plan.filters is None:
             return None
         started = time.perf_counter()
         for choice in choices:
-            result = self._filters.check_completion(choice.text, context_before=req.prefix)
+            result = plan.filters.check_completion(choice.text, context_before=plan.req.prefix)
             choice.text = result.text
-            choice.filters = [f.to_public() for f in result.findings]
+            choice.filters = [f.to_dict() for f in result.findings]
             for f in result.findings:
                 self._metrics.filter_actions.labels(f.action, f.reason).inc()
             if result.is_blocked:
@@ -223,24 +257,28 @@ class CompletionService:
         return elapsed * 1000.0
 
     # --- response metadata and telemetry
-    def _x_codesieve(self, completion_id: str, req: ParsedCompletion, choices: list[_Choice], *, total_ms: float,
+    def _x_codesieve(self, completion_id: str, plan: Plan, choices: list[_Choice], *, total_ms: float,
                      upstream_ms: float, filter_ms: float | None) -> dict[str, Any]:
         return {
             "completion_id": completion_id,
-            "model": self._cfg.model_name,
-            "request_shape": req.shape,
-            "fim_template": self._cfg.fim.name if req.suffix else None,
+            "model": plan.model_name,
+            "request_shape": plan.req.shape,
+            "fim_template": plan.fim.name if plan.req.suffix else None,
             "timings": {"total_ms": round(total_ms, 3), "upstream_ms": round(upstream_ms, 3),
                         "filter_ms": None if filter_ms is None else round(filter_ms, 3)},
             "filters": [dict(f, choice_index=c.index) for c in choices for f in c.filters],
-            "experiment": None,
+            "experiment": {"name": plan.experiment, "arm": plan.arm} if plan.experiment else None,
         }
 
-    def _record(self, req: ParsedCompletion, caller: Caller, completion_id: str, choices: list[_Choice],
+    def _record(self, plan: Plan, caller: Caller, completion_id: str, choices: list[_Choice],
                 usage: dict[str, Any] | None, total_ms: float, upstream_ms: float | None) -> None:
+        req = plan.req
         actions = [f.get("action", "none") for c in choices for f in c.filters]
         strongest = max((_ACTION_NAME.get(a, "none") for a in actions), key=_ACTION_RANK.__getitem__, default="none")
-        row = self._base_row(req, caller, completion_id, total_ms)
+        if self._recent is not None:
+            self._recent.put(completion_id, CompletionRef(caller.unit_id, plan.experiment, plan.arm,
+                                                          tuple(c.text for c in choices)))
+        row = self._base_row(plan, caller, completion_id, total_ms)
         row.update(
             upstream_latency_ms=upstream_ms,
             completion_chars=sum(len(c.text) for c in choices),
@@ -256,19 +294,23 @@ class CompletionService:
             row["completion_text"] = json.dumps([c.text for c in choices])
         self._telemetry.submit("completions", row)
 
-    def _record_failure(self, req: ParsedCompletion, caller: Caller, completion_id: str, started: float,
+    def _record_failure(self, plan: Plan, caller: Caller, completion_id: str, started: float,
                         err: ErrorResponse) -> None:
         self._metrics.upstream_errors.labels(err.code).inc()
-        row = self._base_row(req, caller, completion_id, (time.perf_counter() - started) * 1000.0)
+        row = self._base_row(plan, caller, completion_id, (time.perf_counter() - started) * 1000.0)
         row.update(is_error=True, error_code=err.code)
         self._telemetry.submit("completions", row)
 
-    def _base_row(self, req: ParsedCompletion, caller: Caller, completion_id: str, total_ms: float) -> dict[str, Any]:
+    def _base_row(self, plan: Plan, caller: Caller, completion_id: str, total_ms: float) -> dict[str, Any]:
+        req = plan.req
         return {
             "id": completion_id,
             "created_at": datetime.now(UTC),
             "unit_id": caller.unit_id,
-            "model": self._cfg.model_name,
+            "machine_id": caller.machine_id,
+            "experiment": plan.experiment,
+            "arm": plan.arm,
+            "model": plan.model_name,
             "language": req.language,
             "request_shape": req.shape,
             "n_choices": req.n,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.telemetry.tables import ApiKeyRecord, Base, CompletionRecord
+from gateway.telemetry.tables import ApiKeyRecord, Base, CompletionRecord, ExperimentRecord
 
 TABLES = {t.name: t for t in Base.metadata.sorted_tables}
 KEY_PREFIX = "cs_"
@@ -51,13 +52,21 @@ async def insert_rows(engine: AsyncEngine, table_name: str, rows: list[dict[str,
     if not rows:
         return
     table = TABLES[table_name]
-    values = [_coerce(table_name, r) for r in rows]
+    # An executemany takes its columns from the first row, so rows go in runs of equal key sets
+    # (an "accepted" event has fields a "shown" one lacks); runs keep the submission order.
+    runs: list[list[dict[str, Any]]] = []
+    last_keys: tuple[str, ...] | None = None
+    for r in rows:
+        keys = tuple(sorted(r))
+        if keys != last_keys:
+            runs.append([])
+            last_keys = keys
+        runs[-1].append(_coerce(table_name, r))
     async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            stmt = pg_insert(table).on_conflict_do_nothing()
-        else:
-            stmt = sqlite_insert(table).on_conflict_do_nothing()
-        await conn.execute(stmt, values)
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(table).on_conflict_do_nothing()
+        for values in runs:
+            await conn.execute(stmt, values)
 
 
 async def ping(engine: AsyncEngine) -> bool:
@@ -94,3 +103,33 @@ def create_api_key(engine: Engine, *, user: str, is_admin: bool) -> str:
              "created_at": datetime.now(UTC)},
         )
     return key
+
+
+async def fetch_completion_refs(engine: AsyncEngine, completion_ids: list[str]) -> dict[str, Any]:
+    """unit/experiment/arm of stored completions (the text is never stored, so events from the
+    database path cannot compute persistence from `current_text`)."""
+    from gateway.service.recent import CompletionRef
+
+    stmt = select(CompletionRecord.id, CompletionRecord.unit_id, CompletionRecord.experiment,
+                  CompletionRecord.arm).where(CompletionRecord.id.in_(completion_ids))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {r.id: CompletionRef(r.unit_id, r.experiment, r.arm, None) for r in rows}
+
+
+async def fetch_experiments(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(ExperimentRecord.definition, ExperimentRecord.source))).all()
+    return [{"definition": json.loads(r.definition), "source": r.source} for r in rows]
+
+
+async def upsert_experiment(engine: AsyncEngine, *, name: str, definition: dict[str, Any], source: str,
+                            start_at: datetime | None, stop_at: datetime | None) -> None:
+    values = {"name": name, "definition": json.dumps(definition, default=str), "source": source,
+              "start_at": start_at, "stop_at": stop_at, "updated_at": datetime.now(UTC)}
+    async with engine.begin() as conn:
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(ExperimentRecord).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"],
+                                          set_={k: stmt.excluded[k] for k in values if k != "name"})
+        await conn.execute(stmt)

@@ -104,3 +104,49 @@ class EventRecord(Base):
         UniqueConstraint("unit_id", "client_event_id", name="uq_events_unit_client_event"),
         Index("ix_events_experiment_arm_kind", "experiment", "arm", "kind"),
     )
+
+
+class ExperimentRecord(Base):
+    """An experiment definition (from the config file or the admin API); `definition` is its JSON."""
+
+    __tablename__ = "experiments"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # "file" | "api"
+    start_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    stop_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AssignmentRecord(Base):
+    """First exposure of a unit to an experiment, with its arm (assignment itself is a pure hash)."""
+
+    __tablename__ = "assignments"
+
+    experiment: Mapped[str] = mapped_column(String(200), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    arm: Mapped[str] = mapped_column(String(200))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DailyUnitAggregateRecord(Base):
+    """Per-unit daily counts kept after raw rows pass the retention period."""
+
+    __tablename__ = "daily_unit_aggregates"
+
+    day: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    experiment: Mapped[str] = mapped_column(String(200), primary_key=True, default="")
+    arm: Mapped[str] = mapped_column(String(200), primary_key=True, default="")
+    completions: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    shown: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    dismissed: Mapped[int] = mapped_column(Integer, default=0)
+    accepted_chars: Mapped[int] = mapped_column(Integer, default=0)
+    persisted_checks: Mapped[int] = mapped_column(Integer, default=0)
+    persisted: Mapped[int] = mapped_column(Integer, default=0)
+    retained_chars: Mapped[int] = mapped_column(Integer, default=0)

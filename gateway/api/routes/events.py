@@ -1,0 +1,26 @@
+"""POST /v1/events: shown / accepted / dismissed / persisted telemetry (ours and Tabby's vocabulary)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway.api.responses import error_response, json_response
+from gateway.deps import CallerDep
+from gateway.protocol.base import ErrorResponse, parse_json_body
+from gateway.protocol.events import parse_events
+
+router = APIRouter()
+
+
+@router.post("/v1/events")
+async def post_events(request: Request, caller: CallerDep, select_kind: str | None = None) -> Response:
+    """Record one event, a list, or {"events": [...]}; all-or-nothing, idempotent per client event id."""
+    body = parse_json_body(await request.body(), allow_list=True)
+    if isinstance(body, ErrorResponse):
+        return error_response(body)
+    events = parse_events(body, select_kind=select_kind)
+    if isinstance(events, ErrorResponse):
+        return error_response(events)
+    result = await request.app.state.event_service.ingest(events, caller)
+    return error_response(result) if isinstance(result, ErrorResponse) else json_response(result, 202)

@@ -1,0 +1,134 @@
+"""Telemetry event wire models: codesieve's vocabulary and Tabby's, normalised to one form.
+
+codesieve: {"kind": "shown"|"accepted"|"dismissed"|"persisted", "completion_id", "choice_index",
+            "event_id", "accept_kind", "accepted_chars", "accepted_lines", "after_s",
+            "edit_distance_ratio" | "current_text", "elapsed_ms"}
+Tabby:     {"type": "view"|"select"|"dismiss", "completion_id", "choice_index", "view_id", "elapsed"}
+           with `?select_kind=line` for a line-by-line (partial) accept.
+A body may be one event, a JSON list of events, or {"events": [...]}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gateway.protocol.base import ErrorResponse, validation_error
+
+EventKind = Literal["shown", "accepted", "dismissed", "persisted"]
+# Checkpoints at which plugins report whether accepted code is still there (seconds after accept).
+PERSISTENCE_CHECKPOINTS_S = (15, 30, 120, 300, 600)
+MAX_EVENTS_PER_POST = 1000
+
+
+class CodesieveEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: EventKind
+    completion_id: str = Field(min_length=1, max_length=64)
+    choice_index: Annotated[int, Field(ge=0, le=31)] = 0
+    event_id: str | None = Field(None, min_length=1, max_length=128,
+                                 description="client event id; a retried event with the same id counts once")
+    accept_kind: Literal["full", "partial"] | None = Field(None, description="accepted: whole or part")
+    accepted_chars: Annotated[int, Field(ge=0)] | None = None
+    accepted_lines: Annotated[int, Field(ge=0)] | None = None
+    after_s: int | None = Field(None, description="persisted: seconds after accept, one of 15,30,120,300,600")
+    edit_distance_ratio: Annotated[float, Field(ge=0.0)] | None = Field(
+        None, description="persisted: relative lexical edit distance computed by the plugin")
+    current_text: str | None = Field(
+        None, max_length=200_000, description="persisted: the code now where the completion was accepted; "
+        "the gateway computes the ratio and discards the text")
+    elapsed_ms: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> CodesieveEvent:
+        if self.kind == "persisted":
+            if self.after_s not in PERSISTENCE_CHECKPOINTS_S:
+                raise ValueError(f"after_s must be one of {PERSISTENCE_CHECKPOINTS_S}")
+            if (self.edit_distance_ratio is None) == (self.current_text is None):
+                raise ValueError("persisted needs exactly one of edit_distance_ratio or current_text")
+        elif self.after_s is not None or self.edit_distance_ratio is not None or self.current_text is not None:
+            raise ValueError("after_s, edit_distance_ratio and current_text belong to persisted events")
+        if self.kind != "accepted" and (self.accept_kind or self.accepted_chars is not None
+                                        or self.accepted_lines is not None):
+            raise ValueError("accept_kind, accepted_chars and accepted_lines belong to accepted events")
+        return self
+
+
+class TabbyEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")  # Tabby sends more context fields between releases
+
+    type: Literal["view", "select", "dismiss"]
+    completion_id: str = Field(min_length=1, max_length=64)
+    choice_index: Annotated[int, Field(ge=0, le=31)] = 0
+    view_id: str | None = None
+    elapsed: Annotated[float, Field(ge=0)] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    kind: EventKind
+    completion_id: str
+    choice_index: int
+    client_event_id: str
+    accept_kind: str | None = None
+    accepted_chars: int | None = None
+    accepted_lines: int | None = None
+    after_s: int | None = None
+    edit_distance_ratio: float | None = None
+    current_text: str | None = None
+    elapsed_ms: float | None = None
+
+
+_TABBY_KIND: dict[str, EventKind] = {"view": "shown", "select": "accepted", "dismiss": "dismissed"}
+
+
+def _derived_id(*parts: object) -> str:
+    # An event without a client id gets one derived from its content, so a plain retry is idempotent.
+    return "d-" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:40]
+
+
+def _parse_one(item: Any, select_kind: str | None) -> ParsedEvent:
+    if not isinstance(item, dict):
+        raise TypeError("each event must be a JSON object")
+    if "type" in item:
+        t = TabbyEvent.model_validate(item)
+        kind = _TABBY_KIND[t.type]
+        partial = kind == "accepted" and select_kind == "line"
+        return ParsedEvent(kind, t.completion_id, t.choice_index,
+                           _derived_id("tabby", t.type, t.completion_id, t.choice_index, t.view_id, select_kind),
+                           accept_kind=("partial" if partial else "full") if kind == "accepted" else None,
+                           elapsed_ms=t.elapsed)
+    e = CodesieveEvent.model_validate(item)
+    return ParsedEvent(
+        e.kind, e.completion_id, e.choice_index,
+        e.event_id or _derived_id(e.kind, e.completion_id, e.choice_index, e.after_s, e.accepted_chars),
+        accept_kind=e.accept_kind or ("full" if e.kind == "accepted" else None), accepted_chars=e.accepted_chars,
+        accepted_lines=e.accepted_lines, after_s=e.after_s, edit_distance_ratio=e.edit_distance_ratio,
+        current_text=e.current_text, elapsed_ms=e.elapsed_ms)
+
+
+def parse_events(body: Any, *, select_kind: str | None = None) -> list[ParsedEvent] | ErrorResponse:
+    """Validate a posted body into events; the whole post is refused when any event is invalid."""
+    items = body.get("events") if isinstance(body, dict) and "events" in body else body
+    items = items if isinstance(items, list) else [items]
+    if not items:
+        return ErrorResponse(400, "no_events", "the body holds no events")
+    if len(items) > MAX_EVENTS_PER_POST:
+        return ErrorResponse(400, "too_many_events", f"at most {MAX_EVENTS_PER_POST} events per post")
+    if select_kind not in (None, "line"):
+        return ErrorResponse(400, "invalid_value", "select_kind may only be `line`", param="select_kind")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(_parse_one(item, select_kind))
+        except ValidationError as exc:
+            err = validation_error(exc)
+            where = f"events.{i}" + (f".{err.param}" if err.param else "")
+            return ErrorResponse(err.status, err.code, f"event {i}: {err.message}", param=where)
+        except TypeError as exc:
+            return ErrorResponse(400, "invalid_type", f"event {i}: {exc}", param=f"events.{i}")
+    return out

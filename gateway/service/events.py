@@ -1,0 +1,79 @@
+"""EventService: validate telemetry events against their completions and hand them to the writer.
+
+Completions are looked up in a short-lived in-memory table first (the completion record may still
+be in the writer's journal, not yet in the database), then in the database. The completion text
+needed to compute persistence from `current_text` lives only in that memory table, for the
+persistence window; it is never written anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.protocol.base import ErrorResponse
+from gateway.protocol.events import ParsedEvent
+from gateway.service.completions import Caller, TelemetrySink
+from gateway.service.persistence import compute_persistence, persistence_from_ratio
+from gateway.service.recent import CompletionRef, RecentCompletions
+
+FetchFn = Callable[[list[str]], Awaitable[dict[str, CompletionRef]]]
+
+
+class EventService:
+    def __init__(self, recent: RecentCompletions, fetch: FetchFn, telemetry: TelemetrySink) -> None:
+        self._recent = recent
+        self._fetch = fetch
+        self._telemetry = telemetry
+
+    async def ingest(self, events: list[ParsedEvent], caller: Caller) -> dict[str, Any] | ErrorResponse:
+        """All-or-nothing: either every event is accepted (and journaled) or none is."""
+        refs = {e.completion_id: self._recent.get(e.completion_id) for e in events}
+        missing = [cid for cid, ref in refs.items() if ref is None]
+        if missing:
+            refs.update(await self._fetch(missing))
+        rows = []
+        for i, e in enumerate(events):
+            ref = refs.get(e.completion_id)
+            # Another user's completion is reported as unknown: ids are not an oracle.
+            if ref is None or ref.unit_id != caller.unit_id:
+                return ErrorResponse(404, "unknown_completion",
+                                     f"event {i}: no completion {e.completion_id!r} for this API key",
+                                     param=f"events.{i}.completion_id")
+            row = _row(e, ref, caller)
+            if isinstance(row, ErrorResponse):
+                return ErrorResponse(row.status, row.code, f"event {i}: {row.message}", param=f"events.{i}")
+            rows.append(row)
+        for row in rows:
+            self._telemetry.submit("events", row)
+        return {"accepted": len(rows)}
+
+
+def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, Any] | ErrorResponse:
+    texts = ref.choice_texts
+    if texts is not None and e.choice_index >= len(texts):
+        return ErrorResponse(400, "invalid_value", f"choice_index {e.choice_index} is out of range")
+    accepted_chars = e.accepted_chars
+    if e.kind == "accepted" and accepted_chars is None and e.accept_kind == "full" and texts is not None:
+        accepted_chars = len(texts[e.choice_index])
+    row: dict[str, Any] = {
+        "client_event_id": e.client_event_id, "completion_id": e.completion_id,
+        "created_at": datetime.now(UTC), "unit_id": caller.unit_id, "experiment": ref.experiment, "arm": ref.arm,
+        "kind": e.kind, "choice_index": e.choice_index, "accept_kind": e.accept_kind,
+        "accepted_chars": accepted_chars, "accepted_lines": e.accepted_lines, "after_s": e.after_s,
+        "elapsed_ms": e.elapsed_ms,
+    }
+    if e.kind == "persisted":
+        if e.current_text is not None:
+            if texts is None:
+                return ErrorResponse(409, "completion_text_unavailable",
+                                     "this gateway no longer holds the completion text; send edit_distance_ratio")
+            stat = compute_persistence(texts[e.choice_index], e.current_text)
+        else:
+            assert e.edit_distance_ratio is not None
+            base = len(texts[e.choice_index]) if texts is not None else 0
+            stat = persistence_from_ratio(e.edit_distance_ratio, base)
+        row.update(edit_distance_ratio=stat.edit_distance_ratio, is_persisted=stat.is_persisted,
+                   retained_chars=stat.retained_chars)
+    return row
