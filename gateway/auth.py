@@ -58,7 +58,14 @@ class ApiKeyAuthenticator:
         if cached is not None and now - cached[0] < _CACHE_TTL_S:
             info = cached[1]
         else:
-            info = await self._lookup(key)
+            try:
+                info = await self._lookup(key)
+            except Exception:  # noqa: BLE001 - database down: a key seen before keeps working
+                if cached is None:
+                    return ErrorResponse(503, "auth_unavailable", "the key store is unreachable; retry shortly",
+                                         headers={"Retry-After": "5"})
+                return cached[1] if cached[1] is not None else ErrorResponse(
+                    401, "invalid_api_key", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[key] = (now, info)

@@ -134,3 +134,50 @@ def telemetry_migrate(db: DbOpt = None) -> None:
     settings = _settings(db_url=db)
     run_migrations(settings.sync_db_url)
     typer.echo("database at head")
+
+
+@telemetry_app.command("export")
+def telemetry_export(
+    output: Annotated[Path, typer.Option("--output", help="Parquet file to write")],
+    experiment: Annotated[str | None, typer.Option("--experiment", help="only this experiment's rows")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Write completions and events as one Parquet file (format: gateway/telemetry/export.py)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.db import build_sync_engine
+    from gateway.telemetry.export import export_parquet
+
+    if output.suffix != ".parquet":
+        _fail("--output must end in .parquet")
+    settings = _settings(db_url=db)
+    try:
+        counts = export_parquet(build_sync_engine(settings.sync_db_url), output, experiment=experiment)
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", 1)
+    if experiment is not None and counts["completions"] == 0 and counts["events"] == 0:
+        typer.echo(f"warning: no rows for experiment {experiment!r}", err=True)
+    typer.echo(f"wrote {counts['completions']} completions and {counts['events']} events to {output}")
+
+
+@telemetry_app.command("retention")
+def telemetry_retention(
+    days: Annotated[int, typer.Option("--days", min=1, help="keep raw rows this many days")],
+    db: DbOpt = None,
+) -> None:
+    """Fold raw rows older than --days into per-unit daily aggregates and delete them (once)."""
+    import asyncio
+
+    from gateway.db import build_async_engine
+    from gateway.telemetry.retention import apply_retention
+
+    settings = _settings(db_url=db)
+
+    async def run() -> dict[str, int]:
+        engine = build_async_engine(settings.async_db_url)
+        try:
+            return await apply_retention(engine, days)
+        finally:
+            await engine.dispose()
+
+    typer.echo(str(asyncio.run(run())))

@@ -117,8 +117,9 @@ class GatewaySettings(BaseSettings):
         if self.max_tokens_default > self.max_tokens_limit:
             raise ValueError("max_tokens_default must not exceed max_tokens_limit")
         if self.environment == "production":
-            if self.pseudonym_key is not None and self.pseudonym_key.lower() in _PLACEHOLDER_SECRETS:
-                raise ValueError("CODESIEVE_PSEUDONYM_KEY is a placeholder; set a real secret")
+            # Replicas must agree on unit ids (and so on experiment arms): one explicit, shared key.
+            if self.pseudonym_key is None or self.pseudonym_key.lower() in _PLACEHOLDER_SECRETS:
+                raise ValueError("production needs CODESIEVE_PSEUDONYM_KEY set to a real secret shared by all replicas")
             if not self.require_auth:
                 raise ValueError("require_auth cannot be off in production")
         return self

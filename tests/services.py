@@ -100,3 +100,52 @@ def create_key(db_url: str, user: str = "tester", admin: bool = False) -> str:
         cmd.append("--admin")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of our own (initdb in a temp dir, a free port) that a test may stop and
+    start again; the shared server on 5432 is never stopped. Runs as the `postgres` OS user."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        if not bins:
+            raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
+        self.bin = bins[-1]
+        # Not under pytest's tmp_path: that is private to root, and the server runs as `postgres`.
+        self.root = Path(tempfile.mkdtemp(prefix="codesieve-pg-"))
+        self.data = self.root / "pgdata"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        os.chown(self.root, *_postgres_ids())
+        self._as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"])
+
+    def _as_postgres(self, cmd: list[str]) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(prefix + cmd, check=True, capture_output=True, cwd="/tmp")
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
+                           str(self.root / "pg.log"), "-w", "start"])
+
+    def stop(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def is_running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def destroy(self) -> None:
+        import shutil
+
+        if self.is_running():
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _postgres_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid

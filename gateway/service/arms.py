@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.protocol.experiments import Arm, ExperimentDefinition
 
@@ -53,12 +53,15 @@ class ExperimentRegistry:
     def replace(self, definitions: Iterable[ExperimentDefinition]) -> None:
         self._by_name = {d.name: d for d in definitions}
 
-    def conflicting(self, new: ExperimentDefinition) -> str | None:
-        """Name of an existing experiment whose time window overlaps `new`'s, if any."""
+    def conflicting(self, new: ExperimentDefinition, now: datetime | None = None) -> str | None:
+        """Name of an existing experiment whose window overlaps `new`'s from `now` on, if any.
+
+        Windows are clipped to [now, +inf): a finished experiment never conflicts, and a missing
+        start means "from now".
+        """
+        now_ts = (now or datetime.now(UTC)).timestamp()
         for other in self._by_name.values():
-            if other.name == new.name:
-                continue
-            if _overlaps(other, new):
+            if other.name != new.name and _overlaps(other, new, now_ts):
                 return other.name
         return None
 
@@ -76,9 +79,9 @@ class ExperimentRegistry:
         return Assignment(exp, assign_arm(exp, unit))
 
 
-def _overlaps(a: ExperimentDefinition, b: ExperimentDefinition) -> bool:
-    lo_a = a.start.timestamp() if a.start else float("-inf")
+def _overlaps(a: ExperimentDefinition, b: ExperimentDefinition, now_ts: float) -> bool:
+    lo_a = max(now_ts, a.start.timestamp() if a.start else now_ts)
     hi_a = a.stop.timestamp() if a.stop else float("inf")
-    lo_b = b.start.timestamp() if b.start else float("-inf")
+    lo_b = max(now_ts, b.start.timestamp() if b.start else now_ts)
     hi_b = b.stop.timestamp() if b.stop else float("inf")
     return lo_a < hi_b and lo_b < hi_a

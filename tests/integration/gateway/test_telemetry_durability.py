@@ -1,0 +1,166 @@
+"""Telemetry that is never lost: events on SQLite and PostgreSQL, idempotency, spool-and-replay while
+PostgreSQL is down, kill -9, and arms that are the same on two gateway processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from services import PrivatePostgres, VllmServer, create_key, start_gateway, stop_process_group, wait_http
+
+pytestmark = [pytest.mark.integration, pytest.mark.vllm]
+
+
+def _complete(url: str, key: str, **extra: object) -> dict:
+    r = httpx.post(f"{url}/v1/completions", headers={"Authorization": f"Bearer {key}", **extra.pop("headers", {})},
+                   json={"prompt": "def f(x):\n", "max_tokens": 4, **extra}, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _events(url: str, key: str, body: object, query: str = "") -> httpx.Response:
+    return httpx.post(f"{url}/v1/events{query}", headers={"Authorization": f"Bearer {key}"}, json=body, timeout=30)
+
+
+def _rows(db_url: str, sql: str) -> list[dict]:
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(text(sql))]
+    engine.dispose()
+    return rows
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_both_vocabularies_and_idempotency(backend: str, vllm_server: VllmServer, pg_database: str,
+                                           tmp_path: Path) -> None:
+    db_url = pg_database if backend == "postgresql" else f"sqlite:///{tmp_path / 'ev.db'}"
+    if backend == "postgresql":
+        _rows(db_url, "SELECT 1")  # reachable
+    key = create_key(db_url, user=f"ev-{backend}")
+    gw = start_gateway(tmp_path, db_url=db_url, upstream=vllm_server.url)
+    try:
+        cid = _complete(gw.url, key)["id"]
+        ours = [{"kind": "shown", "completion_id": cid, "event_id": "s1"},
+                {"kind": "accepted", "completion_id": cid, "event_id": "a1", "accepted_chars": 10, "accepted_lines": 1},
+                {"kind": "persisted", "completion_id": cid, "event_id": "p1", "after_s": 120,
+                 "edit_distance_ratio": 0.75}]
+        for _ in range(3):  # retries count once
+            assert _events(gw.url, key, {"events": ours}).status_code == 202
+        tabby = {"type": "view", "completion_id": cid, "choice_index": 0, "view_id": "v9"}
+        assert _events(gw.url, key, tabby).status_code == 202
+        assert _events(gw.url, key, tabby).status_code == 202
+        assert _events(gw.url, key, {"kind": "shown", "completion_id": "cmpl-none"}).status_code == 404
+    finally:
+        stop_process_group(gw.proc)
+    rows = _rows(db_url, f"SELECT e.kind, e.is_persisted, e.client_event_id FROM events e WHERE e.completion_id = '{cid}'"
+                         " ORDER BY e.id")
+    assert [r["kind"] for r in rows] == ["shown", "accepted", "persisted", "shown"]
+    assert rows[2]["is_persisted"] is False or rows[2]["is_persisted"] == 0  # 0.75 > 0.5
+
+
+@pytest.mark.postgres
+def test_spool_and_replay_while_postgresql_is_stopped(vllm_server: VllmServer, tmp_path: Path) -> None:
+    pg = PrivatePostgres()
+    pg.start()
+    gw = None
+    try:
+        key = create_key(pg.url, user="spool")
+        gw = start_gateway(tmp_path, db_url=pg.url, upstream=vllm_server.url)
+        before = [_complete(gw.url, key)["id"] for _ in range(3)]
+        pg.stop()
+        during = [_complete(gw.url, key)["id"] for _ in range(5)]
+        for i, cid in enumerate(during):  # events on completions answered while the DB was down
+            assert _events(gw.url, key, {"kind": "shown", "completion_id": cid, "event_id": f"d{i}"}).status_code == 202
+        time.sleep(1.0)
+        ready = httpx.get(f"{gw.url}/ready")
+        assert ready.status_code == 503 and ready.json()["database"] == "unreachable"
+        assert ready.json()["telemetry_pending_segments"] >= 1
+        pg.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and httpx.get(f"{gw.url}/ready").json()["telemetry_pending_segments"]:
+            time.sleep(0.5)
+        stop_process_group(gw.proc)
+        ids = {r["id"] for r in _rows(pg.url, "SELECT id FROM completions")}
+        events = _rows(pg.url, "SELECT client_event_id FROM events")
+    finally:
+        if gw is not None:
+            stop_process_group(gw.proc)
+        pg.destroy()
+    assert set(before) | set(during) <= ids
+    assert sorted(e["client_event_id"] for e in events) == [f"d{i}" for i in range(5)]
+
+
+@pytest.mark.postgres
+def test_kill_9_loses_and_duplicates_nothing(vllm_server: VllmServer, pg_database: str, tmp_path: Path) -> None:
+    key = create_key(pg_database, user="crash")
+    gw = start_gateway(tmp_path, db_url=pg_database, upstream=vllm_server.url,
+                       env={"CODESIEVE_TELEMETRY_FLUSH_INTERVAL_S": "5", "CODESIEVE_RATE_LIMIT_BURST": "100000",
+                            "CODESIEVE_RATE_LIMIT_PER_S": "100000"})
+    cids = [_complete(gw.url, key)["id"] for _ in range(4)]
+    acknowledged: list[str] = []
+
+    def post(i: int) -> None:
+        try:
+            r = _events(gw.url, key, {"kind": "shown", "completion_id": cids[i % 4], "event_id": f"k{i}"})
+            if r.status_code == 202:
+                acknowledged.append(f"k{i}")
+        except httpx.HTTPError:
+            pass  # the process died under this request: not acknowledged, may or may not be stored
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(post, i) for i in range(600)]
+        while len(acknowledged) < 150:
+            time.sleep(0.01)
+        os.killpg(gw.proc.pid, signal.SIGKILL)  # no shutdown, no flush
+        for f in futures:
+            f.result()
+    gw.proc.wait()
+    assert 150 <= len(acknowledged) < 600
+    # same data dir, so the restarted gateway finds the journal and replays it
+    gw2 = start_gateway(tmp_path, db_url=pg_database, upstream=vllm_server.url)
+    try:
+        wait_http(f"{gw2.url}/ready", 60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and httpx.get(f"{gw2.url}/ready").json()["telemetry_pending_segments"]:
+            time.sleep(0.3)
+    finally:
+        stop_process_group(gw2.proc)
+    stored = [r["client_event_id"] for r in _rows(pg_database, "SELECT client_event_id FROM events "
+                                                               "WHERE client_event_id LIKE 'k%'")]
+    assert not set(acknowledged) - set(stored), "an acknowledged event was lost"
+    assert len(stored) == len(set(stored)), "an event was stored twice"
+
+
+def test_arm_assignment_is_the_same_on_two_gateway_processes(vllm_server: VllmServer, tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'arms.db'}"
+    admin = create_key(db_url, user="admin", admin=True)
+    users = [create_key(db_url, user=f"user{i}") for i in range(12)]
+    # Replicas share the pseudonym key (as a deployment must), not the data directory.
+    shared = {"CODESIEVE_PSEUDONYM_KEY": "test-shared-pseudonym-key-0123456789"}
+    a = start_gateway(tmp_path / "a", db_url=db_url, upstream=vllm_server.url, env=shared)
+    b = start_gateway(tmp_path / "b", db_url=db_url, upstream=vllm_server.url, env=shared)
+    try:
+        exp = {"name": "two-arms", "salt": "s1", "arms": [{"name": "control"}, {"name": "treat"}]}
+        r = httpx.post(f"{a.url}/v1/experiments", json=exp, headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 201, r.text
+        time.sleep(0.2)
+        # b learns about it from the shared database (GET refreshes; the background refresh does too)
+        listed = httpx.get(f"{b.url}/v1/experiments", headers={"Authorization": f"Bearer {admin}"}).json()
+        assert listed["active"] == "two-arms"
+        arms_a = [_complete(a.url, k)["x_codesieve"]["experiment"]["arm"] for k in users]
+        arms_b = [_complete(b.url, k)["x_codesieve"]["experiment"]["arm"] for k in users]
+    finally:
+        stop_process_group(a.proc)
+        stop_process_group(b.proc)
+    assert arms_a == arms_b
+    assert set(arms_a) == {"control", "treat"}  # 12 users: both arms appear (p of one arm only = 2^-11)
+    stored = _rows(db_url, "SELECT DISTINCT arm FROM completions WHERE experiment = 'two-arms'")
+    assert {r["arm"] for r in stored} == {"control", "treat"}
