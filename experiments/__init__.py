@@ -1,0 +1,4 @@
+"""Analysis over codesieve's telemetry and models.
+
+experiments.ab     A/B significance reports: telemetry -> per-unit sufficient statistics -> tests -> report
+"""

@@ -1,0 +1,227 @@
+"""`codesieve eval ...`: run, security, contamination and compare; parse options, call, write outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["eval_app"]
+
+logger = logging.getLogger(__name__)
+eval_app = typer.Typer(
+    help="Offline benchmarks: pass@k in a sandbox, security, contamination, comparison.", no_args_is_help=True
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _generation(
+    endpoint: str | None,
+    model: str | None,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    seed: int,
+    api_key: str | None,
+) -> Any:
+    from experiments.bench.generate import GenerationConfig
+
+    if endpoint is None:
+        return None
+    if not model:
+        raise _fail("--endpoint needs --model")
+    if n < 1:
+        raise _fail("-n must be at least 1")
+    return GenerationConfig(
+        endpoint=endpoint,
+        model=model,
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        api_key=api_key,
+    )
+
+
+@eval_app.command("run")
+def run(
+    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | path to a JSONL file"),
+    output: Path = typer.Option(..., "--output", help="run directory (resumed when it exists)"),
+    samples: Path | None = typer.Option(None, help="pre-generated samples: JSONL of task_id/completion"),
+    endpoint: str | None = typer.Option(None, help="gateway or vLLM base URL (OpenAI /v1/completions)"),
+    model: str | None = typer.Option(None, help="model name to request"),
+    n: int = typer.Option(1, "-n", help="samples per problem"),
+    temperature: float = typer.Option(0.2),
+    top_p: float = typer.Option(0.95),
+    max_tokens: int = typer.Option(512),
+    seed: int = typer.Option(1234),
+    api_key: str | None = typer.Option(None, help="bearer token for the gateway (not stored)"),
+    workers: int | None = typer.Option(None, help="parallel sandboxes (default: CPU cores)"),
+    timeout: float = typer.Option(10.0, help="wall-clock seconds per sample"),
+    data_dir: Path | None = typer.Option(None, help="directory with mbpp.jsonl and multipl-e/"),
+    limit: int | None = typer.Option(None, help="only the first N problems"),
+) -> None:
+    """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
+    from experiments.bench.run import BenchConfig, run_eval
+    from experiments.bench.sandbox import SandboxError
+
+    if (samples is None) == (endpoint is None):
+        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+    if samples is not None and not samples.is_file():
+        raise _fail(f"samples file not found: {samples}")
+    gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
+    cfg = BenchConfig(
+        benchmark=benchmark,
+        output_dir=output,
+        samples_file=samples,
+        generation=gen,
+        timeout_s=timeout,
+        data_dir=data_dir,
+        limit=limit,
+        **({"workers": workers} if workers else {}),
+    )
+    try:
+        summary = run_eval(cfg)
+    except (ValueError, FileNotFoundError, SandboxError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        json.dumps(
+            {
+                "benchmark": summary["benchmark"]["name"],
+                **summary["pass_at_k"],
+                "samples": summary["num_samples"],
+                "output": str(output),
+            }
+        )
+    )
+
+
+@eval_app.command("security")
+def security(
+    output: Path = typer.Option(..., "--output", help="directory for findings.jsonl and summary.json"),
+    samples: Path | None = typer.Option(None, help="JSONL of task_id/completion for the CWE prompts"),
+    endpoint: str | None = typer.Option(None, help="gateway or vLLM base URL"),
+    model: str | None = typer.Option(None),
+    n: int = typer.Option(1, "-n"),
+    temperature: float = typer.Option(0.2),
+    seed: int = typer.Option(1234),
+    api_key: str | None = typer.Option(None),
+    write_prompts: bool = typer.Option(False, help="only write prompts.jsonl to --output"),
+) -> None:
+    """Sample the CWE prompts (or read samples) and report bandit's unsafe rate per CWE."""
+    from dataclasses import asdict
+
+    from experiments.bench.generate import generate_samples
+    from experiments.bench.problems import Problem
+    from experiments.bench.run import read_samples
+    from experiments.bench.security import SECURITY_PROMPTS, score_security
+
+    output.mkdir(parents=True, exist_ok=True)
+    if write_prompts:
+        rows = [json.dumps(asdict(p)) for p in SECURITY_PROMPTS]
+        (output / "prompts.jsonl").write_text("\n".join(rows) + "\n")
+        return
+    if (samples is None) == (endpoint is None):
+        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+    try:
+        if samples is not None:
+            got = [(s.task_id, s.sample_idx, s.completion) for s in read_samples(samples)]
+        else:
+            gen = _generation(endpoint, model, n, temperature, 0.95, 256, seed, api_key)
+            problems = [
+                Problem(
+                    task_id=p.task_id,
+                    prompt=p.prompt,
+                    test="",
+                    entry_point="",
+                    stop_tokens=("\ndef ", "\nclass ", "\nif __name__"),
+                )
+                for p in SECURITY_PROMPTS
+            ]
+            got = [(s.task_id, s.sample_idx, s.completion) for s in generate_samples(problems, gen)]
+        findings, summary = score_security(got)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    with (output / "findings.jsonl").open("w") as fh:
+        for f in findings:
+            fh.write(json.dumps(asdict(f)) + "\n")
+    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    typer.echo(json.dumps(summary))
+
+
+def _read_corpus(path: Path) -> Any:
+    from experiments.bench.problems import read_jsonl
+
+    for n, row in enumerate(read_jsonl(path)):
+        text = row.get("text", row.get("content"))
+        if not isinstance(text, str):
+            raise ValueError(f"{path}: record {n} has no text/content field")
+        yield str(row.get("doc_id", row.get("id", n))), text
+
+
+@eval_app.command("contamination")
+def contamination(
+    corpus: Path = typer.Option(..., help="training corpus: JSONL records with text (or content)"),
+    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | JSONL path"),
+    output: Path = typer.Option(..., "--output", help="JSON report to write"),
+    run_dir: Path | None = typer.Option(None, "--run", help="a run directory whose score to split"),
+    threshold: float = typer.Option(0.5, help="containment share that makes a near match"),
+    data_dir: Path | None = typer.Option(None),
+) -> None:
+    """Flag benchmark problems that appear (exactly or nearly) in a training corpus."""
+    from dataclasses import asdict
+
+    from experiments.bench.contamination import ContaminationConfig, check_contamination, summarize_contamination
+    from experiments.bench.problems import load_benchmark
+
+    if not corpus.is_file():
+        raise _fail(f"corpus not found: {corpus}")
+    if not 0 < threshold <= 1:
+        raise _fail("--threshold must be in (0, 1]")
+    try:
+        bench = load_benchmark(benchmark, data_dir=data_dir)
+        findings = check_contamination(
+            bench.problems, _read_corpus(corpus), ContaminationConfig(near_threshold=threshold)
+        )
+        run_summary = json.loads((run_dir / "summary.json").read_text()) if run_dir else None
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    report = {
+        "benchmark": bench.name,
+        "benchmark_version": bench.version,
+        "corpus": str(corpus),
+        "summary": summarize_contamination(findings, run_summary),
+        "findings": [asdict(f) for f in findings],
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    typer.echo(json.dumps(report["summary"]))
+
+
+@eval_app.command("compare")
+def compare(
+    run_a: Path = typer.Argument(..., help="run directory A (e.g. the base model)"),
+    run_b: Path = typer.Argument(..., help="run directory B (e.g. the DP model)"),
+    output: Path | None = typer.Option(None, "--output", help="write the comparison JSON here"),
+) -> None:
+    """Paired per-task comparison of two runs with an exact significance test."""
+    from experiments.bench.compare import compare_runs, render_comparison
+
+    try:
+        a = json.loads((run_a / "summary.json").read_text())
+        b = json.loads((run_b / "summary.json").read_text())
+        result = compare_runs(a["per_task"], b["per_task"])
+    except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
+        raise _fail(f"cannot compare: {exc}") from None
+    if output is not None:
+        output.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    typer.echo(render_comparison(result, str(run_a), str(run_b)))

