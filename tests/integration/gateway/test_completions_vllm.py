@@ -53,13 +53,28 @@ def test_fim_request_with_suffix_succeeds(client: openai.OpenAI) -> None:
     assert (resp.model_extra or {})["x_codesieve"]["fim_template"] == "starcoder"
 
 
-def test_stream_joins_to_the_non_streamed_text_for_the_same_seed(client: openai.OpenAI) -> None:
-    kwargs = {"model": "tiny-code", "prompt": "import os\n\ndef main(", "max_tokens": 24, "temperature": 0.8,
-              "seed": 1234}
-    full = client.completions.create(**kwargs).choices[0].text
-    parts = [c.choices[0].text for c in client.completions.create(stream=True, **kwargs) if c.choices]
+@pytest.mark.parametrize("filters", ["on", "off"])
+def test_stream_joins_to_the_non_streamed_text_for_the_same_seed(filters: str, vllm_server: VllmServer,
+                                                                tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 's.db'}"
+    key = create_key(db_url)
+    gw = start_gateway(tmp_path, db_url=db_url, upstream=vllm_server.url,
+                       env={"CODESIEVE_ENABLE_FILTERS": "true" if filters == "on" else "false"})
+    try:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0, timeout=60)
+        kwargs = {"model": "tiny-code", "prompt": "import os\n\ndef main(", "max_tokens": 24, "temperature": 0.8,
+                  "seed": 1234}
+        full = client.completions.create(**kwargs).choices[0].text
+        chunks = list(client.completions.create(stream=True, **kwargs))
+    finally:
+        stop_process_group(gw.proc)
+    parts = [c.choices[0].text for c in chunks if c.choices]
     assert "".join(parts) == full
-    assert len(parts) > 1  # really streamed
+    assert (chunks[-1].model_extra or {})["x_codesieve"]["completion_id"] == chunks[0].id
+    if filters == "off":
+        assert len(parts) > 1  # relayed token by token
+    else:
+        assert len(parts) == 1  # held back until the filters have seen the whole choice
 
 
 def test_n_choices(client: openai.OpenAI) -> None:
