@@ -41,8 +41,12 @@ class _StubUpstream(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("content-length", 0)))
-        self._send({"choices": [{"index": 0, "text": "    return 1\n", "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 4}})
+        self._send(
+            {
+                "choices": [{"index": 0, "text": "    return 1\n", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+            }
+        )
 
     def _send(self, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -61,14 +65,17 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
 
 
-async def _load(url: str, key: str, cids: list[str], *, duration_s: float, concurrency: int, batch: int
-                ) -> tuple[list[str], list[float]]:
+async def _load(
+    url: str, key: str, cids: list[str], *, duration_s: float, concurrency: int, batch: int
+) -> tuple[list[str], list[float]]:
     acked: list[str] = []
     latencies: list[float] = []
     stop_at = time.perf_counter() + duration_s
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=30
+    ) as client:
+
         async def worker(w: int) -> None:
             n = 0
             while time.perf_counter() < stop_at:
@@ -76,8 +83,13 @@ async def _load(url: str, key: str, cids: list[str], *, duration_s: float, concu
                 for _ in range(batch):
                     eid = f"w{w}-{n}"
                     n += 1
-                    events.append({"kind": "shown" if n % 2 else "accepted", "completion_id": cids[n % len(cids)],
-                                   "event_id": eid})
+                    events.append(
+                        {
+                            "kind": "shown" if n % 2 else "accepted",
+                            "completion_id": cids[n % len(cids)],
+                            "event_id": eid,
+                        }
+                    )
                 t0 = time.perf_counter()
                 r = await client.post("/v1/events", json=events if batch > 1 else events[0])
                 latencies.append((time.perf_counter() - t0) * 1000)
@@ -105,14 +117,23 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cs-events-"))
     try:
         key = create_key(db_url, user="load")
-        gw = start_gateway(tmp, db_url=db_url, upstream=f"http://127.0.0.1:{stub.server_port}",
-                           env={"CODESIEVE_RATE_LIMIT_PER_S": "1000000", "CODESIEVE_RATE_LIMIT_BURST": "1000000"})
+        gw = start_gateway(
+            tmp,
+            db_url=db_url,
+            upstream=f"http://127.0.0.1:{stub.server_port}",
+            env={"CODESIEVE_RATE_LIMIT_PER_S": "1000000", "CODESIEVE_RATE_LIMIT_BURST": "1000000"},
+        )
         try:
-            cids = [httpx.post(f"{gw.url}/v1/completions", json={"prompt": "x = "},
-                               headers={"Authorization": f"Bearer {key}"}).json()["id"] for _ in range(200)]
+            cids = [
+                httpx.post(
+                    f"{gw.url}/v1/completions", json={"prompt": "x = "}, headers={"Authorization": f"Bearer {key}"}
+                ).json()["id"]
+                for _ in range(200)
+            ]
             started = time.perf_counter()
-            acked, lat = asyncio.run(_load(gw.url, key, cids, duration_s=args.duration,
-                                           concurrency=args.concurrency, batch=args.batch))
+            acked, lat = asyncio.run(
+                _load(gw.url, key, cids, duration_s=args.duration, concurrency=args.concurrency, batch=args.batch)
+            )
             elapsed = time.perf_counter() - started
         finally:
             stop_process_group(gw.proc)  # graceful: the writer flushes its journal
@@ -120,8 +141,10 @@ def main() -> None:
             stored = [r[0] for r in conn.execute("SELECT client_event_id FROM events")]
         lost = len(set(acked) - set(stored))
         dup = len(stored) - len(set(stored))
-        print(f"events acknowledged {len(acked)} in {elapsed:.1f} s -> {len(acked) / elapsed:,.0f} events/s "
-              f"({len(lat) / elapsed:,.0f} requests/s, batch {args.batch}, concurrency {args.concurrency})")
+        print(
+            f"events acknowledged {len(acked)} in {elapsed:.1f} s -> {len(acked) / elapsed:,.0f} events/s "
+            f"({len(lat) / elapsed:,.0f} requests/s, batch {args.batch}, concurrency {args.concurrency})"
+        )
         print(f"request latency p50 {_pct(lat, 0.5):.2f} ms  p99 {_pct(lat, 0.99):.2f} ms")
         print(f"lost {lost}  duplicated {dup}  (rows in PostgreSQL: {len(stored)})")
     finally:

@@ -38,13 +38,16 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-async def _paired(direct: str, gateway: str, key: str, model: str, pairs: int, concurrency: int) -> dict[str, list[float]]:
+async def _paired(
+    direct: str, gateway: str, key: str, model: str, pairs: int, concurrency: int
+) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"direct": [], "gateway": [], "inside": []}
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(pairs):
         queue.put_nowait(i)
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+
         async def worker() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
@@ -71,6 +74,7 @@ async def _throughput(url: str, key: str | None, model: str, concurrency: int, d
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+
         async def worker() -> None:
             nonlocal done
             while time.perf_counter() < stop_at:
@@ -85,12 +89,32 @@ async def _throughput(url: str, key: str | None, model: str, concurrency: int, d
 
 def _start_vllm(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-           "--served-model-name", "tiny-code", "--dtype", "float32", "--enforce-eager", "--max-model-len", "512",
-           "--port", str(port), "--uvicorn-log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_dir),
+        "--served-model-name",
+        "tiny-code",
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--max-model-len",
+        "512",
+        "--port",
+        str(port),
+        "--uvicorn-log-level",
+        "warning",
+    ]
     with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**__import__("os").environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**__import__("os").environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"},
+        )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/health", 300, proc, log)
     return proc, url
@@ -120,8 +144,12 @@ def main() -> None:
         model = "tiny-code"
     db_url = f"sqlite:///{tmp / 'bench.db'}"
     key = create_key(db_url, user="bench")
-    gw = start_gateway(tmp / "gw", db_url=db_url, upstream=upstream,
-                       env={"CODESIEVE_RATE_LIMIT_PER_S": "100000", "CODESIEVE_RATE_LIMIT_BURST": "100000"})
+    gw = start_gateway(
+        tmp / "gw",
+        db_url=db_url,
+        upstream=upstream,
+        env={"CODESIEVE_RATE_LIMIT_PER_S": "100000", "CODESIEVE_RATE_LIMIT_BURST": "100000"},
+    )
     results = []
     try:
         asyncio.run(_paired(upstream, gw.url, key, model, 20, 4))  # warm-up: connections, caches
@@ -132,22 +160,29 @@ def main() -> None:
                 url, k = (upstream, None) if side == "direct" else (gw.url, key)
                 tput.setdefault(side, []).append(asyncio.run(_throughput(url, k, model, c, args.duration / 2)))
             row = {
-                "concurrency": c, "pairs": args.requests,
-                "direct_p50_ms": _pct(lat["direct"], 0.5), "direct_p99_ms": _pct(lat["direct"], 0.99),
-                "gateway_p50_ms": _pct(lat["gateway"], 0.5), "gateway_p99_ms": _pct(lat["gateway"], 0.99),
-                "inside_p50_ms": _pct(lat["inside"], 0.5), "inside_p99_ms": _pct(lat["inside"], 0.99),
-                "direct_rps": statistics.mean(tput["direct"]), "gateway_rps": statistics.mean(tput["gateway"]),
+                "concurrency": c,
+                "pairs": args.requests,
+                "direct_p50_ms": _pct(lat["direct"], 0.5),
+                "direct_p99_ms": _pct(lat["direct"], 0.99),
+                "gateway_p50_ms": _pct(lat["gateway"], 0.5),
+                "gateway_p99_ms": _pct(lat["gateway"], 0.99),
+                "inside_p50_ms": _pct(lat["inside"], 0.5),
+                "inside_p99_ms": _pct(lat["inside"], 0.99),
+                "direct_rps": statistics.mean(tput["direct"]),
+                "gateway_rps": statistics.mean(tput["gateway"]),
             }
             row["added_p50_ms"] = row["gateway_p50_ms"] - row["direct_p50_ms"]
             row["added_p99_ms"] = row["gateway_p99_ms"] - row["direct_p99_ms"]
             row["throughput_ratio"] = row["gateway_rps"] / row["direct_rps"]
             results.append(row)
-            print(f"c={c:>2}  direct p50 {row['direct_p50_ms']:7.2f} p99 {row['direct_p99_ms']:7.2f} ms | "
-                  f"gateway p50 {row['gateway_p50_ms']:7.2f} p99 {row['gateway_p99_ms']:7.2f} ms | "
-                  f"added p50 {row['added_p50_ms']:+6.2f} p99 {row['added_p99_ms']:+6.2f} ms | "
-                  f"in-gateway p50 {row['inside_p50_ms']:.2f} p99 {row['inside_p99_ms']:.2f} ms | "
-                  f"rps {row['direct_rps']:.1f} -> {row['gateway_rps']:.1f} (x{row['throughput_ratio']:.3f})",
-                  flush=True)
+            print(
+                f"c={c:>2}  direct p50 {row['direct_p50_ms']:7.2f} p99 {row['direct_p99_ms']:7.2f} ms | "
+                f"gateway p50 {row['gateway_p50_ms']:7.2f} p99 {row['gateway_p99_ms']:7.2f} ms | "
+                f"added p50 {row['added_p50_ms']:+6.2f} p99 {row['added_p99_ms']:+6.2f} ms | "
+                f"in-gateway p50 {row['inside_p50_ms']:.2f} p99 {row['inside_p99_ms']:.2f} ms | "
+                f"rps {row['direct_rps']:.1f} -> {row['gateway_rps']:.1f} (x{row['throughput_ratio']:.3f})",
+                flush=True,
+            )
     finally:
         stop_process_group(gw.proc)
         if vllm_proc is not None:

@@ -46,13 +46,18 @@ class ApiKeyAuthenticator:
 
     async def authenticate(self, authorization: str | None) -> ApiKeyInfo | ErrorResponse:
         if not authorization:
-            return ErrorResponse(401, "missing_api_key", "send `Authorization: Bearer <api key>`",
-                                 headers={"WWW-Authenticate": "Bearer"})
+            return ErrorResponse(
+                401, "missing_api_key", "send `Authorization: Bearer <api key>`", headers={"WWW-Authenticate": "Bearer"}
+            )
         scheme, _, key = authorization.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            return ErrorResponse(401, "invalid_authorization", "the Authorization header must be `Bearer <api key>`",
-                                 headers={"WWW-Authenticate": "Bearer"})
+            return ErrorResponse(
+                401,
+                "invalid_authorization",
+                "the Authorization header must be `Bearer <api key>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < _CACHE_TTL_S:
@@ -62,14 +67,27 @@ class ApiKeyAuthenticator:
                 info = await self._lookup(key)
             except Exception:  # noqa: BLE001 - database down: a key seen before keeps working
                 if cached is None:
-                    return ErrorResponse(503, "auth_unavailable", "the key store is unreachable; retry shortly",
-                                         headers={"Retry-After": "5"})
-                return cached[1] if cached[1] is not None else ErrorResponse(
-                    401, "invalid_api_key", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+                    return ErrorResponse(
+                        503,
+                        "auth_unavailable",
+                        "the key store is unreachable; retry shortly",
+                        headers={"Retry-After": "5"},
+                    )
+                return (
+                    cached[1]
+                    if cached[1] is not None
+                    else ErrorResponse(
+                        401,
+                        "invalid_api_key",
+                        "the API key is unknown or revoked",
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+                )
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[key] = (now, info)
         if info is None:
-            return ErrorResponse(401, "invalid_api_key", "the API key is unknown or revoked",
-                                 headers={"WWW-Authenticate": "Bearer"})
+            return ErrorResponse(
+                401, "invalid_api_key", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+            )
         return info

@@ -51,14 +51,22 @@ def serve(
     if upstream is None and model is None:
         model = (data_dir or default_data_dir()) / "models" / "tiny-code"
     if upstream is None and model is not None and not (model / "config.json").is_file():
-        _fail(f"no model at {model}: build one with `codesieve train tiny-model --output {model}`, "
-              "or give --upstream URL")
-    settings = _settings(host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis,
-                         data_dir=data_dir)
+        _fail(
+            f"no model at {model}: build one with `codesieve train tiny-model --output {model}`, or give --upstream URL"
+        )
+    settings = _settings(
+        host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis, data_dir=data_dir
+    )
     app = create_app(settings)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower(),
-                    access_log=False, timeout_graceful_shutdown=10)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
     except Exception as exc:  # noqa: BLE001 - start-up failures (vLLM, DB) become one clear line
         _fail(f"gateway failed: {exc}", 1)
 
@@ -102,8 +110,10 @@ def keys_list(db: DbOpt = None) -> None:
     engine = build_sync_engine(settings.sync_db_url)
     with engine.connect() as conn:
         for r in conn.execute(select(ApiKeyRecord).order_by(ApiKeyRecord.id)):
-            typer.echo(f"{r.id}\t{r.key_prefix}…\t{r.user}\t{'admin' if r.is_admin else '-'}\t"
-                       f"{r.created_at:%Y-%m-%d}\t{'revoked' if r.revoked_at else 'active'}")
+            typer.echo(
+                f"{r.id}\t{r.key_prefix}…\t{r.user}\t{'admin' if r.is_admin else '-'}\t"
+                f"{r.created_at:%Y-%m-%d}\t{'revoked' if r.revoked_at else 'active'}"
+            )
 
 
 @keys_app.command("revoke")
@@ -120,7 +130,9 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="id from `keys list`"
     run_migrations(settings.sync_db_url)
     engine = build_sync_engine(settings.sync_db_url)
     with engine.begin() as conn:
-        n = conn.execute(update(ApiKeyRecord).where(ApiKeyRecord.id == key_id).values(revoked_at=datetime.now(UTC))).rowcount
+        n = conn.execute(
+            update(ApiKeyRecord).where(ApiKeyRecord.id == key_id).values(revoked_at=datetime.now(UTC))
+        ).rowcount
     if n == 0:
         _fail(f"no key with id {key_id}", 1)
     typer.echo(f"revoked key {key_id}")

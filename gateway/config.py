@@ -42,9 +42,7 @@ def normalize_db_url(url: str, *, is_async: bool) -> str:
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CODESIEVE_", env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CODESIEVE_", env_file=".env", extra="ignore", validate_default=True)
 
     environment: Literal["development", "production"] = Field(
         "development", description="production refuses placeholder secrets"
@@ -105,7 +103,8 @@ class GatewaySettings(BaseSettings):
     experiments_file: Path | None = Field(None, description="TOML/YAML file of experiment definitions")
     experiments_refresh_s: float = Field(10.0, gt=0, description="how often replicas reload experiments")
     retention_days: int | None = Field(
-        None, ge=1, description="delete raw telemetry rows older than this, keeping per-unit daily aggregates")
+        None, ge=1, description="delete raw telemetry rows older than this, keeping per-unit daily aggregates"
+    )
 
     @field_validator("upstream_url")
     @classmethod

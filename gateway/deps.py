@@ -38,13 +38,20 @@ async def get_caller(request: Request) -> Caller:
         info = await state.authenticator.authenticate(request.headers.get("authorization"))
         if isinstance(info, ErrorResponse):
             raise ApiError(info)
-        caller = Caller(info.key_id, info.user, pseudonymize(state.pseudonym_key, info.user), info.is_admin,
-                        machine_id=machine_id)
+        caller = Caller(
+            info.key_id, info.user, pseudonymize(state.pseudonym_key, info.user), info.is_admin, machine_id=machine_id
+        )
     decision = await state.rate_limiter.check(str(caller.key_id) if caller.key_id is not None else caller.user)
     if not decision.allowed:
         state.metrics.rate_limited.inc()
-        raise ApiError(ErrorResponse(429, "rate_limited", "too many requests for this API key; retry later",
-                                     headers={"Retry-After": str(decision.retry_after_s)}))
+        raise ApiError(
+            ErrorResponse(
+                429,
+                "rate_limited",
+                "too many requests for this API key; retry later",
+                headers={"Retry-After": str(decision.retry_after_s)},
+            )
+        )
     return caller
 
 

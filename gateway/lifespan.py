@@ -101,9 +101,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.auto_migrate:
         await asyncio.to_thread(run_migrations, settings.sync_db_url)
     state.engine = build_async_engine(settings.async_db_url)
-    state.writer = TelemetryWriter(partial(insert_rows, state.engine), settings.spool_dir,
-                                   batch_size=settings.telemetry_batch_size,
-                                   flush_interval_s=settings.telemetry_flush_interval_s)
+    state.writer = TelemetryWriter(
+        partial(insert_rows, state.engine),
+        settings.spool_dir,
+        batch_size=settings.telemetry_batch_size,
+        flush_interval_s=settings.telemetry_flush_interval_s,
+    )
     await state.writer.start()
     state.authenticator = ApiKeyAuthenticator(partial(fetch_api_key, state.engine))
     state.rate_limiter = _build_rate_limiter(settings)
@@ -114,9 +117,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.model_dir is None:
             raise RuntimeError("no upstream: give --upstream URL or --model DIR")
         state.supervisor = VllmSupervisor(
-            settings.model_dir, port=settings.vllm_port, served_model_name=settings.served_model_name
-            or settings.model_dir.name, max_model_len=settings.vllm_max_model_len,
-            log_path=settings.data_dir / "logs" / "vllm.log", start_timeout_s=settings.vllm_start_timeout_s)
+            settings.model_dir,
+            port=settings.vllm_port,
+            served_model_name=settings.served_model_name or settings.model_dir.name,
+            max_model_len=settings.vllm_max_model_len,
+            log_path=settings.data_dir / "logs" / "vllm.log",
+            start_timeout_s=settings.vllm_start_timeout_s,
+        )
         await state.supervisor.start()
         upstream_url = state.supervisor.url
     # One pooled client for all upstream calls; enough keep-alive connections for the highest
@@ -129,24 +136,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     state.vllm = VllmClient(state.http, upstream_url, timeout_s=settings.upstream_timeout_s)
     model_name = await _resolve_model_name(settings, state.vllm)
-    fim = resolve_fim_template(explicit=settings.fim_template, model_name=model_name,
-                               model_dir=settings.model_dir)
+    fim = resolve_fim_template(explicit=settings.fim_template, model_name=model_name, model_dir=settings.model_dir)
     state.completion_service_model = model_name
     build_filters = _filter_factory(settings)
     state.filters = build_filters(None) if build_filters is not None else None
     state.recent = RecentCompletions()
     registry = ExperimentRegistry()
-    state.experiment_admin = ExperimentAdmin(registry, fetch=partial(fetch_experiments, state.engine),
-                                             upsert=partial(upsert_experiment, state.engine),
-                                             build_filters=build_filters)
+    state.experiment_admin = ExperimentAdmin(
+        registry,
+        fetch=partial(fetch_experiments, state.engine),
+        upsert=partial(upsert_experiment, state.engine),
+        build_filters=build_filters,
+    )
     if settings.experiments_file is not None:
         await state.experiment_admin.load_file(settings.experiments_file)
     await state.experiment_admin.refresh()
-    router = ExperimentRouter(registry, http=state.http, timeout_s=settings.upstream_timeout_s,
-                              telemetry=state.writer, build_filters=build_filters)
+    router = ExperimentRouter(
+        registry,
+        http=state.http,
+        timeout_s=settings.upstream_timeout_s,
+        telemetry=state.writer,
+        build_filters=build_filters,
+    )
     state.completion_service = CompletionService(
-        ServiceConfig(model_name, fim, settings.store_raw_text), state.vllm, state.writer, state.metrics,
-        filters=state.filters, recent=state.recent, arms=router,
+        ServiceConfig(model_name, fim, settings.store_raw_text),
+        state.vllm,
+        state.writer,
+        state.metrics,
+        filters=state.filters,
+        recent=state.recent,
+        arms=router,
     )
     state.event_service = EventService(state.recent, partial(fetch_completion_refs, state.engine), state.writer)
     background = [asyncio.create_task(_refresh_experiments(state.experiment_admin, settings.experiments_refresh_s))]

@@ -25,7 +25,9 @@ class GatewayMetrics:
             "codesieve_filter_actions", "filter actions by reason code", ["action", "reason"], registry=r
         )
         self.filter_latency = Histogram(
-            "codesieve_filter_latency_seconds", "filter chain latency per completion", buckets=_FILTER_BUCKETS_S,
+            "codesieve_filter_latency_seconds",
+            "filter chain latency per completion",
+            buckets=_FILTER_BUCKETS_S,
             registry=r,
         )
         self.rate_limited = Counter("codesieve_rate_limited", "requests refused by the rate limit", registry=r)

@@ -14,7 +14,9 @@ class RateDecision:
     retry_after_s: int  # whole seconds, as the Retry-After header needs
 
 
-def take_token(*, tokens: float, last_s: float, now_s: float, rate_per_s: float, burst: int) -> tuple[float, float | None]:
+def take_token(
+    *, tokens: float, last_s: float, now_s: float, rate_per_s: float, burst: int
+) -> tuple[float, float | None]:
     """Refill then take one token. Returns (tokens left, None) or (tokens, seconds until one is free).
 
     Bucket maths: tokens = min(burst, tokens + (now - last) * rate); a request needs one token.

@@ -26,8 +26,17 @@ class VllmStartError(RuntimeError):
 
 
 class VllmSupervisor:
-    def __init__(self, model_dir: Path, *, port: int, served_model_name: str, max_model_len: int,
-                 log_path: Path, start_timeout_s: float = 300.0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        port: int,
+        served_model_name: str,
+        max_model_len: int,
+        log_path: Path,
+        start_timeout_s: float = 300.0,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.model_dir = model_dir
         self.port = port
         self.host = host
@@ -47,10 +56,24 @@ class VllmSupervisor:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-            "--model", str(self.model_dir), "--served-model-name", self.served_model_name,
-            "--dtype", "float32", "--enforce-eager", "--max-model-len", str(self.max_model_len),
-            "--host", self.host, "--port", str(self.port), "--uvicorn-log-level", "warning",
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(self.model_dir),
+            "--served-model-name",
+            self.served_model_name,
+            "--dtype",
+            "float32",
+            "--enforce-eager",
+            "--max-model-len",
+            str(self.max_model_len),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--uvicorn-log-level",
+            "warning",
         ]
 
     def _spawn(self) -> None:
@@ -62,8 +85,9 @@ class VllmSupervisor:
         logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         log.info("starting vLLM on %s (log: %s)", self.model_dir, self.log_path)
         # Own process group, so stop() can take vLLM's worker processes down with it.
-        self.proc = subprocess.Popen(self.command(), stdout=logf, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command(), stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         logf.close()
 
     async def start(self) -> None:
@@ -79,8 +103,10 @@ class VllmSupervisor:
             while time.monotonic() < deadline:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
-                    raise VllmStartError(f"vLLM exited with code {self.proc.returncode} while starting; "
-                                         f"last lines of {self.log_path}:\n{self.log_tail()}")
+                    raise VllmStartError(
+                        f"vLLM exited with code {self.proc.returncode} while starting; "
+                        f"last lines of {self.log_path}:\n{self.log_tail()}"
+                    )
                 try:
                     if (await client.get(f"{self.url}/health", timeout=2.0)).status_code == 200:
                         log.info("vLLM is healthy at %s", self.url)
@@ -112,8 +138,12 @@ class VllmSupervisor:
 
     def describe(self) -> dict[str, object]:
         alive = self.proc is not None and self.proc.poll() is None
-        return {"pid": self.proc.pid if self.proc else None, "alive": alive, "restarts": self.restarts,
-                "exit_code": None if alive or self.proc is None else self.proc.returncode}
+        return {
+            "pid": self.proc.pid if self.proc else None,
+            "alive": alive,
+            "restarts": self.restarts,
+            "exit_code": None if alive or self.proc is None else self.proc.returncode,
+        }
 
     def log_tail(self, lines: int = 20) -> str:
         try:

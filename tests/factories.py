@@ -61,11 +61,16 @@ class FakeUpstream:
         n = payload.get("n", 1)
         if payload.get("stream"):
             return httpx.Response(200, content=self._sse(n), headers={"content-type": "text/event-stream"})
-        return httpx.Response(200, json={
-            "id": "cmpl-up", "object": "text_completion", "model": payload["model"],
-            "choices": [{"index": i, "text": self.text, "finish_reason": "stop"} for i in range(n)],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
-        })
+        return httpx.Response(
+            200,
+            json={
+                "id": "cmpl-up",
+                "object": "text_completion",
+                "model": payload["model"],
+                "choices": [{"index": i, "text": self.text, "finish_reason": "stop"} for i in range(n)],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+            },
+        )
 
     def _sse(self, n: int) -> bytes:
         size = max(1, len(self.text) // self.chunks)

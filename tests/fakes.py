@@ -55,8 +55,12 @@ class FakeHangingUpstream:
                     return
                 if b"GET /health" in data or b"GET /v1/models" in data:
                     body = b'{"data":[{"id":"hanging"}]}'
-                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                        + str(len(body)).encode()
+                        + b"\r\n\r\n"
+                        + body
+                    )
 
     def close(self) -> None:
         self._stop.set()

@@ -73,16 +73,32 @@ class GatewayProcess:
     log: Path
 
 
-def start_gateway(tmp: Path, *, db_url: str, upstream: str | None = None, model: Path | None = None,
-                  extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                  timeout_s: float = 60.0) -> GatewayProcess:
+def start_gateway(
+    tmp: Path,
+    *,
+    db_url: str,
+    upstream: str | None = None,
+    model: Path | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    timeout_s: float = 60.0,
+) -> GatewayProcess:
     """`codesieve serve` as a real process on a free port; waits for /health."""
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     data_dir = tmp / "data"
     log = tmp / f"gateway-{port}.log"
-    cmd = [str(Path(sys.executable).parent / "codesieve"), "serve", "--port", str(port), "--db", db_url,
-           "--data-dir", str(data_dir), *extra_args]
+    cmd = [
+        str(Path(sys.executable).parent / "codesieve"),
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        db_url,
+        "--data-dir",
+        str(data_dir),
+        *extra_args,
+    ]
     if upstream:
         cmd += ["--upstream", upstream]
     if model:
@@ -127,8 +143,9 @@ class PrivatePostgres:
 
     def start(self) -> None:
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
-                           str(self.root / "pg.log"), "-w", "start"])
+        self._as_postgres(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.root / "pg.log"), "-w", "start"]
+        )
 
     def stop(self) -> None:
         self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])

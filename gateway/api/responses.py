@@ -20,8 +20,7 @@ def json_response(body: dict[str, Any], status: int = 200) -> Response:
 
 
 def error_response(err: ErrorResponse) -> Response:
-    return Response(json.dumps(err.body()), status_code=err.status, media_type="application/json",
-                    headers=err.headers)
+    return Response(json.dumps(err.body()), status_code=err.status, media_type="application/json", headers=err.headers)
 
 
 async def _wait_for_disconnect(request: Request) -> None:

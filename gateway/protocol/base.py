@@ -35,9 +35,7 @@ class ErrorResponse:
         return "invalid_request_error"
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
-        }
+        return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
 
 
 def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorResponse:
@@ -49,7 +47,9 @@ def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorRespo
     try:
         value = json.loads(text)
     except ValueError as exc:
-        return ErrorResponse(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        return ErrorResponse(
+            400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        )
     if not isinstance(value, dict) and not (allow_list and isinstance(value, list)):
         return ErrorResponse(400, "invalid_json", "the body must be a JSON object")
     return value

@@ -132,21 +132,40 @@ def parse_completion(body: dict[str, Any], limits: CompletionLimits) -> ParsedCo
         if "segments" in body:
             tabby = TabbyCompletionRequest.model_validate(body)
             parsed = ParsedCompletion(
-                shape="tabby", model=None, prefix=tabby.segments.prefix, suffix=tabby.segments.suffix,
+                shape="tabby",
+                model=None,
+                prefix=tabby.segments.prefix,
+                suffix=tabby.segments.suffix,
                 max_tokens=limits.max_tokens_default,
                 temperature=TABBY_DEFAULT_TEMPERATURE if tabby.temperature is None else tabby.temperature,
-                top_p=None, n=1, stop=[], stream=False, seed=tabby.seed, user=tabby.user,
-                language=tabby.language, filepath=tabby.segments.filepath,
+                top_p=None,
+                n=1,
+                stop=[],
+                stream=False,
+                seed=tabby.seed,
+                user=tabby.user,
+                language=tabby.language,
+                filepath=tabby.segments.filepath,
             )
         else:
             req = OpenAICompletionRequest.model_validate(body)
             assert isinstance(req.prompt, str)
             passthrough = {k: getattr(req, k) for k in _PASSTHROUGH if getattr(req, k) not in (None, False)}
             parsed = ParsedCompletion(
-                shape="openai", model=req.model, prefix=req.prompt, suffix=req.suffix,
-                max_tokens=req.max_tokens or limits.max_tokens_default, temperature=req.temperature,
-                top_p=req.top_p, n=req.n, stop=list(req.stop or []), stream=req.stream, seed=req.seed,
-                user=req.user, language=req.language, passthrough=passthrough,
+                shape="openai",
+                model=req.model,
+                prefix=req.prompt,
+                suffix=req.suffix,
+                max_tokens=req.max_tokens or limits.max_tokens_default,
+                temperature=req.temperature,
+                top_p=req.top_p,
+                n=req.n,
+                stop=list(req.stop or []),
+                stream=req.stream,
+                seed=req.seed,
+                user=req.user,
+                language=req.language,
+                passthrough=passthrough,
             )
     except ValidationError as exc:
         return validation_error(exc)
@@ -158,11 +177,13 @@ def _check_limits(p: ParsedCompletion, limits: CompletionLimits) -> ParsedComple
         field_name = "segments.prefix" if p.shape == "tabby" else "prompt"
         return ErrorResponse(400, "empty_prompt", "the prompt (prefix and suffix) is empty", param=field_name)
     if len(p.prefix) + len(p.suffix or "") > limits.max_prompt_chars:
-        return ErrorResponse(400, "prompt_too_long", f"prefix + suffix exceed {limits.max_prompt_chars} characters",
-                             param="prompt")
+        return ErrorResponse(
+            400, "prompt_too_long", f"prefix + suffix exceed {limits.max_prompt_chars} characters", param="prompt"
+        )
     if p.max_tokens > limits.max_tokens_limit:
-        return ErrorResponse(400, "max_tokens_too_large", f"max_tokens may be at most {limits.max_tokens_limit}",
-                             param="max_tokens")
+        return ErrorResponse(
+            400, "max_tokens_too_large", f"max_tokens may be at most {limits.max_tokens_limit}", param="max_tokens"
+        )
     if p.n > limits.max_n or (p.passthrough.get("best_of") or 0) > limits.max_n:
         return ErrorResponse(400, "n_too_large", f"n (and best_of) may be at most {limits.max_n}", param="n")
     return p

@@ -30,17 +30,22 @@ class CodesieveEvent(BaseModel):
     kind: EventKind
     completion_id: str = Field(min_length=1, max_length=64)
     choice_index: Annotated[int, Field(ge=0, le=31)] = 0
-    event_id: str | None = Field(None, min_length=1, max_length=128,
-                                 description="client event id; a retried event with the same id counts once")
+    event_id: str | None = Field(
+        None, min_length=1, max_length=128, description="client event id; a retried event with the same id counts once"
+    )
     accept_kind: Literal["full", "partial"] | None = Field(None, description="accepted: whole or part")
     accepted_chars: Annotated[int, Field(ge=0)] | None = None
     accepted_lines: Annotated[int, Field(ge=0)] | None = None
     after_s: int | None = Field(None, description="persisted: seconds after accept, one of 15,30,120,300,600")
     edit_distance_ratio: Annotated[float, Field(ge=0.0)] | None = Field(
-        None, description="persisted: relative lexical edit distance computed by the plugin")
+        None, description="persisted: relative lexical edit distance computed by the plugin"
+    )
     current_text: str | None = Field(
-        None, max_length=200_000, description="persisted: the code now where the completion was accepted; "
-        "the gateway computes the ratio and discards the text")
+        None,
+        max_length=200_000,
+        description="persisted: the code now where the completion was accepted; "
+        "the gateway computes the ratio and discards the text",
+    )
     elapsed_ms: Annotated[float, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
@@ -52,8 +57,9 @@ class CodesieveEvent(BaseModel):
                 raise ValueError("persisted needs exactly one of edit_distance_ratio or current_text")
         elif self.after_s is not None or self.edit_distance_ratio is not None or self.current_text is not None:
             raise ValueError("after_s, edit_distance_ratio and current_text belong to persisted events")
-        if self.kind != "accepted" and (self.accept_kind or self.accepted_chars is not None
-                                        or self.accepted_lines is not None):
+        if self.kind != "accepted" and (
+            self.accept_kind or self.accepted_chars is not None or self.accepted_lines is not None
+        ):
             raise ValueError("accept_kind, accepted_chars and accepted_lines belong to accepted events")
         return self
 
@@ -98,17 +104,28 @@ def _parse_one(item: Any, select_kind: str | None) -> ParsedEvent:
         t = TabbyEvent.model_validate(item)
         kind = _TABBY_KIND[t.type]
         partial = kind == "accepted" and select_kind == "line"
-        return ParsedEvent(kind, t.completion_id, t.choice_index,
-                           _derived_id("tabby", t.type, t.completion_id, t.choice_index, t.view_id, select_kind),
-                           accept_kind=("partial" if partial else "full") if kind == "accepted" else None,
-                           elapsed_ms=t.elapsed)
+        return ParsedEvent(
+            kind,
+            t.completion_id,
+            t.choice_index,
+            _derived_id("tabby", t.type, t.completion_id, t.choice_index, t.view_id, select_kind),
+            accept_kind=("partial" if partial else "full") if kind == "accepted" else None,
+            elapsed_ms=t.elapsed,
+        )
     e = CodesieveEvent.model_validate(item)
     return ParsedEvent(
-        e.kind, e.completion_id, e.choice_index,
+        e.kind,
+        e.completion_id,
+        e.choice_index,
         e.event_id or _derived_id(e.kind, e.completion_id, e.choice_index, e.after_s, e.accepted_chars),
-        accept_kind=e.accept_kind or ("full" if e.kind == "accepted" else None), accepted_chars=e.accepted_chars,
-        accepted_lines=e.accepted_lines, after_s=e.after_s, edit_distance_ratio=e.edit_distance_ratio,
-        current_text=e.current_text, elapsed_ms=e.elapsed_ms)
+        accept_kind=e.accept_kind or ("full" if e.kind == "accepted" else None),
+        accepted_chars=e.accepted_chars,
+        accepted_lines=e.accepted_lines,
+        after_s=e.after_s,
+        edit_distance_ratio=e.edit_distance_ratio,
+        current_text=e.current_text,
+        elapsed_ms=e.elapsed_ms,
+    )
 
 
 def parse_events(body: Any, *, select_kind: str | None = None) -> list[ParsedEvent] | ErrorResponse:

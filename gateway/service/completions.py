@@ -77,9 +77,17 @@ class ArmResolver(Protocol):
 
 
 class CompletionService:
-    def __init__(self, cfg: ServiceConfig, upstream: VllmClient, telemetry: TelemetrySink,
-                 metrics: GatewayMetrics, filters: Any | None = None, *, recent: RecentCompletions | None = None,
-                 arms: ArmResolver | None = None) -> None:
+    def __init__(
+        self,
+        cfg: ServiceConfig,
+        upstream: VllmClient,
+        telemetry: TelemetrySink,
+        metrics: GatewayMetrics,
+        filters: Any | None = None,
+        *,
+        recent: RecentCompletions | None = None,
+        arms: ArmResolver | None = None,
+    ) -> None:
         self._cfg = cfg
         self._upstream = upstream
         self._telemetry = telemetry
@@ -96,8 +104,9 @@ class CompletionService:
     def _check_model(self, req: ParsedCompletion) -> ErrorResponse | None:
         # Clients name the gateway's model; an experiment arm may route it to another one.
         if req.model is not None and req.model != self._cfg.model_name:
-            return ErrorResponse(404, "model_not_found", f"model {req.model!r} is not served here; see /v1/models",
-                                 param="model")
+            return ErrorResponse(
+                404, "model_not_found", f"model {req.model!r} is not served here; see /v1/models", param="model"
+            )
         return None
 
     def _stops(self, plan: Plan) -> list[str]:
@@ -136,8 +145,9 @@ class CompletionService:
             return result
         return self._finish_nonstream(plan, caller, completion_id, started, result)
 
-    def _finish_nonstream(self, plan: Plan, caller: Caller, completion_id: str, started: float,
-                          result: UpstreamCompletion) -> dict[str, Any]:
+    def _finish_nonstream(
+        self, plan: Plan, caller: Caller, completion_id: str, started: float, result: UpstreamCompletion
+    ) -> dict[str, Any]:
         self._metrics.upstream_latency.observe(result.latency_ms / 1000.0)
         stops = self._stops(plan)
         choices = []
@@ -147,8 +157,9 @@ class CompletionService:
         filter_ms = self._apply_filters(plan, choices)
         usage = result.body.get("usage")
         total_ms = (time.perf_counter() - started) * 1000.0
-        block = self._x_codesieve(completion_id, plan, choices, total_ms=total_ms, upstream_ms=result.latency_ms,
-                                  filter_ms=filter_ms)
+        block = self._x_codesieve(
+            completion_id, plan, choices, total_ms=total_ms, upstream_ms=result.latency_ms, filter_ms=filter_ms
+        )
         self._record(plan, caller, completion_id, choices, usage, total_ms, result.latency_ms)
         return {
             "id": completion_id,
@@ -156,8 +167,7 @@ class CompletionService:
             "created": int(time.time()),
             "model": self._cfg.model_name,
             "choices": [
-                {"index": c.index, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
-                for c in choices
+                {"index": c.index, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None} for c in choices
             ],
             "usage": usage,
             "x_codesieve": block,
@@ -226,17 +236,30 @@ class CompletionService:
         self._metrics.upstream_latency.observe(upstream_ms / 1000.0)
         total_ms = (time.perf_counter() - started) * 1000.0
         ordered = [choices[i] for i in sorted(choices)]
-        block = self._x_codesieve(completion_id, plan, ordered, total_ms=total_ms, upstream_ms=upstream_ms,
-                                  filter_ms=None)
+        block = self._x_codesieve(
+            completion_id, plan, ordered, total_ms=total_ms, upstream_ms=upstream_ms, filter_ms=None
+        )
         self._record(plan, caller, completion_id, ordered, usage, total_ms, upstream_ms)
-        final = {"id": completion_id, "object": "text_completion", "created": created, "model": self._cfg.model_name,
-                 "choices": [], "usage": usage, "x_codesieve": block}
+        final = {
+            "id": completion_id,
+            "object": "text_completion",
+            "created": created,
+            "model": self._cfg.model_name,
+            "choices": [],
+            "usage": usage,
+            "x_codesieve": block,
+        }
         yield _sse(final)
         yield "data: [DONE]\n\n"
 
     def _chunk(self, cid: str, created: int, index: int, text: str, finish: str | None) -> dict[str, Any]:
-        return {"id": cid, "object": "text_completion", "created": created, "model": self._cfg.model_name,
-                "choices": [{"index": index, "text": text, "finish_reason": finish, "logprobs": None}]}
+        return {
+            "id": cid,
+            "object": "text_completion",
+            "created": created,
+            "model": self._cfg.model_name,
+            "choices": [{"index": index, "text": text, "finish_reason": finish, "logprobs": None}],
+        }
 
     # --- filters
     def _apply_filters(self, plan: Plan, choices: list[_Choice]) -> float | None:
@@ -257,27 +280,47 @@ class CompletionService:
         return elapsed * 1000.0
 
     # --- response metadata and telemetry
-    def _x_codesieve(self, completion_id: str, plan: Plan, choices: list[_Choice], *, total_ms: float,
-                     upstream_ms: float, filter_ms: float | None) -> dict[str, Any]:
+    def _x_codesieve(
+        self,
+        completion_id: str,
+        plan: Plan,
+        choices: list[_Choice],
+        *,
+        total_ms: float,
+        upstream_ms: float,
+        filter_ms: float | None,
+    ) -> dict[str, Any]:
         return {
             "completion_id": completion_id,
             "model": plan.model_name,
             "request_shape": plan.req.shape,
             "fim_template": plan.fim.name if plan.req.suffix else None,
-            "timings": {"total_ms": round(total_ms, 3), "upstream_ms": round(upstream_ms, 3),
-                        "filter_ms": None if filter_ms is None else round(filter_ms, 3)},
+            "timings": {
+                "total_ms": round(total_ms, 3),
+                "upstream_ms": round(upstream_ms, 3),
+                "filter_ms": None if filter_ms is None else round(filter_ms, 3),
+            },
             "filters": [dict(f, choice_index=c.index) for c in choices for f in c.filters],
             "experiment": {"name": plan.experiment, "arm": plan.arm} if plan.experiment else None,
         }
 
-    def _record(self, plan: Plan, caller: Caller, completion_id: str, choices: list[_Choice],
-                usage: dict[str, Any] | None, total_ms: float, upstream_ms: float | None) -> None:
+    def _record(
+        self,
+        plan: Plan,
+        caller: Caller,
+        completion_id: str,
+        choices: list[_Choice],
+        usage: dict[str, Any] | None,
+        total_ms: float,
+        upstream_ms: float | None,
+    ) -> None:
         req = plan.req
         actions = [f.get("action", "none") for c in choices for f in c.filters]
         strongest = max((_ACTION_NAME.get(a, "none") for a in actions), key=_ACTION_RANK.__getitem__, default="none")
         if self._recent is not None:
-            self._recent.put(completion_id, CompletionRef(caller.unit_id, plan.experiment, plan.arm,
-                                                          tuple(c.text for c in choices)))
+            self._recent.put(
+                completion_id, CompletionRef(caller.unit_id, plan.experiment, plan.arm, tuple(c.text for c in choices))
+            )
         row = self._base_row(plan, caller, completion_id, total_ms)
         row.update(
             upstream_latency_ms=upstream_ms,
@@ -294,8 +337,9 @@ class CompletionService:
             row["completion_text"] = json.dumps([c.text for c in choices])
         self._telemetry.submit("completions", row)
 
-    def _record_failure(self, plan: Plan, caller: Caller, completion_id: str, started: float,
-                        err: ErrorResponse) -> None:
+    def _record_failure(
+        self, plan: Plan, caller: Caller, completion_id: str, started: float, err: ErrorResponse
+    ) -> None:
         self._metrics.upstream_errors.labels(err.code).inc()
         row = self._base_row(plan, caller, completion_id, (time.perf_counter() - started) * 1000.0)
         row.update(is_error=True, error_code=err.code)

@@ -38,9 +38,12 @@ class EventService:
             ref = refs.get(e.completion_id)
             # Another user's completion is reported as unknown: ids are not an oracle.
             if ref is None or ref.unit_id != caller.unit_id:
-                return ErrorResponse(404, "unknown_completion",
-                                     f"event {i}: no completion {e.completion_id!r} for this API key",
-                                     param=f"events.{i}.completion_id")
+                return ErrorResponse(
+                    404,
+                    "unknown_completion",
+                    f"event {i}: no completion {e.completion_id!r} for this API key",
+                    param=f"events.{i}.completion_id",
+                )
             row = _row(e, ref, caller)
             if isinstance(row, ErrorResponse):
                 return ErrorResponse(row.status, row.code, f"event {i}: {row.message}", param=f"events.{i}")
@@ -58,22 +61,36 @@ def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, Any] |
     if e.kind == "accepted" and accepted_chars is None and e.accept_kind == "full" and texts is not None:
         accepted_chars = len(texts[e.choice_index])
     row: dict[str, Any] = {
-        "client_event_id": e.client_event_id, "completion_id": e.completion_id,
-        "created_at": datetime.now(UTC), "unit_id": caller.unit_id, "experiment": ref.experiment, "arm": ref.arm,
-        "kind": e.kind, "choice_index": e.choice_index, "accept_kind": e.accept_kind,
-        "accepted_chars": accepted_chars, "accepted_lines": e.accepted_lines, "after_s": e.after_s,
+        "client_event_id": e.client_event_id,
+        "completion_id": e.completion_id,
+        "created_at": datetime.now(UTC),
+        "unit_id": caller.unit_id,
+        "experiment": ref.experiment,
+        "arm": ref.arm,
+        "kind": e.kind,
+        "choice_index": e.choice_index,
+        "accept_kind": e.accept_kind,
+        "accepted_chars": accepted_chars,
+        "accepted_lines": e.accepted_lines,
+        "after_s": e.after_s,
         "elapsed_ms": e.elapsed_ms,
     }
     if e.kind == "persisted":
         if e.current_text is not None:
             if texts is None:
-                return ErrorResponse(409, "completion_text_unavailable",
-                                     "this gateway no longer holds the completion text; send edit_distance_ratio")
+                return ErrorResponse(
+                    409,
+                    "completion_text_unavailable",
+                    "this gateway no longer holds the completion text; send edit_distance_ratio",
+                )
             stat = compute_persistence(texts[e.choice_index], e.current_text)
         else:
             assert e.edit_distance_ratio is not None
             base = len(texts[e.choice_index]) if texts is not None else 0
             stat = persistence_from_ratio(e.edit_distance_ratio, base)
-        row.update(edit_distance_ratio=stat.edit_distance_ratio, is_persisted=stat.is_persisted,
-                   retained_chars=stat.retained_chars)
+        row.update(
+            edit_distance_ratio=stat.edit_distance_ratio,
+            is_persisted=stat.is_persisted,
+            retained_chars=stat.retained_chars,
+        )
     return row

@@ -42,8 +42,14 @@ def read_experiments_file(path: Path) -> list[ExperimentDefinition]:
 
 
 class ExperimentAdmin:
-    def __init__(self, registry: ExperimentRegistry, *, fetch: Callable[[], Awaitable[list[dict[str, Any]]]],
-                 upsert: Callable[..., Awaitable[None]], build_filters: FilterFactory | None) -> None:
+    def __init__(
+        self,
+        registry: ExperimentRegistry,
+        *,
+        fetch: Callable[[], Awaitable[list[dict[str, Any]]]],
+        upsert: Callable[..., Awaitable[None]],
+        build_filters: FilterFactory | None,
+    ) -> None:
         self.registry = registry
         self._fetch = fetch
         self._upsert = upsert
@@ -65,10 +71,14 @@ class ExperimentAdmin:
         if problem:
             return ErrorResponse(400, "invalid_experiment", problem)
         if (other := self.registry.conflicting(exp)) is not None:
-            return ErrorResponse(409, "experiment_overlap",
-                                 f"its time window overlaps experiment {other!r}; one experiment runs at a time")
-        await self._upsert(name=exp.name, definition=exp.model_dump(mode="json"), source=source,
-                           start_at=exp.start, stop_at=exp.stop)
+            return ErrorResponse(
+                409,
+                "experiment_overlap",
+                f"its time window overlaps experiment {other!r}; one experiment runs at a time",
+            )
+        await self._upsert(
+            name=exp.name, definition=exp.model_dump(mode="json"), source=source, start_at=exp.start, stop_at=exp.stop
+        )
         await self.refresh()
         return exp.model_dump(mode="json")
 
@@ -81,5 +91,8 @@ class ExperimentAdmin:
     async def describe(self) -> dict[str, Any]:
         await self.refresh()
         active = self.registry.active(datetime.now(UTC))
-        return {"object": "list", "active": active.name if active else None,
-                "data": [d.model_dump(mode="json") for d in self.registry.all()]}
+        return {
+            "object": "list",
+            "active": active.name if active else None,
+            "data": [d.model_dump(mode="json") for d in self.registry.all()],
+        }

@@ -38,8 +38,15 @@ def check_definition(exp: ExperimentDefinition, build_filters: FilterFactory | N
 
 
 class ExperimentRouter:
-    def __init__(self, registry: ExperimentRegistry, *, http: httpx.AsyncClient, timeout_s: float,
-                 telemetry: TelemetrySink, build_filters: FilterFactory | None) -> None:
+    def __init__(
+        self,
+        registry: ExperimentRegistry,
+        *,
+        http: httpx.AsyncClient,
+        timeout_s: float,
+        telemetry: TelemetrySink,
+        build_filters: FilterFactory | None,
+    ) -> None:
         self.registry = registry
         self._http = http
         self._timeout_s = timeout_s
@@ -68,9 +75,12 @@ class ExperimentRouter:
             upstream=self._client(ov.upstream) if ov.upstream else default.upstream,
             model_name=ov.model or default.model_name,
             fim=FIM_TEMPLATES[ov.fim_template] if ov.fim_template else default.fim,
-            filters=self._arm_filters(exp.name, arm.name, ov.filter_policy) if ov.filter_policy is not None
+            filters=self._arm_filters(exp.name, arm.name, ov.filter_policy)
+            if ov.filter_policy is not None
             else default.filters,
-            req=req, experiment=exp.name, arm=arm.name,
+            req=req,
+            experiment=exp.name,
+            arm=arm.name,
         )
 
     def _client(self, url: str) -> VllmClient:
@@ -91,5 +101,6 @@ class ExperimentRouter:
         if len(self._exposed) >= _EXPOSURES_MAX:
             self._exposed.clear()  # the table's primary key keeps the first exposure anyway
         self._exposed.add(key)
-        self._telemetry.submit("assignments", {"experiment": experiment, "unit_id": unit_id, "arm": arm,
-                                               "first_seen_at": now})
+        self._telemetry.submit(
+            "assignments", {"experiment": experiment, "unit_id": unit_id, "arm": arm, "first_seen_at": now}
+        )

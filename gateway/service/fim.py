@@ -35,13 +35,24 @@ FIM_TEMPLATES: dict[str, FimTemplate] = {
     t.name: t
     for t in (
         # StarCoder / StarCoder2 / SantaCoder; also the local tiny model (same special tokens).
-        FimTemplate("starcoder", "<fim_prefix>", "<fim_suffix>", "<fim_middle>",
-                    stop_tokens=("<|endoftext|>", "<file_sep>")),
-        FimTemplate("qwen2.5-coder", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
-                    stop_tokens=("<|endoftext|>", "<|fim_pad|>", "<|file_sep|>")),
+        FimTemplate(
+            "starcoder", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", stop_tokens=("<|endoftext|>", "<file_sep>")
+        ),
+        FimTemplate(
+            "qwen2.5-coder",
+            "<|fim_prefix|>",
+            "<|fim_suffix|>",
+            "<|fim_middle|>",
+            stop_tokens=("<|endoftext|>", "<|fim_pad|>", "<|file_sep|>"),
+        ),
         FimTemplate("codellama", "<PRE>", "<SUF>", "<MID>", spaced=True, stop_tokens=("<EOT>",)),
-        FimTemplate("deepseek-coder", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>",
-                    stop_tokens=("<｜end▁of▁sentence｜>",)),
+        FimTemplate(
+            "deepseek-coder",
+            "<｜fim▁begin｜>",
+            "<｜fim▁hole｜>",
+            "<｜fim▁end｜>",
+            stop_tokens=("<｜end▁of▁sentence｜>",),
+        ),
     )
 }
 
@@ -86,9 +97,17 @@ _TOP_LEVEL = {
     "php": ("function", "class", "namespace", "use"),
     "shellscript": ("function", "#!"),
 }
-_ALIASES = {"js": "javascript", "ts": "typescript", "typescriptreact": "typescript",
-            "javascriptreact": "javascript", "c++": "cpp", "golang": "go", "py": "python",
-            "bash": "shellscript", "sh": "shellscript"}
+_ALIASES = {
+    "js": "javascript",
+    "ts": "typescript",
+    "typescriptreact": "typescript",
+    "javascriptreact": "javascript",
+    "c++": "cpp",
+    "golang": "go",
+    "py": "python",
+    "bash": "shellscript",
+    "sh": "shellscript",
+}
 
 
 def language_stops(language: str | None) -> list[str]:

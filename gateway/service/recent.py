@@ -46,5 +46,3 @@ class RecentCompletions:
             del self._items[completion_id]
             return None
         return item[1]
-
-

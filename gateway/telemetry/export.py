@@ -30,14 +30,27 @@ from sqlalchemy.engine import Engine
 
 from gateway.telemetry.tables import CompletionRecord, EventRecord
 
-SCHEMA = pa.schema([
-    ("record_type", pa.string()), ("id", pa.string()), ("completion_id", pa.string()),
-    ("experiment", pa.string()), ("arm", pa.string()), ("unit_id", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")), ("kind", pa.string()),
-    ("accepted_chars", pa.int64()), ("accepted_lines", pa.int64()), ("after_s", pa.int64()),
-    ("edit_distance_ratio", pa.float64()), ("is_persisted", pa.bool_()), ("retained_chars", pa.int64()),
-    ("latency_ms", pa.float64()), ("filter_action", pa.string()), ("is_error", pa.bool_()),
-])
+SCHEMA = pa.schema(
+    [
+        ("record_type", pa.string()),
+        ("id", pa.string()),
+        ("completion_id", pa.string()),
+        ("experiment", pa.string()),
+        ("arm", pa.string()),
+        ("unit_id", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("kind", pa.string()),
+        ("accepted_chars", pa.int64()),
+        ("accepted_lines", pa.int64()),
+        ("after_s", pa.int64()),
+        ("edit_distance_ratio", pa.float64()),
+        ("is_persisted", pa.bool_()),
+        ("retained_chars", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("filter_action", pa.string()),
+        ("is_error", pa.bool_()),
+    ]
+)
 _BATCH = 100_000
 
 
@@ -46,25 +59,58 @@ def _utc(ts: Any) -> Any:
 
 
 def _completion_row(r: Any) -> dict[str, Any]:
-    return {"record_type": "completion", "id": r.id, "completion_id": r.id, "experiment": r.experiment,
-            "arm": r.arm, "unit_id": r.unit_id, "created_at": _utc(r.created_at), "latency_ms": r.latency_ms,
-            "filter_action": r.filter_action, "is_error": r.is_error}
+    return {
+        "record_type": "completion",
+        "id": r.id,
+        "completion_id": r.id,
+        "experiment": r.experiment,
+        "arm": r.arm,
+        "unit_id": r.unit_id,
+        "created_at": _utc(r.created_at),
+        "latency_ms": r.latency_ms,
+        "filter_action": r.filter_action,
+        "is_error": r.is_error,
+    }
 
 
 def _event_row(r: Any) -> dict[str, Any]:
-    return {"record_type": "event", "id": str(r.id), "completion_id": r.completion_id, "experiment": r.experiment,
-            "arm": r.arm, "unit_id": r.unit_id, "created_at": _utc(r.created_at), "kind": r.kind,
-            "accepted_chars": r.accepted_chars, "accepted_lines": r.accepted_lines, "after_s": r.after_s,
-            "edit_distance_ratio": r.edit_distance_ratio, "is_persisted": r.is_persisted,
-            "retained_chars": r.retained_chars}
+    return {
+        "record_type": "event",
+        "id": str(r.id),
+        "completion_id": r.completion_id,
+        "experiment": r.experiment,
+        "arm": r.arm,
+        "unit_id": r.unit_id,
+        "created_at": _utc(r.created_at),
+        "kind": r.kind,
+        "accepted_chars": r.accepted_chars,
+        "accepted_lines": r.accepted_lines,
+        "after_s": r.after_s,
+        "edit_distance_ratio": r.edit_distance_ratio,
+        "is_persisted": r.is_persisted,
+        "retained_chars": r.retained_chars,
+    }
 
 
 def export_parquet(engine: Engine, output: Path, *, experiment: str | None = None) -> dict[str, int]:
     """Stream completions then events into `output` (written to a temp file, then renamed)."""
     c, e = CompletionRecord, EventRecord
     comp_q = select(c.id, c.experiment, c.arm, c.unit_id, c.created_at, c.latency_ms, c.filter_action, c.is_error)
-    ev_q = select(e.id, e.completion_id, e.experiment, e.arm, e.unit_id, e.created_at, e.kind, e.accepted_chars,
-                  e.accepted_lines, e.after_s, e.edit_distance_ratio, e.is_persisted, e.retained_chars)
+    ev_q = select(
+        e.id,
+        e.completion_id,
+        e.experiment,
+        e.arm,
+        e.unit_id,
+        e.created_at,
+        e.kind,
+        e.accepted_chars,
+        e.accepted_lines,
+        e.after_s,
+        e.edit_distance_ratio,
+        e.is_persisted,
+        e.retained_chars,
+    )
     if experiment is not None:
         comp_q = comp_q.where(c.experiment == experiment)
         ev_q = ev_q.where(e.experiment == experiment)
@@ -73,8 +119,10 @@ def export_parquet(engine: Engine, output: Path, *, experiment: str | None = Non
     counts = {"completions": 0, "events": 0}
     try:
         with pq.ParquetWriter(tmp, SCHEMA) as writer, engine.connect() as conn:
-            for name, query, to_row in (("completions", comp_q.order_by(c.created_at), _completion_row),
-                                        ("events", ev_q.order_by(e.id), _event_row)):
+            for name, query, to_row in (
+                ("completions", comp_q.order_by(c.created_at), _completion_row),
+                ("events", ev_q.order_by(e.id), _event_row),
+            ):
                 result = conn.execution_options(stream_results=True).execute(query)
                 while chunk := result.fetchmany(_BATCH):
                     rows = [to_row(r) for r in chunk]

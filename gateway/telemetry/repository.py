@@ -99,8 +99,13 @@ def create_api_key(engine: Engine, *, user: str, is_admin: bool) -> str:
     with engine.begin() as conn:
         conn.execute(
             TABLES["api_keys"].insert(),
-            {"key_prefix": key[:8], "key_hash": hash_api_key(key), "user": user, "is_admin": is_admin,
-             "created_at": datetime.now(UTC)},
+            {
+                "key_prefix": key[:8],
+                "key_hash": hash_api_key(key),
+                "user": user,
+                "is_admin": is_admin,
+                "created_at": datetime.now(UTC),
+            },
         )
     return key
 
@@ -110,8 +115,9 @@ async def fetch_completion_refs(engine: AsyncEngine, completion_ids: list[str]) 
     database path cannot compute persistence from `current_text`)."""
     from gateway.service.recent import CompletionRef
 
-    stmt = select(CompletionRecord.id, CompletionRecord.unit_id, CompletionRecord.experiment,
-                  CompletionRecord.arm).where(CompletionRecord.id.in_(completion_ids))
+    stmt = select(
+        CompletionRecord.id, CompletionRecord.unit_id, CompletionRecord.experiment, CompletionRecord.arm
+    ).where(CompletionRecord.id.in_(completion_ids))
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     return {r.id: CompletionRef(r.unit_id, r.experiment, r.arm, None) for r in rows}
@@ -123,13 +129,27 @@ async def fetch_experiments(engine: AsyncEngine) -> list[dict[str, Any]]:
     return [{"definition": json.loads(r.definition), "source": r.source} for r in rows]
 
 
-async def upsert_experiment(engine: AsyncEngine, *, name: str, definition: dict[str, Any], source: str,
-                            start_at: datetime | None, stop_at: datetime | None) -> None:
-    values = {"name": name, "definition": json.dumps(definition, default=str), "source": source,
-              "start_at": start_at, "stop_at": stop_at, "updated_at": datetime.now(UTC)}
+async def upsert_experiment(
+    engine: AsyncEngine,
+    *,
+    name: str,
+    definition: dict[str, Any],
+    source: str,
+    start_at: datetime | None,
+    stop_at: datetime | None,
+) -> None:
+    values = {
+        "name": name,
+        "definition": json.dumps(definition, default=str),
+        "source": source,
+        "start_at": start_at,
+        "stop_at": stop_at,
+        "updated_at": datetime.now(UTC),
+    }
     async with engine.begin() as conn:
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         stmt = insert(ExperimentRecord).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=["name"],
-                                          set_={k: stmt.excluded[k] for k in values if k != "name"})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"], set_={k: stmt.excluded[k] for k in values if k != "name"}
+        )
         await conn.execute(stmt)

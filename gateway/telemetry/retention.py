@@ -16,8 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.telemetry.tables import CompletionRecord, DailyUnitAggregateRecord, EventRecord
 
 log = logging.getLogger(__name__)
-_COUNTERS = ("completions", "errors", "blocked", "latency_ms_sum", "shown", "accepted", "dismissed",
-             "accepted_chars", "persisted_checks", "persisted", "retained_chars")
+_COUNTERS = (
+    "completions",
+    "errors",
+    "blocked",
+    "latency_ms_sum",
+    "shown",
+    "accepted",
+    "dismissed",
+    "accepted_chars",
+    "persisted_checks",
+    "persisted",
+    "retained_chars",
+)
 
 
 def _day(ts: datetime) -> datetime:
@@ -30,20 +41,35 @@ async def apply_retention(engine: AsyncEngine, days: int, *, now: datetime | Non
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     agg: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_COUNTERS, 0))
     async with engine.begin() as conn:
-        comp = await conn.execute(select(CompletionRecord.created_at, CompletionRecord.unit_id,
-                                         CompletionRecord.experiment, CompletionRecord.arm, CompletionRecord.is_error,
-                                         CompletionRecord.filter_action, CompletionRecord.latency_ms)
-                                  .where(CompletionRecord.created_at < cutoff))
+        comp = await conn.execute(
+            select(
+                CompletionRecord.created_at,
+                CompletionRecord.unit_id,
+                CompletionRecord.experiment,
+                CompletionRecord.arm,
+                CompletionRecord.is_error,
+                CompletionRecord.filter_action,
+                CompletionRecord.latency_ms,
+            ).where(CompletionRecord.created_at < cutoff)
+        )
         for r in comp:
             a = agg[(_day(r.created_at), r.unit_id, r.experiment or "", r.arm or "")]
             a["completions"] += 1
             a["errors"] += int(r.is_error)
             a["blocked"] += int(r.filter_action == "blocked")
             a["latency_ms_sum"] += r.latency_ms
-        ev = await conn.execute(select(EventRecord.created_at, EventRecord.unit_id, EventRecord.experiment,
-                                       EventRecord.arm, EventRecord.kind, EventRecord.accepted_chars,
-                                       EventRecord.is_persisted, EventRecord.retained_chars)
-                                .where(EventRecord.created_at < cutoff))
+        ev = await conn.execute(
+            select(
+                EventRecord.created_at,
+                EventRecord.unit_id,
+                EventRecord.experiment,
+                EventRecord.arm,
+                EventRecord.kind,
+                EventRecord.accepted_chars,
+                EventRecord.is_persisted,
+                EventRecord.retained_chars,
+            ).where(EventRecord.created_at < cutoff)
+        )
         n_events = 0
         for r in ev:
             n_events += 1
@@ -62,13 +88,15 @@ async def apply_retention(engine: AsyncEngine, days: int, *, now: datetime | Non
             stmt = insert(table).values(day=day, unit_id=unit, experiment=exp, arm=arm, **counts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["day", "unit_id", "experiment", "arm"],
-                set_={c: table.c[c] + stmt.excluded[c] for c in _COUNTERS})
+                set_={c: table.c[c] + stmt.excluded[c] for c in _COUNTERS},
+            )
             await conn.execute(stmt)
         await conn.execute(delete(EventRecord).where(EventRecord.created_at < cutoff))
         # A completion stays while a newer event still refers to it (a persistence check after the cutoff).
         referenced = select(EventRecord.completion_id)
-        res = await conn.execute(delete(CompletionRecord).where(CompletionRecord.created_at < cutoff,
-                                                                CompletionRecord.id.not_in(referenced)))
+        res = await conn.execute(
+            delete(CompletionRecord).where(CompletionRecord.created_at < cutoff, CompletionRecord.id.not_in(referenced))
+        )
     summary = {"aggregated_units_days": len(agg), "deleted_events": n_events, "deleted_completions": res.rowcount}
     log.info("retention: %s", summary)
     return summary

@@ -125,7 +125,9 @@ class TelemetryWriter:
                         await self._insert(table, rows[i : i + self._batch_size])
             except Exception as exc:  # noqa: BLE001 - DB down or slow: keep the segment, retry later
                 if self.db_ok:
-                    log.warning("telemetry: database write failed (%s); journaling to %s", type(exc).__name__, self._dir)
+                    log.warning(
+                        "telemetry: database write failed (%s); journaling to %s", type(exc).__name__, self._dir
+                    )
                 self.db_ok = False
                 return False
             seg.unlink()

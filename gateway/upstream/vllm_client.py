@@ -98,8 +98,10 @@ class VllmClient:
             resp.raise_for_status()
             return [m["id"] for m in resp.json()["data"]]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            return _error_from_exception(exc) if isinstance(exc, httpx.HTTPError) else ErrorResponse(
-                502, "upstream_bad_response", "the model server sent an unparseable model list"
+            return (
+                _error_from_exception(exc)
+                if isinstance(exc, httpx.HTTPError)
+                else ErrorResponse(502, "upstream_bad_response", "the model server sent an unparseable model list")
             )
 
     async def is_healthy(self) -> bool:

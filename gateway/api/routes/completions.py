@@ -14,14 +14,16 @@ router = APIRouter()
 
 
 @router.post("/v1/completions")
-async def create_completion(request: Request, caller: CallerDep, service: CompletionServiceDep,
-                            settings: SettingsDep) -> Response:
+async def create_completion(
+    request: Request, caller: CallerDep, service: CompletionServiceDep, settings: SettingsDep
+) -> Response:
     """Complete code at the cursor (OpenAI `prompt`/`suffix` or Tabby `segments`), with filters applied."""
     body = parse_json_body(await request.body())
     if isinstance(body, ErrorResponse):
         return error_response(body)
-    limits = CompletionLimits(settings.max_tokens_default, settings.max_tokens_limit, settings.max_n,
-                              settings.max_prompt_chars)
+    limits = CompletionLimits(
+        settings.max_tokens_default, settings.max_tokens_limit, settings.max_n, settings.max_prompt_chars
+    )
     parsed = parse_completion(body, limits)
     if isinstance(parsed, ErrorResponse):
         return error_response(parsed)
@@ -30,8 +32,11 @@ async def create_completion(request: Request, caller: CallerDep, service: Comple
         first = await anext(events, None)
         if isinstance(first, ErrorResponse):
             return error_response(first)
-        return StreamingResponse(_prepend(first, events), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _prepend(first, events),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     result = await cancel_on_disconnect(request, service.complete(parsed, caller))
     if result is None:  # client went away; nobody is listening
         return Response(status_code=499)

@@ -55,12 +55,19 @@ async def tabby_health(request: Request, _caller: CallerDep) -> Response:
     """Tabby's server-info endpoint, which its IDE plugins call when they connect."""
     from gateway import __version__
 
-    return json_response({
-        "model": request.app.state.completion_service_model,
-        "device": "cpu",
-        "arch": "x86_64",
-        "cpu_info": "codesieve gateway",
-        "cpu_count": 0,
-        "cuda_devices": [],
-        "version": {"build_date": "", "build_timestamp": "", "git_sha": "", "git_describe": f"codesieve-{__version__}"},
-    })
+    return json_response(
+        {
+            "model": request.app.state.completion_service_model,
+            "device": "cpu",
+            "arch": "x86_64",
+            "cpu_info": "codesieve gateway",
+            "cpu_count": 0,
+            "cuda_devices": [],
+            "version": {
+                "build_date": "",
+                "build_timestamp": "",
+                "git_sha": "",
+                "git_describe": f"codesieve-{__version__}",
+            },
+        }
+    )

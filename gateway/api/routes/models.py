@@ -17,6 +17,9 @@ router = APIRouter()
 async def list_models(request: Request, _caller: CallerDep) -> Response:
     """List served models in OpenAI's shape."""
     name = request.app.state.completion_service_model
-    return json_response({"object": "list", "data": [
-        {"id": name, "object": "model", "created": int(time.time()), "owned_by": "codesieve"}
-    ]})
+    return json_response(
+        {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": int(time.time()), "owned_by": "codesieve"}],
+        }
+    )

@@ -34,8 +34,7 @@ def client(gateway: tuple[GatewayProcess, str]) -> openai.OpenAI:
 
 
 def test_openai_client_gets_a_wire_compatible_completion(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="tiny-code", prompt="def add(a, b):\n", max_tokens=16,
-                                     temperature=0, seed=1)
+    resp = client.completions.create(model="tiny-code", prompt="def add(a, b):\n", max_tokens=16, temperature=0, seed=1)
     assert resp.object == "text_completion"
     assert len(resp.choices) == 1
     assert resp.choices[0].finish_reason in ("stop", "length")
@@ -47,23 +46,34 @@ def test_openai_client_gets_a_wire_compatible_completion(client: openai.OpenAI) 
 
 def test_fim_request_with_suffix_succeeds(client: openai.OpenAI) -> None:
     # vLLM itself answers 400 to `suffix`; through the gateway the FIM prompt is rendered instead.
-    resp = client.completions.create(model="tiny-code", prompt="def area(r):\n    ", suffix="\n    return a\n",
-                                     max_tokens=12, temperature=0)
+    resp = client.completions.create(
+        model="tiny-code", prompt="def area(r):\n    ", suffix="\n    return a\n", max_tokens=12, temperature=0
+    )
     assert resp.choices[0].finish_reason in ("stop", "length")
     assert (resp.model_extra or {})["x_codesieve"]["fim_template"] == "starcoder"
 
 
 @pytest.mark.parametrize("filters", ["on", "off"])
-def test_stream_joins_to_the_non_streamed_text_for_the_same_seed(filters: str, vllm_server: VllmServer,
-                                                                tmp_path: Path) -> None:
+def test_stream_joins_to_the_non_streamed_text_for_the_same_seed(
+    filters: str, vllm_server: VllmServer, tmp_path: Path
+) -> None:
     db_url = f"sqlite:///{tmp_path / 's.db'}"
     key = create_key(db_url)
-    gw = start_gateway(tmp_path, db_url=db_url, upstream=vllm_server.url,
-                       env={"CODESIEVE_ENABLE_FILTERS": "true" if filters == "on" else "false"})
+    gw = start_gateway(
+        tmp_path,
+        db_url=db_url,
+        upstream=vllm_server.url,
+        env={"CODESIEVE_ENABLE_FILTERS": "true" if filters == "on" else "false"},
+    )
     try:
         client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0, timeout=60)
-        kwargs = {"model": "tiny-code", "prompt": "import os\n\ndef main(", "max_tokens": 24, "temperature": 0.8,
-                  "seed": 1234}
+        kwargs = {
+            "model": "tiny-code",
+            "prompt": "import os\n\ndef main(",
+            "max_tokens": 24,
+            "temperature": 0.8,
+            "seed": 1234,
+        }
         full = client.completions.create(**kwargs).choices[0].text
         chunks = list(client.completions.create(stream=True, **kwargs))
     finally:
@@ -78,16 +88,23 @@ def test_stream_joins_to_the_non_streamed_text_for_the_same_seed(filters: str, v
 
 
 def test_n_choices(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="tiny-code", prompt="class Stack:\n", max_tokens=8, n=3,
-                                     temperature=0.9, seed=7)
+    resp = client.completions.create(
+        model="tiny-code", prompt="class Stack:\n", max_tokens=8, n=3, temperature=0.9, seed=7
+    )
     assert sorted(c.index for c in resp.choices) == [0, 1, 2]
 
 
 def test_tabby_request_shape(gateway: tuple[GatewayProcess, str]) -> None:
     gw, key = gateway
-    r = httpx.post(f"{gw.url}/v1/completions", headers={"Authorization": f"Bearer {key}"}, timeout=60, json={
-        "language": "python",
-        "segments": {"prefix": "def fib(n):\n    ", "suffix": "\n", "filepath": "fib.py", "git_url": "x"}})
+    r = httpx.post(
+        f"{gw.url}/v1/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+        json={
+            "language": "python",
+            "segments": {"prefix": "def fib(n):\n    ", "suffix": "\n", "filepath": "fib.py", "git_url": "x"},
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["id"].startswith("cmpl-")
@@ -102,30 +119,41 @@ def test_wrong_key_is_refused(gateway: tuple[GatewayProcess, str]) -> None:
         bad.completions.create(model="tiny-code", prompt="x", max_tokens=2)
 
 
-@pytest.mark.parametrize(("content", "code"), [
-    (b"{", "invalid_json"),
-    (b'{"prompt": "\xc3\x28"}', "invalid_utf8"),
-    (json.dumps({"prompt": "x", "max_tokens": 100000}).encode(), "max_tokens_too_large"),
-    (json.dumps({"prompt": "x", "max_tokens": -1}).encode(), "invalid_value"),
-    (json.dumps({"prompt": "x", "n": 50}).encode(), "n_too_large"),
-    (json.dumps({"prompt": ""}).encode(), "empty_prompt"),
-    (json.dumps({"prompt": "x", "top_k": 5}).encode(), "unknown_field"),
-    (json.dumps({"prompt": 5}).encode(), "invalid_type"),
-    # longer than the server's max-model-len (512 tokens): vLLM says 400, the gateway passes it on
-    (json.dumps({"prompt": "x = 1\n" * 2000, "max_tokens": 8}).encode(), "upstream_rejected"),
-])
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"{", "invalid_json"),
+        (b'{"prompt": "\xc3\x28"}', "invalid_utf8"),
+        (json.dumps({"prompt": "x", "max_tokens": 100000}).encode(), "max_tokens_too_large"),
+        (json.dumps({"prompt": "x", "max_tokens": -1}).encode(), "invalid_value"),
+        (json.dumps({"prompt": "x", "n": 50}).encode(), "n_too_large"),
+        (json.dumps({"prompt": ""}).encode(), "empty_prompt"),
+        (json.dumps({"prompt": "x", "top_k": 5}).encode(), "unknown_field"),
+        (json.dumps({"prompt": 5}).encode(), "invalid_type"),
+        # longer than the server's max-model-len (512 tokens): vLLM says 400, the gateway passes it on
+        (json.dumps({"prompt": "x = 1\n" * 2000, "max_tokens": 8}).encode(), "upstream_rejected"),
+    ],
+)
 def test_bad_input_against_the_real_server(gateway: tuple[GatewayProcess, str], content: bytes, code: str) -> None:
     gw, key = gateway
-    r = httpx.post(f"{gw.url}/v1/completions", content=content, timeout=60,
-                   headers={"Authorization": f"Bearer {key}", "content-type": "application/json"})
+    r = httpx.post(
+        f"{gw.url}/v1/completions",
+        content=content,
+        timeout=60,
+        headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["error"]["code"] == code
 
 
 def test_oversize_body_is_413(gateway: tuple[GatewayProcess, str]) -> None:
     gw, key = gateway
-    r = httpx.post(f"{gw.url}/v1/completions", json={"prompt": "x" * 400_000}, timeout=60,
-                   headers={"Authorization": f"Bearer {key}"})
+    r = httpx.post(
+        f"{gw.url}/v1/completions",
+        json={"prompt": "x" * 400_000},
+        timeout=60,
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert r.status_code == 413
 
 

@@ -44,21 +44,27 @@ def test_completion_records_reach_postgresql(vllm_server: VllmServer, pg_databas
 
 @pytest.mark.redis
 @pytest.mark.vllm
-def test_rate_limit_is_shared_across_replicas_through_redis(vllm_server: VllmServer, redis_url: str,
-                                                            tmp_path: Path) -> None:
+def test_rate_limit_is_shared_across_replicas_through_redis(
+    vllm_server: VllmServer, redis_url: str, tmp_path: Path
+) -> None:
     db_url = f"sqlite:///{tmp_path / 'shared.db'}"
     key = create_key(db_url)
     env = {"CODESIEVE_RATE_LIMIT_BURST": "4", "CODESIEVE_RATE_LIMIT_PER_S": "0.1"}
     replicas = [
-        start_gateway(tmp_path / f"r{i}", db_url=db_url, upstream=vllm_server.url,
-                      extra_args=("--redis", redis_url), env=env)
+        start_gateway(
+            tmp_path / f"r{i}", db_url=db_url, upstream=vllm_server.url, extra_args=("--redis", redis_url), env=env
+        )
         for i in range(2)
     ]
     try:
         codes = []
         for i in range(8):  # alternate like a round-robin load balancer
-            r = httpx.post(f"{replicas[i % 2].url}/v1/completions", headers={"Authorization": f"Bearer {key}"},
-                           json={"prompt": "x = ", "max_tokens": 1}, timeout=60)
+            r = httpx.post(
+                f"{replicas[i % 2].url}/v1/completions",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"prompt": "x = ", "max_tokens": 1},
+                timeout=60,
+            )
             codes.append(r.status_code)
     finally:
         for gw in replicas:
@@ -111,21 +117,33 @@ def test_embedded_vllm_is_started_supervised_and_stopped(tiny_model_dir: Path, t
     """`codesieve serve --model DIR` runs vLLM as its child and takes it down on SIGTERM."""
     db_url = f"sqlite:///{tmp_path / 'e.db'}"
     key = create_key(db_url)
-    gw = start_gateway(tmp_path, db_url=db_url, model=tiny_model_dir, timeout_s=300,
-                       env={"CODESIEVE_VLLM_PORT": str(free_port()), "CODESIEVE_VLLM_MAX_MODEL_LEN": "512"})
+    gw = start_gateway(
+        tmp_path,
+        db_url=db_url,
+        model=tiny_model_dir,
+        timeout_s=300,
+        env={"CODESIEVE_VLLM_PORT": str(free_port()), "CODESIEVE_VLLM_MAX_MODEL_LEN": "512"},
+    )
     try:
         wait_http(f"{gw.url}/ready", 30)
         ready = httpx.get(f"{gw.url}/ready").json()
         vllm_pid = ready["upstream_process"]["pid"]
         assert ready["upstream_process"]["alive"] and psutil.pid_exists(vllm_pid)
-        r = httpx.post(f"{gw.url}/v1/completions", json={"prompt": "def h():\n", "max_tokens": 4},
-                       headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        r = httpx.post(
+            f"{gw.url}/v1/completions",
+            json={"prompt": "def h():\n", "max_tokens": 4},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
         assert r.status_code == 200 and r.json()["model"] == tiny_model_dir.name
     finally:
         os.killpg(gw.proc.pid, signal.SIGTERM)
         gw.proc.wait(timeout=60)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and psutil.pid_exists(vllm_pid) and \
-            psutil.Process(vllm_pid).status() != psutil.STATUS_ZOMBIE:
+    while (
+        time.monotonic() < deadline
+        and psutil.pid_exists(vllm_pid)
+        and psutil.Process(vllm_pid).status() != psutil.STATUS_ZOMBIE
+    ):
         time.sleep(0.2)
     assert not psutil.pid_exists(vllm_pid) or psutil.Process(vllm_pid).status() == psutil.STATUS_ZOMBIE

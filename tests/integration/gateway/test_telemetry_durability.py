@@ -19,8 +19,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 
 
 def _complete(url: str, key: str, **extra: object) -> dict:
-    r = httpx.post(f"{url}/v1/completions", headers={"Authorization": f"Bearer {key}", **extra.pop("headers", {})},
-                   json={"prompt": "def f(x):\n", "max_tokens": 4, **extra}, timeout=60)
+    r = httpx.post(
+        f"{url}/v1/completions",
+        headers={"Authorization": f"Bearer {key}", **extra.pop("headers", {})},
+        json={"prompt": "def f(x):\n", "max_tokens": 4, **extra},
+        timeout=60,
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -39,8 +43,9 @@ def _rows(db_url: str, sql: str) -> list[dict]:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_both_vocabularies_and_idempotency(backend: str, vllm_server: VllmServer, pg_database: str,
-                                           tmp_path: Path) -> None:
+def test_both_vocabularies_and_idempotency(
+    backend: str, vllm_server: VllmServer, pg_database: str, tmp_path: Path
+) -> None:
     db_url = pg_database if backend == "postgresql" else f"sqlite:///{tmp_path / 'ev.db'}"
     if backend == "postgresql":
         _rows(db_url, "SELECT 1")  # reachable
@@ -48,10 +53,11 @@ def test_both_vocabularies_and_idempotency(backend: str, vllm_server: VllmServer
     gw = start_gateway(tmp_path, db_url=db_url, upstream=vllm_server.url)
     try:
         cid = _complete(gw.url, key)["id"]
-        ours = [{"kind": "shown", "completion_id": cid, "event_id": "s1"},
-                {"kind": "accepted", "completion_id": cid, "event_id": "a1", "accepted_chars": 10, "accepted_lines": 1},
-                {"kind": "persisted", "completion_id": cid, "event_id": "p1", "after_s": 120,
-                 "edit_distance_ratio": 0.75}]
+        ours = [
+            {"kind": "shown", "completion_id": cid, "event_id": "s1"},
+            {"kind": "accepted", "completion_id": cid, "event_id": "a1", "accepted_chars": 10, "accepted_lines": 1},
+            {"kind": "persisted", "completion_id": cid, "event_id": "p1", "after_s": 120, "edit_distance_ratio": 0.75},
+        ]
         for _ in range(3):  # retries count once
             assert _events(gw.url, key, {"events": ours}).status_code == 202
         tabby = {"type": "view", "completion_id": cid, "choice_index": 0, "view_id": "v9"}
@@ -60,8 +66,10 @@ def test_both_vocabularies_and_idempotency(backend: str, vllm_server: VllmServer
         assert _events(gw.url, key, {"kind": "shown", "completion_id": "cmpl-none"}).status_code == 404
     finally:
         stop_process_group(gw.proc)
-    rows = _rows(db_url, f"SELECT e.kind, e.is_persisted, e.client_event_id FROM events e WHERE e.completion_id = '{cid}'"
-                         " ORDER BY e.id")
+    rows = _rows(
+        db_url,
+        f"SELECT e.kind, e.is_persisted, e.client_event_id FROM events e WHERE e.completion_id = '{cid}' ORDER BY e.id",
+    )
     assert [r["kind"] for r in rows] == ["shown", "accepted", "persisted", "shown"]
     assert rows[2]["is_persisted"] is False or rows[2]["is_persisted"] == 0  # 0.75 > 0.5
 
@@ -101,9 +109,16 @@ def test_spool_and_replay_while_postgresql_is_stopped(vllm_server: VllmServer, t
 @pytest.mark.postgres
 def test_kill_9_loses_and_duplicates_nothing(vllm_server: VllmServer, pg_database: str, tmp_path: Path) -> None:
     key = create_key(pg_database, user="crash")
-    gw = start_gateway(tmp_path, db_url=pg_database, upstream=vllm_server.url,
-                       env={"CODESIEVE_TELEMETRY_FLUSH_INTERVAL_S": "5", "CODESIEVE_RATE_LIMIT_BURST": "100000",
-                            "CODESIEVE_RATE_LIMIT_PER_S": "100000"})
+    gw = start_gateway(
+        tmp_path,
+        db_url=pg_database,
+        upstream=vllm_server.url,
+        env={
+            "CODESIEVE_TELEMETRY_FLUSH_INTERVAL_S": "5",
+            "CODESIEVE_RATE_LIMIT_BURST": "100000",
+            "CODESIEVE_RATE_LIMIT_PER_S": "100000",
+        },
+    )
     cids = [_complete(gw.url, key)["id"] for _ in range(4)]
     acknowledged: list[str] = []
 
@@ -133,8 +148,10 @@ def test_kill_9_loses_and_duplicates_nothing(vllm_server: VllmServer, pg_databas
             time.sleep(0.3)
     finally:
         stop_process_group(gw2.proc)
-    stored = [r["client_event_id"] for r in _rows(pg_database, "SELECT client_event_id FROM events "
-                                                               "WHERE client_event_id LIKE 'k%'")]
+    stored = [
+        r["client_event_id"]
+        for r in _rows(pg_database, "SELECT client_event_id FROM events WHERE client_event_id LIKE 'k%'")
+    ]
     assert not set(acknowledged) - set(stored), "an acknowledged event was lost"
     assert len(stored) == len(set(stored)), "an event was stored twice"
 

@@ -52,9 +52,19 @@ def test_suffix_is_rendered_not_forwarded(gw, upstream):
 
 def test_tabby_shape_gets_language_stops(gw, upstream):
     client, auth = gw
-    r = client.post("/v1/completions", headers=auth, json={
-        "language": "python", "segments": {"prefix": "import os\n", "suffix": "", "filepath": "a.py",
-                                           "declarations": [{"filepath": "b.py", "body": "x"}]}})
+    r = client.post(
+        "/v1/completions",
+        headers=auth,
+        json={
+            "language": "python",
+            "segments": {
+                "prefix": "import os\n",
+                "suffix": "",
+                "filepath": "a.py",
+                "declarations": [{"filepath": "b.py", "body": "x"}],
+            },
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["choices"][0]["index"] == 0 and body["choices"][0]["text"] == upstream.text
@@ -65,13 +75,14 @@ def test_tabby_shape_gets_language_stops(gw, upstream):
 
 def test_stream_joins_to_the_same_text_and_ends_with_done(gw, upstream):
     client, auth = gw
-    with client.stream("POST", "/v1/completions", headers=auth,
-                       json={"prompt": "def add(a, b):\n", "stream": True}) as r:
+    with client.stream(
+        "POST", "/v1/completions", headers=auth, json={"prompt": "def add(a, b):\n", "stream": True}
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in r.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
-    chunks = [json.loads(line[len("data: "):]) for line in lines[:-1]]
+    chunks = [json.loads(line[len("data: ") :]) for line in lines[:-1]]
     text = "".join(c["text"] for ch in chunks for c in ch["choices"])
     assert text == upstream.text
     assert chunks[-1]["x_codesieve"]["completion_id"] == chunks[0]["id"]
@@ -107,8 +118,10 @@ def test_oversize_body_is_413(gw):
     assert r.json()["error"]["code"] == "body_too_large"
 
 
-@pytest.mark.parametrize(("header", "code"), [(None, "missing_api_key"), ("Bearer nope", "invalid_api_key"),
-                                              ("Basic abc", "invalid_authorization")])
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [(None, "missing_api_key"), ("Bearer nope", "invalid_api_key"), ("Basic abc", "invalid_authorization")],
+)
 def test_auth_is_required(gw, header, code):
     client, _ = gw
     headers = {"Authorization": header} if header else {}
@@ -140,8 +153,10 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, upstream: FakeU
     settings = make_settings(tmp_path, rate_limit_burst=3, rate_limit_per_s=0.5)
     key = make_api_key(settings)
     with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        codes = [client.post("/v1/completions", json={"prompt": "x"}, headers={"Authorization": f"Bearer {key}"})
-                 for _ in range(5)]
+        codes = [
+            client.post("/v1/completions", json={"prompt": "x"}, headers={"Authorization": f"Bearer {key}"})
+            for _ in range(5)
+        ]
     assert [r.status_code for r in codes] == [200, 200, 200, 429, 429]
     assert int(codes[3].headers["Retry-After"]) >= 1
     assert codes[3].json()["error"]["code"] == "rate_limited"
@@ -162,8 +177,11 @@ def test_completion_record_is_written_without_raw_text(tmp_path: Path, upstream:
     key = make_api_key(settings, user="bob")
     secret_prompt = "def connect():\n    password = 'hunter2-very-secret'\n"
     with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        r = client.post("/v1/completions", json={"prompt": secret_prompt, "language": "python"},
-                        headers={"Authorization": f"Bearer {key}"})
+        r = client.post(
+            "/v1/completions",
+            json={"prompt": secret_prompt, "language": "python"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert r.status_code == 200
     # leaving the TestClient ran the lifespan shutdown, which flushes the writer
     engine = create_engine(settings.sync_db_url)

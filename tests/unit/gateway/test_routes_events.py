@@ -21,8 +21,13 @@ def app_parts(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], dict
     user_key = make_api_key(settings, user="alice")
     admin_key = make_api_key(settings, user="root", is_admin=True)
     with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        yield client, {"Authorization": f"Bearer {user_key}"}, {"Authorization": f"Bearer {admin_key}"}, upstream, \
-            settings.sync_db_url
+        yield (
+            client,
+            {"Authorization": f"Bearer {user_key}"},
+            {"Authorization": f"Bearer {admin_key}"},
+            upstream,
+            settings.sync_db_url,
+        )
 
 
 def _complete(client: TestClient, auth: dict[str, str]) -> dict:
@@ -34,10 +39,17 @@ def _complete(client: TestClient, auth: dict[str, str]) -> dict:
 def test_both_vocabularies_are_recorded_once_each(app_parts) -> None:
     client, auth, _, _, db = app_parts
     cid = _complete(client, auth)["id"]
-    ours = [{"kind": "shown", "completion_id": cid, "event_id": "e1"},
-            {"kind": "accepted", "completion_id": cid, "event_id": "e2", "accept_kind": "full"},
-            {"kind": "persisted", "completion_id": cid, "event_id": "e3", "after_s": 30,
-             "current_text": "    return a + b  # still here\n"}]
+    ours = [
+        {"kind": "shown", "completion_id": cid, "event_id": "e1"},
+        {"kind": "accepted", "completion_id": cid, "event_id": "e2", "accept_kind": "full"},
+        {
+            "kind": "persisted",
+            "completion_id": cid,
+            "event_id": "e3",
+            "after_s": 30,
+            "current_text": "    return a + b  # still here\n",
+        },
+    ]
     assert client.post("/v1/events", json=ours, headers=auth).status_code == 202
     assert client.post("/v1/events", json=ours, headers=auth).status_code == 202  # a retry
     tabby = {"type": "select", "completion_id": cid, "choice_index": 0, "view_id": "v1"}
@@ -62,14 +74,17 @@ def test_unknown_or_foreign_completion_is_404_and_nothing_is_recorded(app_parts,
     assert r.status_code == 404
 
 
-@pytest.mark.parametrize(("event", "code"), [
-    ({"kind": "persisted", "completion_id": "x", "after_s": 31, "edit_distance_ratio": 0.1}, "invalid_value"),
-    ({"kind": "persisted", "completion_id": "x", "after_s": 30}, "invalid_value"),
-    ({"kind": "clicked", "completion_id": "x"}, "invalid_value"),
-    ({"kind": "shown"}, "missing_field"),
-    ({"kind": "shown", "completion_id": "x", "colour": 1}, "unknown_field"),
-    ([], "no_events"),
-])
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        ({"kind": "persisted", "completion_id": "x", "after_s": 31, "edit_distance_ratio": 0.1}, "invalid_value"),
+        ({"kind": "persisted", "completion_id": "x", "after_s": 30}, "invalid_value"),
+        ({"kind": "clicked", "completion_id": "x"}, "invalid_value"),
+        ({"kind": "shown"}, "missing_field"),
+        ({"kind": "shown", "completion_id": "x", "colour": 1}, "unknown_field"),
+        ([], "no_events"),
+    ],
+)
 def test_bad_events_are_400(app_parts, event, code) -> None:
     client, auth, _, _, _ = app_parts
     r = client.post("/v1/events", json=event, headers=auth)
@@ -78,9 +93,13 @@ def test_bad_events_are_400(app_parts, event, code) -> None:
 
 def test_experiments_admin_only_and_arm_in_response(app_parts) -> None:
     client, auth, admin, upstream, db = app_parts
-    exp = {"name": "temp-test", "arms": [
-        {"name": "control", "weight": 1},
-        {"name": "cold", "weight": 1, "overrides": {"temperature": 0.0, "max_tokens": 7}}]}
+    exp = {
+        "name": "temp-test",
+        "arms": [
+            {"name": "control", "weight": 1},
+            {"name": "cold", "weight": 1, "overrides": {"temperature": 0.0, "max_tokens": 7}},
+        ],
+    }
     assert client.post("/v1/experiments", json=exp, headers=auth).status_code == 403
     r = client.post("/v1/experiments", json=exp, headers=admin)
     assert r.status_code == 201, r.text
@@ -106,7 +125,9 @@ def test_secret_in_a_completion_is_redacted_with_a_reason(tmp_path: Path) -> Non
     settings = make_settings(tmp_path)
     key = make_api_key(settings)
     with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        r = client.post("/v1/completions", json={"prompt": "import boto3\n"}, headers={"Authorization": f"Bearer {key}"})
+        r = client.post(
+            "/v1/completions", json={"prompt": "import boto3\n"}, headers={"Authorization": f"Bearer {key}"}
+        )
     body = r.json()
     text_out = body["choices"][0]["text"]
     assert "AKIAZ" not in text_out and "<" in text_out

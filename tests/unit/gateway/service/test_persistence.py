@@ -7,18 +7,21 @@ import pytest
 from gateway.service.persistence import compute_levenshtein, compute_persistence, persistence_from_ratio
 
 
-@pytest.mark.parametrize(("accepted", "current", "ratio", "persisted", "retained"), [
-    # unchanged apart from whitespace and an added comment: 0 edits
-    ("return a + b", "return   a+b  # sum", 0.0, True, 9),
-    # 2 of 4 lexemes substituted: 2/4 = 0.5, still persisted (<= 0.5)
-    ("return a + b", "return a - c", 0.5, True, 7),
-    # x = foo(1, 2) -> y = bar(3): 8 lexemes; y/x, bar/foo, 3/1 substituted, ", 2" deleted: 5/8
-    ("x = foo(1, 2)", "y = bar(3)", 0.625, False, 3),
-    # deleted entirely: every lexeme is an edit
-    ("for i in range(10):", "", 1.0, False, 0),
-    # the region now holds 4 more lexemes (count + = 1) than the 4 accepted (total + = x): 4/4
-    ("total += x", "total += x\ncount += 1", 1.0, False, 8),
-])
+@pytest.mark.parametrize(
+    ("accepted", "current", "ratio", "persisted", "retained"),
+    [
+        # unchanged apart from whitespace and an added comment: 0 edits
+        ("return a + b", "return   a+b  # sum", 0.0, True, 9),
+        # 2 of 4 lexemes substituted: 2/4 = 0.5, still persisted (<= 0.5)
+        ("return a + b", "return a - c", 0.5, True, 7),
+        # x = foo(1, 2) -> y = bar(3): 8 lexemes; y/x, bar/foo, 3/1 substituted, ", 2" deleted: 5/8
+        ("x = foo(1, 2)", "y = bar(3)", 0.625, False, 3),
+        # deleted entirely: every lexeme is an edit
+        ("for i in range(10):", "", 1.0, False, 0),
+        # the region now holds 4 more lexemes (count + = 1) than the 4 accepted (total + = x): 4/4
+        ("total += x", "total += x\ncount += 1", 1.0, False, 8),
+    ],
+)
 def test_hand_worked_cases(accepted: str, current: str, ratio: float, persisted: bool, retained: int) -> None:
     stat = compute_persistence(accepted, current)
     assert stat.edit_distance_ratio == pytest.approx(ratio)
