@@ -21,10 +21,12 @@ def _fail(message: str) -> typer.Exit:
 
 def scan(
     files: Annotated[list[Path], typer.Argument(help="Files to scan.", show_default=False)],
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object "
-                                              "per file: {path, findings}.")] = False,
-    index: Annotated[Path | None, typer.Option("--index", help="Reference index directory "
-                                               "(enables the provenance check).")] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a JSON array, one object per file: {path, findings}.")
+    ] = False,
+    index: Annotated[
+        Path | None, typer.Option("--index", help="Reference index directory (enables the provenance check).")
+    ] = None,
 ) -> None:
     """Scan files for secrets, licence text and (with --index) near-verbatim licensed code."""
     from gateway.filters.chain import FilterChain
@@ -49,10 +51,12 @@ def scan(
             raise _fail(f"cannot read {path}: {exc.strerror}") from None
         results.append((path, text, chain.scan(text)))
     if json_output:
-        typer.echo(json.dumps(
-            [{"path": str(p), "findings": [f.to_dict() for f in fs]} for p, _, fs in results],
-            indent=2,
-        ))
+        typer.echo(
+            json.dumps(
+                [{"path": str(p), "findings": [f.to_dict() for f in fs]} for p, _, fs in results],
+                indent=2,
+            )
+        )
     else:
         for path, text, findings in results:
             for f in findings:

@@ -46,8 +46,14 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire/JSON shape: type, reason, start, end, action, then the detail fields."""
-        return {"type": self.type, "reason": self.reason, "start": self.start, "end": self.end,
-                "action": self.action, **dict(self.detail)}
+        return {
+            "type": self.type,
+            "reason": self.reason,
+            "start": self.start,
+            "end": self.end,
+            "action": self.action,
+            **dict(self.detail),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,7 @@ class FilterResult:
     is_blocked: bool
 
 
-def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
 
@@ -74,19 +80,20 @@ class FilterPolicy:
     secrets: SecretAction = "redact"
     # Licence text / SPDX lines in a completion, by licence family or category.
     licence_actions: Mapping[str, Action] = field(
-        default_factory=lambda: _frozen({"copyleft": "block", "permissive": "annotate",
-                                         "unknown": "annotate"})
+        default_factory=lambda: _frozen({"copyleft": "block", "permissive": "annotate", "unknown": "annotate"})
     )
     # Near-verbatim matches against the reference index, by the matched file's licence.
     # Copyleft and unknown licences block by default; permissive ones annotate (attribution).
     provenance_actions: Mapping[str, ProvenanceAction] = field(
-        default_factory=lambda: _frozen({"copyleft": "block", "permissive": "annotate",
-                                         "unknown": "block"})
+        default_factory=lambda: _frozen({"copyleft": "block", "permissive": "annotate", "unknown": "block"})
     )
     # Copilot-style threshold: a run of >= 65 lexemes, counting ~150 chars of code before it.
     min_match_lexemes: int = 65
     context_chars: int = 150
     max_provenance_matches: int = 5
+    # detect-secrets detectors to run (ids from secret_scan.ALL_DETECTORS); None = the default
+    # set (every credential format + keywords; entropy and public-IP detectors are opt-in).
+    secret_detectors: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.secrets not in ("redact", "block"):
@@ -98,6 +105,12 @@ class FilterPolicy:
             bad = {k: v for k, v in actions.items() if v not in allowed}
             if bad:
                 raise ValueError(f"FilterPolicy.{name}: invalid actions {bad}")
+        if self.secret_detectors is not None:
+            from gateway.filters.secret_scan import ALL_DETECTORS
+
+            unknown = set(self.secret_detectors) - ALL_DETECTORS
+            if unknown:
+                raise ValueError(f"FilterPolicy.secret_detectors: unknown {sorted(unknown)}")
         if self.min_match_lexemes < 1 or self.context_chars < 0:
             raise ValueError("FilterPolicy: min_match_lexemes >= 1 and context_chars >= 0")
 

@@ -17,9 +17,14 @@ __all__ = ["FilterChain"]
 
 
 def _secret_finding(f: SecretFinding, action: str) -> Finding:
-    return Finding(type="secret", reason=f"secret.{f.detector}", start=f.start, end=f.end,
-                   action=action,  # type: ignore[arg-type]
-                   detail={"detector": f.detector, "placeholder": f.placeholder})
+    return Finding(
+        type="secret",
+        reason=f"secret.{f.detector}",
+        start=f.start,
+        end=f.end,
+        action=action,  # type: ignore[arg-type]
+        detail={"detector": f.detector, "placeholder": f.placeholder},
+    )
 
 
 class FilterChain:
@@ -30,19 +35,27 @@ class FilterChain:
         self.index = index
 
     def _secrets(self, text: str, action: str) -> tuple[list[SecretFinding], list[Finding]]:
-        raw = scan_secrets(text)
+        detectors = self.policy.secret_detectors
+        raw = scan_secrets(text) if detectors is None else scan_secrets(text, detectors=frozenset(detectors))
         return raw, [_secret_finding(f, action) for f in raw]
 
     def _licence(self, text: str) -> list[Finding]:
         findings = []
         for f in detect_licence_text(text):
             category = licence_category(f.spdx) if f.spdx else licence_category(f.family)
-            detail = {"licence_family": f.family, "kind": f.kind}
+            detail: dict[str, str] = {"licence_family": f.family, "kind": f.kind}
             if f.spdx:
                 detail["spdx"] = f.spdx
-            findings.append(Finding(type="licence", reason=f"licence.{f.family}", start=f.start,
-                                    end=f.end, action=self.policy.licence_action(f.family, category),
-                                    detail=detail))
+            findings.append(
+                Finding(
+                    type="licence",
+                    reason=f"licence.{f.family}",
+                    start=f.start,
+                    end=f.end,
+                    action=self.policy.licence_action(f.family, category),
+                    detail=detail,
+                )
+            )
         return findings
 
     def check_completion(self, text: str, *, context_before: str = "") -> FilterResult:
@@ -57,8 +70,7 @@ class FilterChain:
         raw, findings = self._secrets(text, self.policy.secrets)
         findings += self._licence(text)
         if self.index is not None:
-            findings += check_provenance(self.index, text, context_before=context_before,
-                                         policy=self.policy)
+            findings += check_provenance(self.index, text, context_before=context_before, policy=self.policy)
         findings.sort(key=lambda f: (f.start, f.end, f.type, f.reason))
         is_blocked = any(f.action == "block" for f in findings)
         out = "" if is_blocked else apply_redactions(text, raw)

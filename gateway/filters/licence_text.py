@@ -27,8 +27,24 @@ COPYLEFT_FAMILIES: frozenset[str] = frozenset({"gpl", "lgpl", "agpl", "mpl", "ep
 PERMISSIVE_FAMILIES: frozenset[str] = frozenset({"apache", "mit", "bsd"})
 # Permissive licences outside the named families (SPDX ids, lower case).
 _OTHER_PERMISSIVE = frozenset(
-    {"isc", "unlicense", "0bsd", "zlib", "psf-2.0", "python-2.0", "cc0-1.0", "bsl-1.0", "wtfpl",
-     "x11", "hpnd", "upl-1.0", "ms-pl", "artistic-2.0", "postgresql", "ncsa"}
+    {
+        "isc",
+        "unlicense",
+        "0bsd",
+        "zlib",
+        "psf-2.0",
+        "python-2.0",
+        "cc0-1.0",
+        "bsl-1.0",
+        "wtfpl",
+        "x11",
+        "hpnd",
+        "upl-1.0",
+        "ms-pl",
+        "artistic-2.0",
+        "postgresql",
+        "ncsa",
+    }
 )
 
 
@@ -107,8 +123,11 @@ _TEXT_MARKERS: tuple[tuple[LicenceFamily, str], ...] = (
     ("apache", "Apache License Version 2.0, January 2004"),
     ("apache", "Licensed under the Apache License, Version 2.0"),
     ("mit", "Permission is hereby granted, free of charge, to any person obtaining a copy"),
-    ("bsd", "Redistribution and use in source and binary forms, with or without modification, "
-            "are permitted provided that the following conditions are met"),
+    (
+        "bsd",
+        "Redistribution and use in source and binary forms, with or without modification, "
+        "are permitted provided that the following conditions are met",
+    ),
 )
 _TEXT_RE = re.compile(
     "|".join(f"(?P<m{i}>{_phrase(words)})" for i, (_, words) in enumerate(_TEXT_MARKERS)),
@@ -125,9 +144,12 @@ def detect_licence_text(text: str) -> list[LicenceFinding]:
     Returns:
         findings sorted by start; an SPDX finding spans the identifier line's tag and expression.
     """
+    lowered = text.lower()
+    # Every marker contains one of these words: skip the costly phrase regex on ordinary code.
+    if "licen" not in lowered and "permission" not in lowered and "redistribution" not in lowered:
+        return []
     findings = [
-        LicenceFinding(licence_family(m.group("expr")), "spdx", m.group("expr").strip(),
-                       m.start(), m.end())
+        LicenceFinding(licence_family(m.group("expr")), "spdx", m.group("expr").strip(), m.start(), m.end())
         for m in _SPDX_RE.finditer(text)
     ]
     for m in _TEXT_RE.finditer(text):

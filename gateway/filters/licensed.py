@@ -40,10 +40,16 @@ def check_provenance(
                 start=m.start,
                 end=m.end,
                 action=policy.provenance_action(family, category),
-                detail={"repo": m.repo, "path": m.path, "licence": m.licence,
-                        "licence_family": family, "line_start": m.line_start,
-                        "line_end": m.line_end, "similarity": m.similarity,
-                        "matched_lexemes": m.matched_lexemes},
+                detail={
+                    "repo": m.repo,
+                    "path": m.path,
+                    "licence": m.licence,
+                    "licence_family": family,
+                    "line_start": m.line_start,
+                    "line_end": m.line_end,
+                    "similarity": m.similarity,
+                    "matched_lexemes": m.matched_lexemes,
+                },
             )
         )
     return findings

@@ -66,67 +66,111 @@ _LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
 # (detect_secrets/plugins/*.py); the comment says which part of the plugin regex they require.
 DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
     # ArtifactoryDetector: AKC[a-zA-Z0-9]{10,} | AP[\dABCDEF][a-zA-Z0-9]{8,}
-    DetectorSpec("artifactory_credentials", "artifactory", "ArtifactoryDetector",
-                 "<ARTIFACTORY_CREDENTIALS>", (r"AKC[a-zA-Z0-9]{10}|AP[\dA-F][a-zA-Z0-9]{8}",)),
+    DetectorSpec(
+        "artifactory_credentials",
+        "artifactory",
+        "ArtifactoryDetector",
+        "<ARTIFACTORY_CREDENTIALS>",
+        (r"AKC[a-zA-Z0-9]{10}|AP[\dA-F][a-zA-Z0-9]{8}",),
+    ),
     # AWSKeyDetector: key-id prefixes, or 'aws' (case-insensitive) before a 40-char secret key
-    DetectorSpec("aws_access_key", "aws", "AWSKeyDetector", "<AWS_ACCESS_KEY>",
-                 (r"A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA",), ("aws",)),
-    DetectorSpec("azure_storage_key", "azure_storage_key", "AzureStorageKeyDetector",
-                 "<AZURE_STORAGE_KEY>", (r"AccountKey=",)),
-    DetectorSpec("basic_auth", "basic_auth", "BasicAuthDetector", "<BASIC_AUTH_PASSWORD>",
-                 (r"://",)),
+    DetectorSpec(
+        "aws_access_key", "aws", "AWSKeyDetector", "<AWS_ACCESS_KEY>", (r"A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA",), ("aws",)
+    ),
+    DetectorSpec(
+        "azure_storage_key", "azure_storage_key", "AzureStorageKeyDetector", "<AZURE_STORAGE_KEY>", (r"AccountKey=",)
+    ),
+    DetectorSpec("basic_auth", "basic_auth", "BasicAuthDetector", "<BASIC_AUTH_PASSWORD>", (r"://",)),
     # CloudantDetector: 64 hex or 24 letters after a cl/cloudant keyword, or a cloudant.com URL
-    DetectorSpec("cloudant_credentials", "cloudant", "CloudantDetector",
-                 "<CLOUDANT_CREDENTIALS>", (_LONG_RUN,), (r"cloudant\.com",)),
-    DetectorSpec("discord_bot_token", "discord", "DiscordBotTokenDetector",
-                 "<DISCORD_BOT_TOKEN>", (r"[MNO][a-zA-Z\d_-]{23,25}\.",)),
-    DetectorSpec("github_token", "github_token", "GitHubTokenDetector", "<GITHUB_TOKEN>",
-                 (r"gh[pousr]_",)),
-    DetectorSpec("gitlab_token", "gitlab_token", "GitLabTokenDetector", "<GITLAB_TOKEN>",
-                 (r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-|GR1348941",)),
+    DetectorSpec(
+        "cloudant_credentials",
+        "cloudant",
+        "CloudantDetector",
+        "<CLOUDANT_CREDENTIALS>",
+        (_LONG_RUN,),
+        (r"cloudant\.com",),
+    ),
+    DetectorSpec(
+        "discord_bot_token",
+        "discord",
+        "DiscordBotTokenDetector",
+        "<DISCORD_BOT_TOKEN>",
+        (r"[MNO][a-zA-Z\d_-]{23,25}\.",),
+    ),
+    DetectorSpec("github_token", "github_token", "GitHubTokenDetector", "<GITHUB_TOKEN>", (r"gh[pousr]_",)),
+    DetectorSpec(
+        "gitlab_token",
+        "gitlab_token",
+        "GitLabTokenDetector",
+        "<GITLAB_TOKEN>",
+        (r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-|GR1348941",),
+    ),
     # IbmCloudIamDetector: a 44-char [\w-] secret after a key/pass/token keyword
-    DetectorSpec("ibm_cloud_iam_key", "ibm_cloud_iam", "IbmCloudIamDetector",
-                 "<IBM_CLOUD_IAM_KEY>", (_LONG_RUN,)),
-    DetectorSpec("ibm_cos_hmac", "ibm_cos_hmac", "IbmCosHmacDetector", "<IBM_COS_HMAC>",
-                 (_LONG_RUN,)),
+    DetectorSpec("ibm_cloud_iam_key", "ibm_cloud_iam", "IbmCloudIamDetector", "<IBM_CLOUD_IAM_KEY>", (_LONG_RUN,)),
+    DetectorSpec("ibm_cos_hmac", "ibm_cos_hmac", "IbmCosHmacDetector", "<IBM_COS_HMAC>", (_LONG_RUN,)),
     # IPPublicDetector: four dotted octets; the literal '.' first keeps the scan on the fast path
-    DetectorSpec("public_ip", "ip_public", "IPPublicDetector", "<PUBLIC_IP>",
-                 (r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d",)),
+    DetectorSpec("public_ip", "ip_public", "IPPublicDetector", "<PUBLIC_IP>", (r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d",)),
     DetectorSpec("jwt", "jwt", "JwtTokenDetector", "<JWT>", (r"eyJ",)),
     # KeywordDetector: every one of its regexes contains one of these denylisted words
-    DetectorSpec("secret_keyword", "keyword", "KeywordDetector", "<SECRET>", (),
-                 (r"api_?key|auth_?key|service_?key|account_?key|db_?key|database_?key"
-                  r"|priv_?key|private_?key|client_?key|db_?pass|database_?pass|key_?pass"
-                  r"|password|passwd|pwd|secret|contraseña|contrasena",)),
-    DetectorSpec("mailchimp_access_key", "mailchimp", "MailchimpDetector",
-                 "<MAILCHIMP_ACCESS_KEY>", (r"-us[0-9]",)),
+    DetectorSpec(
+        "secret_keyword",
+        "keyword",
+        "KeywordDetector",
+        "<SECRET>",
+        (),
+        (
+            r"api_?key|auth_?key|service_?key|account_?key|db_?key|database_?key"
+            r"|priv_?key|private_?key|client_?key|db_?pass|database_?pass|key_?pass"
+            r"|password|passwd|pwd|secret|contraseña|contrasena",
+        ),
+    ),
+    DetectorSpec("mailchimp_access_key", "mailchimp", "MailchimpDetector", "<MAILCHIMP_ACCESS_KEY>", (r"-us[0-9]",)),
     DetectorSpec("npm_token", "npm", "NpmDetector", "<NPM_TOKEN>", (r"/:_authToken=",)),
     DetectorSpec("openai_token", "openai", "OpenAIDetector", "<OPENAI_TOKEN>", (r"T3BlbkFJ",)),
-    DetectorSpec("private_key", "private_key", "PrivateKeyDetector", "<PRIVATE_KEY>",
-                 (r"PRIVATE KEY|PuTTY-User-Key-File-2",)),
-    DetectorSpec("pypi_token", "pypi_token", "PypiTokenDetector", "<PYPI_TOKEN>",
-                 (r"pypi-AgE",)),
-    DetectorSpec("sendgrid_api_key", "sendgrid", "SendGridDetector", "<SENDGRID_API_KEY>",
-                 (r"SG\.",)),
-    DetectorSpec("slack_token", "slack", "SlackDetector", "<SLACK_TOKEN>", (),
-                 (r"xox[abposr]-|https://hooks\.slack\.com/services/t",)),
-    DetectorSpec("softlayer_credentials", "softlayer", "SoftlayerDetector",
-                 "<SOFTLAYER_CREDENTIALS>", (_LONG_RUN,), (r"api.softlayer.com",)),
-    DetectorSpec("square_oauth_secret", "square_oauth", "SquareOAuthDetector",
-                 "<SQUARE_OAUTH_SECRET>", (r"sq0csp-",)),
-    DetectorSpec("stripe_access_key", "stripe", "StripeDetector", "<STRIPE_ACCESS_KEY>",
-                 (r"[rs]k_live_",)),
+    DetectorSpec(
+        "private_key", "private_key", "PrivateKeyDetector", "<PRIVATE_KEY>", (r"PRIVATE KEY|PuTTY-User-Key-File-2",)
+    ),
+    DetectorSpec("pypi_token", "pypi_token", "PypiTokenDetector", "<PYPI_TOKEN>", (r"pypi-AgE",)),
+    DetectorSpec("sendgrid_api_key", "sendgrid", "SendGridDetector", "<SENDGRID_API_KEY>", (r"SG\.",)),
+    DetectorSpec(
+        "slack_token",
+        "slack",
+        "SlackDetector",
+        "<SLACK_TOKEN>",
+        (),
+        (r"xox[abposr]-|https://hooks\.slack\.com/services/t",),
+    ),
+    DetectorSpec(
+        "softlayer_credentials",
+        "softlayer",
+        "SoftlayerDetector",
+        "<SOFTLAYER_CREDENTIALS>",
+        (_LONG_RUN,),
+        (r"api.softlayer.com",),
+    ),
+    DetectorSpec("square_oauth_secret", "square_oauth", "SquareOAuthDetector", "<SQUARE_OAUTH_SECRET>", (r"sq0csp-",)),
+    DetectorSpec("stripe_access_key", "stripe", "StripeDetector", "<STRIPE_ACCESS_KEY>", (r"[rs]k_live_",)),
     # TelegramBotTokenDetector: \d{8,10}: -- search the ':' then look back for 8 digits
-    DetectorSpec("telegram_bot_token", "telegram_token", "TelegramBotTokenDetector",
-                 "<TELEGRAM_BOT_TOKEN>", (r":(?<=\d{8}:)",)),
-    DetectorSpec("twilio_api_key", "twilio", "TwilioKeyDetector", "<TWILIO_API_KEY>",
-                 (r"(?:AC|SK)[a-z0-9]{32}",)),
+    DetectorSpec(
+        "telegram_bot_token", "telegram_token", "TelegramBotTokenDetector", "<TELEGRAM_BOT_TOKEN>", (r":(?<=\d{8}:)",)
+    ),
+    DetectorSpec("twilio_api_key", "twilio", "TwilioKeyDetector", "<TWILIO_API_KEY>", (r"(?:AC|SK)[a-z0-9]{32}",)),
     # High-entropy strings: Shannon entropy <= log2(len), so beating the 4.5-bit limit needs
     # >= 23 chars (2**4.5 = 22.6) and the 3.0-bit hex limit needs >= 9 chars, inside quotes.
-    DetectorSpec("base64_high_entropy_string", "high_entropy_strings", "Base64HighEntropyString",
-                 "<HIGH_ENTROPY_STRING>", (r"['\"][A-Za-z0-9+/\\\-_=]{23}",)),
-    DetectorSpec("hex_high_entropy_string", "high_entropy_strings", "HexHighEntropyString",
-                 "<HIGH_ENTROPY_STRING>", (r"['\"][0-9a-fA-F]{9}",)),
+    DetectorSpec(
+        "base64_high_entropy_string",
+        "high_entropy_strings",
+        "Base64HighEntropyString",
+        "<HIGH_ENTROPY_STRING>",
+        (r"['\"][A-Za-z0-9+/\\\-_=]{23}",),
+    ),
+    DetectorSpec(
+        "hex_high_entropy_string",
+        "high_entropy_strings",
+        "HexHighEntropyString",
+        "<HIGH_ENTROPY_STRING>",
+        (r"['\"][0-9a-fA-F]{9}",),
+    ),
 )
 
 ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
@@ -141,9 +185,7 @@ DEFAULT_DETECTORS: frozenset[str] = ALL_DETECTORS - {
 
 _SPEC_BY_ID = {spec.detector: spec for spec in DETECTOR_SPECS}
 # Detectors that guess from context (a keyword, entropy) rather than a credential's own format.
-_GUESSING_DETECTORS = frozenset(
-    {"secret_keyword", "base64_high_entropy_string", "hex_high_entropy_string"}
-)
+_GUESSING_DETECTORS = frozenset({"secret_keyword", "base64_high_entropy_string", "hex_high_entropy_string"})
 # Detections that cover only part of a credential are widened for the reported span (the value
 # compared with detect-secrets is unchanged): GitHub/GitLab plugin regexes capture only the
 # prefix group (`ghp`, `glpat`), a JWT's signature is matched lazily, and a private key's body
@@ -195,9 +237,10 @@ def _build_detector(detector_id: str) -> _Detector:
     if spec.plugin_class == "KeywordDetector":
 
         def analyze(line: str) -> Iterable[str]:
-            return plugin.analyze_string(
+            values: Iterable[str] = plugin.analyze_string(
                 line, denylist_regex_to_group=QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
             )
+            return values
     elif spec.plugin_module == "high_entropy_strings":
 
         def analyze(line: str) -> Iterable[str]:
@@ -254,9 +297,7 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def _candidate_lines(
-    text: str, line_starts: list[int], detectors: frozenset[str]
-) -> dict[int, set[int]]:
+def _candidate_lines(text: str, line_starts: list[int], detectors: frozenset[str]) -> dict[int, set[int]]:
     """Line index -> indices (into the enabled detectors) whose prefilter hits that line."""
     _, gates = _build_scanner(detectors)
     lowered: str | None = None
@@ -355,9 +396,7 @@ def scan_secrets(
         line gets its own span, so redaction removes every copy.
     """
     findings: set[SecretFinding] = set()
-    for _index, detector, value, line_start in scan_secret_values(
-        text, detectors=detectors, parity=parity
-    ):
+    for _index, detector, value, line_start in scan_secret_values(text, detectors=detectors, parity=parity):
         line_end = text.find("\n", line_start)
         line = text[line_start : len(text) if line_end == -1 else line_end]
         core = value.strip(_SPAN_TRIM) or value
@@ -375,6 +414,4 @@ def scan_secrets(
             pos = line.find(value, pos + 1)
     # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
     # the first placeholder).
-    return sorted(
-        findings, key=lambda f: (f.start, f.end, f.detector in _GUESSING_DETECTORS, f.detector)
-    )
+    return sorted(findings, key=lambda f: (f.start, f.end, f.detector in _GUESSING_DETECTORS, f.detector))

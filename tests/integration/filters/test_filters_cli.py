@@ -1,0 +1,87 @@
+"""`codesieve index build` and `codesieve scan` as a user runs them (the installed console script)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+CODESIEVE = str(Path(sys.executable).with_name("codesieve"))
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CODESIEVE, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    corpus = root / "corpus.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps(
+                {"content": (STDLIB / n).read_text(), "repo": "python/cpython", "path": f"Lib/{n}", "licence": lic}
+            )
+            + "\n"
+            for n, lic in (("textwrap.py", "GPL-3.0"), ("shlex.py", "MIT"))
+        )
+    )
+    result = _run("index", "build", "--input", str(corpus), "--output", str(root / "idx"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "indexed 2 files" in result.stdout
+    return root / "idx"
+
+
+def test_scan_json_reports_every_kind_and_exits_1(tmp_path: Path, index_dir: Path) -> None:
+    copied = (STDLIB / "textwrap.py").read_text()[3000:6000]
+    leaky = tmp_path / "leaky.py"
+    leaky.write_text('# SPDX-License-Identifier: GPL-2.0\naws = "AKIAZ3MHQWER7TYU5IOP"\n' + copied)
+    clean = tmp_path / "clean.py"
+    clean.write_text("def add(a, b):\n    return a + b\n")
+    result = _run("scan", "--json", "--index", str(index_dir), str(leaky), str(clean))
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["path"] for r in report] == [str(leaky), str(clean)]
+    assert report[1]["findings"] == []
+    by_type = {f["type"]: f for f in report[0]["findings"]}
+    assert by_type["secret"]["reason"] == "secret.aws_access_key"
+    assert by_type["licence"]["reason"] == "licence.gpl"
+    assert by_type["provenance"]["repo"] == "python/cpython"
+    assert by_type["provenance"]["path"] == "Lib/textwrap.py"
+    assert {"start", "end", "action"} <= set(by_type["provenance"])
+    assert "AKIAZ3MHQWER7TYU5IOP" not in result.stdout + result.stderr
+
+
+def test_scan_clean_file_exits_0_and_text_output(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.py"
+    clean.write_text("def add(a, b):\n    return a + b\n")
+    assert _run("scan", str(clean)).returncode == 0
+    leaky = tmp_path / "leaky.py"
+    leaky.write_text('x = 1\ntoken = "ghp_' + "q7Wm2Kx9" * 4 + 'Ab3D"\n')
+    result = _run("scan", str(leaky))
+    assert result.returncode == 1
+    assert result.stdout.strip() == f"{leaky}:2:10: secret.github_token (secret, redact)"
+
+
+def test_errors_exit_2_without_traceback(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.py"
+    clean.write_text("x = 1\n")
+    cases = [
+        _run("scan", str(tmp_path / "missing.py")),
+        _run("scan", "--index", str(tmp_path), str(clean)),
+        _run("index", "build", "--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o")),
+    ]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"content": "x", "repo": "r"}\n')
+    cases.append(_run("index", "build", "--input", str(bad), "--output", str(tmp_path / "o")))
+    for result in cases:
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,99 @@
+"""dedup.index_store: build -> save -> load round trip, file format checks, corpus readers."""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dedup.index import IndexConfig
+from dedup.index_store import (
+    IndexFormatError,
+    build_index,
+    load_index,
+    read_corpus_records,
+    save_index,
+)
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+def _records() -> list[dict[str, str]]:
+    return [
+        {"content": (STDLIB / name).read_text(), "repo": f"org/{name}", "path": f"src/{name}", "licence": lic}
+        for name, lic in (("textwrap.py", "MIT"), ("shlex.py", "GPL-2.0"), ("fractions.py", None))
+    ]
+
+
+def test_round_trip_memory_maps_and_answers_identically(tmp_path: Path) -> None:
+    index = build_index(_records(), IndexConfig(k=10, window=6))
+    target = save_index(index, tmp_path / "idx")
+    loaded = load_index(target)
+    assert isinstance(loaded.hashes, np.memmap) and not loaded.hashes.flags.writeable
+    assert loaded.config == IndexConfig(k=10, window=6)
+    assert loaded.docs.licences == ["MIT", "GPL-2.0", "unknown"]
+    assert np.array_equal(loaded.hashes, index.hashes) and np.all(np.diff(loaded.hashes.astype(np.float64)) >= 0)
+    text = (STDLIB / "shlex.py").read_text()
+    before, completion = text[:5000], text[5000:6500]
+    assert loaded.query(completion, before) == index.query(completion, before)
+    assert loaded.query(completion, before)[0].repo == "org/shlex.py"
+
+
+def test_save_replaces_atomically_and_leaves_no_temp_dirs(tmp_path: Path) -> None:
+    save_index(build_index(_records()[:1]), tmp_path / "idx")
+    save_index(build_index(_records()), tmp_path / "idx")
+    assert len(load_index(tmp_path / "idx").docs.paths) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_bad_index_directories_raise_index_format_error(tmp_path: Path) -> None:
+    with pytest.raises(IndexFormatError, match="not a readable"):
+        load_index(tmp_path / "missing")
+    target = save_index(build_index(_records()), tmp_path / "idx")
+    meta = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(IndexFormatError, match="unsupported index format"):
+        load_index(target)
+    (target / "config.json").write_text(json.dumps({**meta, "fingerprints": 1}))
+    with pytest.raises(IndexFormatError, match="inconsistent"):
+        load_index(target)
+    (target / "config.json").write_text(json.dumps({**meta, "docs": 7}))
+    with pytest.raises(IndexFormatError, match="docs.json is inconsistent"):
+        load_index(target)
+
+
+def test_boilerplate_fingerprints_are_dropped() -> None:
+    record = {"content": "x = 1\n", "repo": "r", "path": "p", "licence": "MIT"}
+    same = [dict(record, content=(STDLIB / "textwrap.py").read_text(), path=str(i)) for i in range(4)]
+    full = build_index(same, IndexConfig(max_postings=10))
+    capped = build_index(same, IndexConfig(max_postings=3))
+    assert len(full) > 0 and len(capped) == 0
+
+
+def test_corpus_readers_jsonl_and_parquet(tmp_path: Path) -> None:
+    records = _records()
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pylist(records), parquet)
+    assert list(read_corpus_records(jsonl)) == records
+    assert list(read_corpus_records(parquet)) == records
+    (tmp_path / "bad.jsonl").write_text('{"content": 1\n')
+    with pytest.raises(IndexFormatError, match="bad.jsonl:1"):
+        list(read_corpus_records(tmp_path / "bad.jsonl"))
+    with pytest.raises(IndexFormatError, match="jsonl or .parquet"):
+        list(read_corpus_records(tmp_path / "c.csv"))
+    with pytest.raises(IndexFormatError, match="record 0"):
+        build_index([{"content": "x", "repo": "r"}])
+
+
+def test_parallel_build_equals_serial() -> None:
+    serial = build_index(_records())
+    parallel = build_index(_records(), workers=2)
+    assert np.array_equal(serial.hashes, parallel.hashes)
+    assert np.array_equal(serial.doc_ids, parallel.doc_ids)
