@@ -98,6 +98,9 @@ class GatewaySettings(BaseSettings):
     index_dir: Path | None = Field(None, description="reference index (codesieve index build) for provenance")
     secrets_action: Literal["redact", "block"] = Field("redact", description="what to do with a secret in a completion")
     min_match_lexemes: int = Field(65, ge=10, description="provenance: shortest reported match, in lexemes")
+    redact_before_model: bool = Field(
+        False, description="replace prompt secrets with placeholders before vLLM; restore them in the completion"
+    )
 
     # --- experiments and retention
     experiments_file: Path | None = Field(None, description="TOML/YAML file of experiment definitions")

@@ -140,6 +140,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.completion_service_model = model_name
     build_filters = _filter_factory(settings)
     state.filters = build_filters(None) if build_filters is not None else None
+    state.build_filters = build_filters
     state.recent = RecentCompletions()
     registry = ExperimentRegistry()
     state.experiment_admin = ExperimentAdmin(
@@ -159,7 +160,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         build_filters=build_filters,
     )
     state.completion_service = CompletionService(
-        ServiceConfig(model_name, fim, settings.store_raw_text),
+        ServiceConfig(model_name, fim, settings.store_raw_text, settings.redact_before_model),
         state.vllm,
         state.writer,
         state.metrics,

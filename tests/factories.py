@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,15 @@ class FakeUpstream:
     It answers `text` (split into `chunks` for streaming) and records every request payload.
     """
 
-    def __init__(self, text: str = "    return a + b\n", chunks: int = 3, status: int = 200) -> None:
+    def __init__(
+        self,
+        text: str = "    return a + b\n",
+        chunks: int = 3,
+        status: int = 200,
+        text_fn: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
         self.text = text
+        self.text_fn = text_fn
         self.chunks = chunks
         self.status = status
         self.payloads: list[dict[str, Any]] = []
@@ -56,6 +64,8 @@ class FakeUpstream:
             return httpx.Response(200, json={"data": [{"id": "fake-model"}]})
         payload = json.loads(request.content)
         self.payloads.append(payload)
+        if self.text_fn is not None:
+            self.text = self.text_fn(payload)
         if self.status != 200:
             return httpx.Response(self.status, json={"error": {"message": "upstream says no"}})
         n = payload.get("n", 1)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from gateway.api.routes import completions, events, experiments, health, models
+from gateway.api.routes import completions, events, experiments, health, models, scan
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -10,3 +10,4 @@ api_router.include_router(models.router)
 api_router.include_router(completions.router)
 api_router.include_router(events.router)
 api_router.include_router(experiments.router)
+api_router.include_router(scan.router)

@@ -6,6 +6,7 @@ body, an SSE iterator or an ErrorResponse.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -19,6 +20,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion
 from gateway.service.fim import FimTemplate, language_stops
+from gateway.service.prompt_guard import GuardedPrompt, guard_prompt, restore_secrets
 from gateway.service.recent import CompletionRef, RecentCompletions
 from gateway.service.stops import UPSTREAM_MAX_STOPS, StopMatcher, truncate_at_stop
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
@@ -53,6 +55,7 @@ class Plan:
     req: ParsedCompletion
     experiment: str | None = None
     arm: str | None = None
+    prompt: GuardedPrompt | None = None  # secrets found in the prompt (and their placeholders)
 
 
 @dataclass(slots=True)
@@ -68,6 +71,9 @@ class ServiceConfig:
     model_name: str
     fim: FimTemplate
     store_raw_text: bool = False
+    # Replace secrets in the prompt with numbered placeholders before vLLM sees it, and put them
+    # back in the completion afterwards (after the output filters ran on the model's own text).
+    redact_before_model: bool = False
 
 
 class ArmResolver(Protocol):
@@ -98,7 +104,20 @@ class CompletionService:
 
     def _plan(self, req: ParsedCompletion, caller: Caller) -> Plan:
         default = Plan(self._upstream, self._cfg.model_name, self._cfg.fim, self._filters, req)
-        return self._arms.plan(req, caller, default) if self._arms is not None else default
+        plan = self._arms.plan(req, caller, default) if self._arms is not None else default
+        if plan.filters is None and not self._cfg.redact_before_model:
+            return plan
+        guarded = guard_prompt(plan.req.prefix, plan.req.suffix, redact_before_model=self._cfg.redact_before_model)
+        if guarded.redactions is not None:
+            req = dataclasses.replace(plan.req, prefix=guarded.prefix, suffix=guarded.suffix)
+            return dataclasses.replace(plan, req=req, prompt=guarded)
+        return dataclasses.replace(plan, prompt=guarded)
+
+    def _restore(self, plan: Plan, choices: list[_Choice]) -> None:
+        # After the output filters: the user's own secrets come back where the model echoed a placeholder.
+        if plan.prompt is not None and plan.prompt.redactions is not None:
+            for c in choices:
+                c.text = restore_secrets(c.text, plan.prompt)
 
     # --- request preparation
     def _check_model(self, req: ParsedCompletion) -> ErrorResponse | None:
@@ -155,6 +174,7 @@ class CompletionService:
             text, stopped = truncate_at_stop(c.get("text") or "", stops)
             choices.append(_Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason")))
         filter_ms = self._apply_filters(plan, choices)
+        self._restore(plan, choices)
         usage = result.body.get("usage")
         total_ms = (time.perf_counter() - started) * 1000.0
         block = self._x_codesieve(
@@ -192,7 +212,8 @@ class CompletionService:
         usage: dict[str, Any] | None = None
         upstream_started = time.perf_counter()
         sent_any = False
-        hold_back = plan.filters is not None
+        # Held back when filters run or placeholders must be restored (they may span chunks).
+        hold_back = plan.filters is not None or (plan.prompt is not None and plan.prompt.redactions is not None)
         stops = self._stops(plan)
         matchers: dict[int, StopMatcher] = {}
         payload = {**self._payload(plan), "stream_options": {"include_usage": True}}
@@ -222,6 +243,7 @@ class CompletionService:
                     if choice.finish_reason is None:
                         continue
                     self._apply_filters(plan, [choice])
+                    self._restore(plan, [choice])
                     delta = choice.text
                 if delta or choice.finish_reason:
                     sent_any = True
@@ -301,6 +323,7 @@ class CompletionService:
                 "filter_ms": None if filter_ms is None else round(filter_ms, 3),
             },
             "filters": [dict(f, choice_index=c.index) for c in choices for f in c.filters],
+            "prompt_filters": plan.prompt.findings if plan.prompt is not None else [],
             "experiment": {"name": plan.experiment, "arm": plan.arm} if plan.experiment else None,
         }
 
@@ -317,10 +340,12 @@ class CompletionService:
         req = plan.req
         actions = [f.get("action", "none") for c in choices for f in c.filters]
         strongest = max((_ACTION_NAME.get(a, "none") for a in actions), key=_ACTION_RANK.__getitem__, default="none")
+        attributions = [dict(f, choice_index=c.index) for c in choices for f in c.filters if f["type"] == "provenance"]
         if self._recent is not None:
-            self._recent.put(
-                completion_id, CompletionRef(caller.unit_id, plan.experiment, plan.arm, tuple(c.text for c in choices))
+            ref = CompletionRef(
+                caller.unit_id, plan.experiment, plan.arm, tuple(c.text for c in choices), tuple(attributions)
             )
+            self._recent.put(completion_id, ref)
         row = self._base_row(plan, caller, completion_id, total_ms)
         row.update(
             upstream_latency_ms=upstream_ms,
@@ -330,10 +355,11 @@ class CompletionService:
             finish_reason=choices[0].finish_reason if choices else None,
             filter_action=strongest,
             filter_reasons=json.dumps(sorted({f["reason"] for c in choices for f in c.filters})) if actions else None,
+            attributions=json.dumps(attributions) if attributions else None,
         )
         if self._cfg.store_raw_text:
             # Filters already redacted secrets in choice texts; the prompt is stored as sent.
-            row["prompt_text"] = req.prefix
+            row["prompt_text"] = plan.prompt.stored_prefix if plan.prompt is not None else req.prefix
             row["completion_text"] = json.dumps([c.text for c in choices])
         self._telemetry.submit("completions", row)
 
@@ -358,8 +384,8 @@ class CompletionService:
             "language": req.language,
             "request_shape": req.shape,
             "n_choices": req.n,
-            "prompt_chars": len(req.prefix),
-            "suffix_chars": len(req.suffix or ""),
+            "prompt_chars": plan.prompt.prompt_chars if plan.prompt is not None else len(req.prefix),
+            "suffix_chars": plan.prompt.suffix_chars if plan.prompt is not None else len(req.suffix or ""),
             "latency_ms": total_ms,
             "filter_action": "none",
             "is_error": False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 # Longest persistence checkpoint (600 s) plus slack for slow plugins.
 RECENT_TTL_S = 900.0
@@ -22,6 +23,7 @@ class CompletionRef:
     experiment: str | None
     arm: str | None
     choice_texts: tuple[str, ...] | None  # memory only; None when known only from the database
+    attributions: tuple[dict[str, Any], ...] = ()  # provenance matches (reference metadata only)
 
 
 class RecentCompletions:

@@ -153,3 +153,13 @@ async def upsert_experiment(
             index_elements=["name"], set_={k: stmt.excluded[k] for k in values if k != "name"}
         )
         await conn.execute(stmt)
+
+
+async def fetch_attributions(engine: AsyncEngine, completion_id: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """(unit_id, provenance matches) of a stored completion, or None."""
+    stmt = select(CompletionRecord.unit_id, CompletionRecord.attributions).where(CompletionRecord.id == completion_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    return row.unit_id, json.loads(row.attributions) if row.attributions else []

@@ -68,6 +68,9 @@ class CompletionRecord(Base):
     # "none" | "annotated" | "redacted" | "blocked": the strongest filter action on any choice
     filter_action: Mapped[str] = mapped_column(String(16), default="none")
     filter_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of codes
+    # JSON list of provenance matches (repo, path, lines, licence, similarity): reference-corpus
+    # metadata for GET /v1/references/{id}, never the user's code.
+    attributions: Mapped[str | None] = mapped_column(Text, nullable=True)
     is_error: Mapped[bool] = mapped_column(Boolean, default=False)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Only written when the deployment sets store_raw_text; secrets are redacted first even then.

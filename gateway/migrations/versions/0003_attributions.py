@@ -1,0 +1,23 @@
+"""completions.attributions: provenance matches kept for GET /v1/references/{id}
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("completions") as batch_op:
+        batch_op.add_column(sa.Column("attributions", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("completions") as batch_op:
+        batch_op.drop_column("attributions")
