@@ -1,0 +1,206 @@
+"""The report's metrics: per-unit columns, the moments SQL must return, and stats built from them.
+
+A metric is defined once here; queries.py (SQL) and parquet_export.py (pandas) both compute the
+per-unit columns named in UNIT_COLUMNS and the moments named by `required_moments`, and
+`build_stat` turns one arm's moments into a stats.py statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from experiments.ab.stats import RatioStat, RegressionAdjustedStat, SampleMeanStat, Stat
+
+# Persistence checkpoints recorded by the gateway (issue 4): 15 s, 30 s, 2, 5 and 10 min.
+PERSISTENCE_AFTER_S: tuple[int, ...] = (15, 30, 120, 300, 600)
+
+# Per-unit columns, each a sum over the unit's rows in the experiment (or its pre-period).
+UNIT_COLUMNS: tuple[str, ...] = (
+    "n_completions",
+    "latency_ms_sum",
+    "n_blocked",
+    "n_redacted",
+    "n_errors",
+    "n_shown",
+    "n_accepted",
+    *(f"n_persisted_{s}s" for s in PERSISTENCE_AFTER_S),
+    "retained_chars",
+)
+# Pre-experiment covariates for CUPED (same definitions, events before the start).
+PRE_COLUMNS: tuple[str, ...] = ("pre_n_shown", "pre_retained_chars")
+# retained_chars counts the characters still present at this checkpoint (the longest: 10 min).
+RETAINED_AFTER_S = 600
+
+MetricKind = Literal["mean", "ratio"]
+MetricRole = Literal["goal", "guardrail"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: a per-unit mean (numerator only) or a ratio of per-unit sums."""
+
+    name: str
+    label: str
+    kind: MetricKind
+    numerator: str
+    denominator: str | None = None
+    covariate: str | None = None  # pre-period column for CUPED (mean metrics)
+    role: MetricRole = "goal"
+    higher_is_better: bool = True
+    margin: float | None = None  # guardrails: tolerated harm
+    margin_type: Literal["relative", "absolute"] = "relative"
+
+
+def _persistence(after_s: int) -> MetricSpec:
+    return MetricSpec(
+        name=f"persistence_rate_{after_s}s",
+        label=f"persistence rate after {after_s} s (persisted / accepted)",
+        kind="ratio",
+        numerator=f"n_persisted_{after_s}s",
+        denominator="n_accepted",
+    )
+
+
+# Goal metrics first; the first one is the primary (decision) metric.
+DEFAULT_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("acceptance_rate", "acceptance rate (accepted / shown)", "ratio", "n_accepted", "n_shown"),
+    *(_persistence(s) for s in PERSISTENCE_AFTER_S),
+    MetricSpec(
+        "retained_chars_per_unit",
+        "accepted-and-retained characters per active unit",
+        "mean",
+        "retained_chars",
+        covariate="pre_retained_chars",
+    ),
+    MetricSpec("shown_per_unit", "completions shown per unit", "mean", "n_shown", covariate="pre_n_shown"),
+    # Guardrails: one-sided non-inferiority against stated margins.
+    MetricSpec(
+        "latency_mean_ms",
+        "mean completion latency (ms)",
+        "ratio",
+        "latency_ms_sum",
+        "n_completions",
+        role="guardrail",
+        higher_is_better=False,
+        margin=0.10,
+        margin_type="relative",
+    ),
+    MetricSpec(
+        "block_rate",
+        "blocked completions / completions",
+        "ratio",
+        "n_blocked",
+        "n_completions",
+        role="guardrail",
+        higher_is_better=False,
+        margin=0.005,
+        margin_type="absolute",
+    ),
+    MetricSpec(
+        "redaction_rate",
+        "redacted completions / completions",
+        "ratio",
+        "n_redacted",
+        "n_completions",
+        role="guardrail",
+        higher_is_better=False,
+        margin=0.01,
+        margin_type="absolute",
+    ),
+    MetricSpec(
+        "error_rate",
+        "failed completions / completions",
+        "ratio",
+        "n_errors",
+        "n_completions",
+        role="guardrail",
+        higher_is_better=False,
+        margin=0.005,
+        margin_type="absolute",
+    ),
+)
+
+
+def sum_key(col: str) -> str:
+    return f"sum__{col}"
+
+
+def sumsq_key(col: str) -> str:
+    return f"sumsq__{col}"
+
+
+def prod_key(a: str, b: str) -> str:
+    return f"prod__{a}__{b}"
+
+
+def required_moments(specs: tuple[MetricSpec, ...], *, with_cuped: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    """The per-unit columns whose sum and sum of squares are needed, and the column products.
+
+    Returns:
+        (columns, products): `columns` get sum__c and sumsq__c, products (a, b) get prod__a__b.
+    """
+    columns: list[str] = []
+    products: list[tuple[str, str]] = []
+    for spec in specs:
+        for col in (spec.numerator, spec.denominator):
+            if col is not None and col not in columns:
+                columns.append(col)
+        if spec.denominator is not None:
+            products.append((spec.numerator, spec.denominator))
+        if with_cuped and spec.covariate is not None and spec.kind == "mean":
+            if spec.covariate not in columns:
+                columns.append(spec.covariate)
+            products.append((spec.numerator, spec.covariate))
+    return columns, list(dict.fromkeys(products))
+
+
+def compute_moments(
+    values: Mapping[str, np.ndarray],
+    columns: list[str],
+    products: list[tuple[str, str]],
+) -> dict[str, float]:
+    """One arm's moments from its per-unit columns (the pure twin of the SQL aggregate).
+
+    Args:
+        values: column -> per-unit values (one entry per unit of this arm).
+    Returns:
+        {"n": units, "sum__c", "sumsq__c", "prod__a__b"} as floats.
+    """
+    n = len(next(iter(values.values()))) if values else 0
+    out: dict[str, float] = {"n": float(n)}
+    for col in columns:
+        v = np.asarray(values[col], dtype=float)
+        out[sum_key(col)] = float(v.sum())
+        out[sumsq_key(col)] = float(np.dot(v, v))
+    for a, b in products:
+        out[prod_key(a, b)] = float(np.dot(np.asarray(values[a], dtype=float), np.asarray(values[b], dtype=float)))
+    return out
+
+
+def _mean_stat(m: Mapping[str, float], col: str) -> SampleMeanStat:
+    return SampleMeanStat(n=m["n"], sum=m[sum_key(col)], sum_squares=m[sumsq_key(col)])
+
+
+def build_stat(spec: MetricSpec, moments: Mapping[str, float], *, with_cuped: bool) -> Stat:
+    """The stats.py statistic of one metric for one arm (theta left 0 for CUPED stats)."""
+    if spec.kind == "ratio":
+        assert spec.denominator is not None
+        return RatioStat(
+            n=moments["n"],
+            m=_mean_stat(moments, spec.numerator),
+            d=_mean_stat(moments, spec.denominator),
+            m_d_sum_of_products=moments[prod_key(spec.numerator, spec.denominator)],
+        )
+    post = _mean_stat(moments, spec.numerator)
+    if with_cuped and spec.covariate is not None:
+        return RegressionAdjustedStat(
+            n=moments["n"],
+            post=post,
+            pre=_mean_stat(moments, spec.covariate),
+            post_pre_sum_of_products=moments[prod_key(spec.numerator, spec.covariate)],
+        )
+    return post

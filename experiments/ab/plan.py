@@ -1,0 +1,107 @@
+"""Pure experiment planning: sample size, minimum detectable effect and power from per-unit variance.
+
+The variance is the delta-method variance per unit of the ratio metric measured on history, so
+within-unit correlation is priced in; the design effect says how much more that costs than the
+naive event-level binomial formula would claim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from scipy import stats as sps
+
+from experiments.ab.stats import RatioStat
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    alpha: float = 0.05  # two-sided
+    power: float = 0.80
+    mde_relative: float | None = 0.05  # relative lift to detect; None: solve for the MDE
+    units_per_arm: int | None = None  # given units per arm: solve for the MDE / power
+    n_arms: int = 2
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    baseline_mean: float
+    variance_per_unit: float  # delta-method variance of the ratio per unit
+    events_per_unit: float  # mean denominator (e.g. shown) per unit
+    design_effect: float  # variance_per_unit * events_per_unit / (p (1 - p))
+    units_per_arm: int
+    mde_relative: float
+    mde_absolute: float
+    power: float
+    config: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_power(
+    *, effect_absolute: float, variance_per_unit: float, units_per_arm: float, alpha: float = 0.05
+) -> float:
+    """Power of the two-sided fixed-horizon test with equal arms.
+
+    power = Phi(|delta| / se - z_{1-alpha/2}) + Phi(-|delta| / se - z_{1-alpha/2}),
+    se = sqrt(2 sigma^2 / n).
+    """
+    se = math.sqrt(2 * variance_per_unit / units_per_arm)
+    z = sps.norm.ppf(1 - alpha / 2)
+    shift = abs(effect_absolute) / se
+    return float(sps.norm.cdf(shift - z) + sps.norm.cdf(-shift - z))
+
+
+def estimate_units_per_arm(
+    *, effect_absolute: float, variance_per_unit: float, alpha: float = 0.05, power: float = 0.8
+) -> int:
+    """n per arm = 2 sigma^2 (z_{1-alpha/2} + z_{power})^2 / delta^2, rounded up."""
+    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
+    return int(math.ceil(2 * variance_per_unit * z**2 / effect_absolute**2))
+
+
+def estimate_mde(*, variance_per_unit: float, units_per_arm: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The absolute effect detected with the given power: (z_{1-a/2} + z_pow) sqrt(2 sigma^2 / n)."""
+    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
+    return float(z * math.sqrt(2 * variance_per_unit / units_per_arm))
+
+
+def compute_plan(history: RatioStat, cfg: PlanConfig) -> PlanResult:
+    """Plan from a historical ratio statistic (one arm's or all units' moments).
+
+    Args:
+        history: RatioStat of the metric over historical units.
+        cfg: the target (MDE, or units per arm), alpha and power.
+    Returns:
+        PlanResult with the units per arm, MDE and power that go together.
+    """
+    p = float(history.mean)
+    var = float(history.variance)
+    events = float(history.d.mean)
+    binomial = p * (1 - p)
+    deff = var * events / binomial if binomial > 0 else float("nan")
+    if cfg.units_per_arm is not None:
+        n = cfg.units_per_arm
+        if cfg.mde_relative is not None:
+            mde_abs = cfg.mde_relative * p
+        else:
+            mde_abs = estimate_mde(variance_per_unit=var, units_per_arm=n, alpha=cfg.alpha, power=cfg.power)
+    else:
+        assert cfg.mde_relative is not None, "give mde_relative or units_per_arm"
+        mde_abs = cfg.mde_relative * p
+        n = estimate_units_per_arm(effect_absolute=mde_abs, variance_per_unit=var, alpha=cfg.alpha, power=cfg.power)
+    power = estimate_power(effect_absolute=mde_abs, variance_per_unit=var, units_per_arm=n, alpha=cfg.alpha)
+    return PlanResult(
+        baseline_mean=p,
+        variance_per_unit=var,
+        events_per_unit=events,
+        design_effect=deff,
+        units_per_arm=int(n),
+        mde_relative=mde_abs / p,
+        mde_absolute=mde_abs,
+        power=power,
+        config=asdict(cfg),
+    )

@@ -1,0 +1,375 @@
+"""SQL adapter: the report's only database access. Aggregates telemetry to per-arm moments in SQL.
+
+One statement per need, built with SQLAlchemy Core over the gateway's schema (tables only):
+per-unit sums (CTE) -> per-arm count, sums, sums of squares and cross-products. Python never sees
+an event row, so 10M events cost one scan, not a transfer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Engine,
+    Float,
+    and_,
+    case,
+    cast,
+    create_engine,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.sql import ColumnElement, FromClause, Select
+
+from experiments.ab.analysis import AbReportConfig, Moments, TelemetrySummary
+from experiments.ab.metrics import (
+    PERSISTENCE_AFTER_S,
+    RETAINED_AFTER_S,
+    MetricSpec,
+    prod_key,
+    required_moments,
+    sum_key,
+    sumsq_key,
+)
+from experiments.ab.results import NO_CUPED_NO_START_MESSAGE
+from gateway.telemetry.tables import CompletionRecord, EventRecord, ExperimentRecord
+
+logger = logging.getLogger(__name__)
+
+# Session work_mem for the report's statements (100k units x ~20 columns hash-aggregate in RAM).
+REPORT_WORK_MEM = "256MB"
+
+_C = CompletionRecord.__table__.c
+_E = EventRecord.__table__.c
+
+
+def build_engine(url: str) -> Engine:
+    """A synchronous engine; psycopg 3 for plain postgresql:// URLs."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url)
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    """COUNT of rows matching `cond`, as double precision (integer sums, then one cast)."""
+    return cast(func.sum(case((cond, 1), else_=0)), Float)
+
+
+# Per-(unit, arm, day) event columns, from which the per-unit moments and the cumulative series
+# are computed.
+_EVENT_COLUMNS: tuple[str, ...] = (
+    "n_shown",
+    "n_accepted",
+    *(f"n_persisted_{s}s" for s in PERSISTENCE_AFTER_S),
+    "retained_chars",
+)
+
+
+def build_unit_day_select(experiment: str) -> Select[Any]:
+    """The experiment's events summed per (unit, arm, UTC day); session time zone must be UTC."""
+    persisted = [
+        _count_if(and_(_E.kind == "persisted", _E.after_s == s, _E.is_persisted.is_(True))).label(f"n_persisted_{s}s")
+        for s in PERSISTENCE_AFTER_S
+    ]
+    retained = func.sum(
+        case(
+            (
+                and_(_E.kind == "persisted", _E.after_s == RETAINED_AFTER_S, _E.is_persisted.is_(True)),
+                cast(func.coalesce(_E.retained_chars, 0), Float),
+            ),
+            else_=0.0,
+        )
+    ).label("retained_chars")
+    day = cast(func.date_trunc("day", _E.created_at), Date).label("day")
+    return (
+        select(
+            _E.unit_id,
+            _E.arm,
+            day,
+            _count_if(_E.kind == "shown").label("n_shown"),
+            _count_if(_E.kind == "accepted").label("n_accepted"),
+            *persisted,
+            retained,
+        )
+        .where(_E.experiment == experiment, _E.arm.is_not(None))
+        .group_by(_E.unit_id, _E.arm, day)
+    )
+
+
+def _unit_events(unit_day: FromClause) -> Select[Any]:
+    return select(
+        unit_day.c.unit_id, unit_day.c.arm, *[func.sum(unit_day.c[c]).label(c) for c in _EVENT_COLUMNS]
+    ).group_by(unit_day.c.unit_id, unit_day.c.arm)
+
+
+def _unit_completions(experiment: str) -> Select[Any]:
+    return (
+        select(
+            _C.unit_id,
+            _C.arm,
+            func.count().label("n_completions"),
+            func.sum(cast(_C.latency_ms, Float)).label("latency_ms_sum"),
+            _count_if(_C.filter_action == "blocked").label("n_blocked"),
+            _count_if(_C.filter_action == "redacted").label("n_redacted"),
+            _count_if(_C.is_error.is_(True)).label("n_errors"),
+        )
+        .where(_C.experiment == experiment, _C.arm.is_not(None))
+        .group_by(_C.unit_id, _C.arm)
+    )
+
+
+def _unit_pre(start: datetime, days: int) -> Select[Any]:
+    """Each unit's events in [start - days, start), whatever experiment they belong to."""
+    retained = func.sum(
+        case(
+            (
+                and_(_E.kind == "persisted", _E.after_s == RETAINED_AFTER_S, _E.is_persisted.is_(True)),
+                cast(func.coalesce(_E.retained_chars, 0), Float),
+            ),
+            else_=0.0,
+        )
+    )
+    return (
+        select(_E.unit_id, _count_if(_E.kind == "shown").label("pre_n_shown"), retained.label("pre_retained_chars"))
+        .where(_E.created_at >= start - timedelta(days=days), _E.created_at < start)
+        .group_by(_E.unit_id)
+    )
+
+
+def build_unit_query(experiment: str, unit_day: FromClause, *, start: datetime | None, pre_days: int) -> Select[Any]:
+    """Per-(unit, arm) columns of metrics.UNIT_COLUMNS (+ PRE_COLUMNS when start is given).
+
+    A unit with completions but no events (or the reverse) is kept with zeros.
+    """
+    ev = _unit_events(unit_day).cte("unit_events")
+    co = _unit_completions(experiment).cte("unit_completions")
+    keys = select(ev.c.unit_id, ev.c.arm).union(select(co.c.unit_id, co.c.arm)).cte("unit_keys")
+    cols: list[ColumnElement[Any]] = [keys.c.unit_id, keys.c.arm]
+    for name in ("n_completions", "latency_ms_sum", "n_blocked", "n_redacted", "n_errors"):
+        cols.append(cast(func.coalesce(co.c[name], 0), Float).label(name))
+    for name in ("n_shown", "n_accepted", *(f"n_persisted_{s}s" for s in PERSISTENCE_AFTER_S), "retained_chars"):
+        cols.append(cast(func.coalesce(ev.c[name], 0), Float).label(name))
+    query = (
+        select(*cols)
+        .select_from(keys)
+        .outerjoin(ev, and_(ev.c.unit_id == keys.c.unit_id, ev.c.arm == keys.c.arm))
+        .outerjoin(co, and_(co.c.unit_id == keys.c.unit_id, co.c.arm == keys.c.arm))
+    )
+    if start is not None:
+        pre = _unit_pre(start, pre_days).cte("unit_pre")
+        query = query.add_columns(
+            cast(func.coalesce(pre.c.pre_n_shown, 0), Float).label("pre_n_shown"),
+            cast(func.coalesce(pre.c.pre_retained_chars, 0), Float).label("pre_retained_chars"),
+        ).outerjoin(pre, pre.c.unit_id == keys.c.unit_id)
+    return query
+
+
+def build_moments_query(
+    experiment: str, unit_day: FromClause, specs: tuple[MetricSpec, ...], *, start: datetime | None, pre_days: int
+) -> Select[Any]:
+    """Per arm: n units, and the sums, sums of squares and products of required_moments."""
+    unit = build_unit_query(experiment, unit_day, start=start, pre_days=pre_days).cte("unit")
+    columns, products = required_moments(specs, with_cuped=start is not None)
+    aggs: list[ColumnElement[Any]] = [unit.c.arm, func.count().label("n")]
+    for col in columns:
+        aggs.append(func.sum(unit.c[col]).label(sum_key(col)))
+        aggs.append(func.sum(unit.c[col] * unit.c[col]).label(sumsq_key(col)))
+    for a, b in products:
+        aggs.append(func.sum(unit.c[a] * unit.c[b]).label(prod_key(a, b)))
+    return select(*aggs).group_by(unit.c.arm).order_by(unit.c.arm)
+
+
+def build_cumulative_query(unit_day: FromClause, spec: MetricSpec) -> Select[Any]:
+    """Per (arm, UTC day): moments of the primary metric over each unit's sums up to that day.
+
+    daily sums per (unit, arm, day) -> running sums per unit (window) -> each unit's latest
+    running sum on every later day (join on [day, next_day)) -> count, sums, squares, products.
+    A unit counts from its first day with an event. `spec` must be a metric of event columns.
+    """
+    names = [c for c in (spec.numerator, spec.denominator) if c is not None]
+    daily = unit_day
+    window = {"partition_by": (daily.c.unit_id, daily.c.arm), "order_by": daily.c.day}
+    running = select(
+        daily.c.arm,
+        daily.c.day,
+        func.lead(daily.c.day).over(**window).label("next_day"),  # type: ignore[arg-type]
+        *[func.sum(daily.c[c]).over(**window).label(c) for c in names],  # type: ignore[arg-type]
+    ).cte("running")
+    days = select(daily.c.day.label("d")).distinct().cte("days")
+    on_day = and_(days.c.d >= running.c.day, or_(running.c.next_day.is_(None), days.c.d < running.c.next_day))
+    columns, products = required_moments((spec,), with_cuped=False)
+    aggs: list[ColumnElement[Any]] = [
+        running.c.arm,
+        func.to_char(days.c.d, "YYYY-MM-DD").label("day"),
+        func.count().label("n"),
+    ]
+    for col in columns:
+        aggs.append(func.sum(running.c[col]).label(sum_key(col)))
+        aggs.append(func.sum(running.c[col] * running.c[col]).label(sumsq_key(col)))
+    for a, b in products:
+        aggs.append(func.sum(running.c[a] * running.c[b]).label(prod_key(a, b)))
+    return (
+        select(*aggs)
+        .select_from(running.join(days, on_day))
+        .group_by(running.c.arm, days.c.d)
+        .order_by(running.c.arm, days.c.d)
+    )
+
+
+def build_descriptive_query(experiment: str) -> Select[Any]:
+    return (
+        select(
+            _C.arm,
+            func.count().label("completions"),
+            func.percentile_cont(0.5).within_group(_C.latency_ms).label("latency_p50_ms"),
+            func.percentile_cont(0.95).within_group(_C.latency_ms).label("latency_p95_ms"),
+        )
+        .where(_C.experiment == experiment, _C.arm.is_not(None))
+        .group_by(_C.arm)
+    )
+
+
+def fetch_experiment_start(engine: Engine, experiment: str) -> datetime | None:
+    """The experiment's `start_at` from the experiments table, if the database has one and a row."""
+    if not inspect(engine).has_table(ExperimentRecord.__tablename__):
+        return None  # a database from before the experiments migration
+    table = ExperimentRecord.__table__
+    with engine.connect() as conn:
+        start = conn.execute(select(table.c.start_at).where(table.c.name == experiment)).scalar_one_or_none()
+    return start if isinstance(start, datetime) else None
+
+
+def fetch_summary(engine: Engine, cfg: AbReportConfig) -> TelemetrySummary:
+    """Everything the report needs from PostgreSQL, aggregated in SQL."""
+    notices: list[str] = []
+    start = cfg.start or (fetch_experiment_start(engine, cfg.experiment) if cfg.enable_cuped else None)
+    if cfg.enable_cuped and start is None:
+        notices.append(NO_CUPED_NO_START_MESSAGE)
+    start = start if cfg.enable_cuped else None
+    # The experiment's events summed per (unit, arm, day): the moments and the cumulative series
+    # both read it (a CTE, so each statement keeps PostgreSQL's parallel scan of events).
+    unit_day = build_unit_day_select(cfg.experiment).cte("unit_day")
+    with engine.connect() as conn:
+        conn.execute(text("SET TIME ZONE 'UTC'"))  # days are UTC days
+        # per-unit hash aggregates of 100k units fit in memory instead of spilling to disk
+        conn.execute(text(f"SET work_mem = '{REPORT_WORK_MEM}'"))
+        moments_q = build_moments_query(
+            cfg.experiment, unit_day, cfg.metrics, start=start, pre_days=cfg.pre_period_days
+        )
+        rows = conn.execute(moments_q).mappings().all()
+        moments = {str(r["arm"]): {k: float(v or 0.0) for k, v in r.items() if k != "arm"} for r in rows}
+        cum_rows = conn.execute(build_cumulative_query(unit_day, cfg.metrics[0])).mappings().all()
+        desc_rows = conn.execute(build_descriptive_query(cfg.experiment)).mappings().all()
+        conn.rollback()  # read-only report: nothing to keep
+    logger.info("aggregated experiment=%s arms=%d cumulative_points=%d", cfg.experiment, len(moments), len(cum_rows))
+    cumulative: dict[str, list[tuple[str, Moments]]] = {}
+    for r in cum_rows:
+        cumulative.setdefault(str(r["arm"]), []).append(
+            (str(r["day"]), {k: float(v or 0.0) for k, v in r.items() if k not in ("arm", "day")})
+        )
+    descriptive = {str(r["arm"]): {k: float(v) for k, v in r.items() if k != "arm"} for r in desc_rows}
+    return TelemetrySummary(
+        moments_by_arm=moments,
+        cumulative=cumulative or None,
+        descriptive=descriptive,
+        notices=notices,
+        with_cuped=start is not None,
+    )
+
+
+__all__ = ["build_engine", "fetch_experiment_start", "fetch_summary"]
+
+
+# --- seeding (tests and benchmarks only): an export-format frame -> completions + events -------
+
+_COMPLETION_COPY_COLUMNS = (
+    "id",
+    "created_at",
+    "unit_id",
+    "experiment",
+    "arm",
+    "model",
+    "request_shape",
+    "n_choices",
+    "prompt_chars",
+    "suffix_chars",
+    "completion_chars",
+    "latency_ms",
+    "filter_action",
+    "is_error",
+)
+_EVENT_COPY_COLUMNS = (
+    "client_event_id",
+    "completion_id",
+    "created_at",
+    "unit_id",
+    "experiment",
+    "arm",
+    "kind",
+    "choice_index",
+    "accepted_chars",
+    "accepted_lines",
+    "after_s",
+    "edit_distance_ratio",
+    "is_persisted",
+    "retained_chars",
+)
+
+
+def copy_export_frame(engine: Engine, frame: Any, *, chunk_rows: int = 500_000) -> int:
+    """Insert an export-format DataFrame into completions and events with PostgreSQL COPY.
+
+    For seeding tests and benchmarks with simulated telemetry; the gateway writes real rows.
+    Returns the number of rows copied.
+    """
+    import io
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    comp = frame[frame["record_type"] == "completion"].assign(
+        model="sim",
+        request_shape="openai",
+        n_choices=1,
+        prompt_chars=0,
+        suffix_chars=0,
+        completion_chars=0,
+        is_error=lambda f: f["is_error"].fillna(False).astype(bool),
+    )
+    ev = frame[frame["record_type"] == "event"].assign(client_event_id=lambda f: f["id"], choice_index=0)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for table, part, cols in (("completions", comp, _COMPLETION_COPY_COLUMNS), ("events", ev, _EVENT_COPY_COLUMNS)):
+            for lo in range(0, len(part), chunk_rows):
+                out = part.iloc[lo : lo + chunk_rows][list(cols)].copy()
+                for int_col in ("accepted_chars", "accepted_lines", "after_s", "retained_chars"):
+                    if int_col in out:
+                        out[int_col] = pd.array(out[int_col], dtype="Int64")
+                for bool_col in ("is_persisted",):
+                    if bool_col in out:
+                        out[bool_col] = pd.array(out[bool_col], dtype="boolean")
+                for float_col in ("edit_distance_ratio",):
+                    if float_col in out:
+                        out[float_col] = pd.array(out[float_col], dtype="Float64")
+                buf = io.BytesIO()
+                # pyarrow writes nulls as unquoted empty fields: NULL in PostgreSQL's CSV COPY
+                pacsv.write_csv(
+                    pa.Table.from_pandas(out, preserve_index=False), buf, pacsv.WriteOptions(include_header=False)
+                )
+                with cur.copy(
+                    f"COPY {table} ({', '.join(cols)}) FROM STDIN "  # type: ignore[attr-defined]
+                    "WITH (FORMAT csv)"
+                ) as copy:
+                    copy.write(buf.getvalue())
+        raw.commit()
+    finally:
+        raw.close()
+    return len(comp) + len(ev)
