@@ -33,9 +33,12 @@ def _pg_admin_conninfo() -> str:
     return PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this test session; yields its SQLAlchemy URL.
+    """A throwaway PostgreSQL database for this test module; yields its SQLAlchemy URL.
+
+    Per module, so one module's schema set-up (Alembic, or a report test's create_all) never meets
+    another's.
 
     Fails (never skips) when the server is unreachable: PostgreSQL is part of the test tier.
     """

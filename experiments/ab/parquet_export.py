@@ -48,28 +48,12 @@ from experiments.ab.metrics import (
     required_moments,
 )
 from experiments.ab.results import NO_CUPED_NO_START_MESSAGE, NO_PRE_PERIOD_MESSAGE
+from gateway.telemetry.export import SCHEMA as EXPORT_SCHEMA
 
 logger = logging.getLogger(__name__)
 
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "record_type",
-    "id",
-    "completion_id",
-    "experiment",
-    "arm",
-    "unit_id",
-    "created_at",
-    "kind",
-    "accepted_chars",
-    "accepted_lines",
-    "after_s",
-    "edit_distance_ratio",
-    "is_persisted",
-    "retained_chars",
-    "latency_ms",
-    "filter_action",
-    "is_error",
-)
+# The gateway's exporter owns the format; the report reads exactly its columns.
+EXPORT_COLUMNS: tuple[str, ...] = tuple(EXPORT_SCHEMA.names)
 MISSING_COLUMNS_MESSAGE = "Parquet export lacks columns: {missing}"
 
 

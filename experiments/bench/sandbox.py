@@ -153,7 +153,8 @@ def _prlimit_argv(cfg: SandboxConfig) -> list[str]:
     return [
         cfg.prlimit_path,
         f"--as={cfg.address_space_mb << 20}",
-        f"--cpu={cfg.cpu_s}",
+        # soft < hard: SIGXCPU (reported as cpu_limit) arrives a second before the SIGKILL
+        f"--cpu={cfg.cpu_s}:{cfg.cpu_s + 1}",
         f"--nproc={cfg.nproc}",
         f"--nofile={cfg.nofile}",
         f"--fsize={cfg.fsize_mb << 20}",

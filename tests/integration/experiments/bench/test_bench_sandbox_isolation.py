@@ -39,6 +39,20 @@ def problem(token: str) -> Problem:
     return Problem(task_id="Hostile/0", prompt=PROMPT, test=test, entry_point="solve", entry_names=("solve",))
 
 
+@pytest.fixture(autouse=True)
+def _children_before() -> None:
+    # Processes this pytest already had (the session's vLLM server) are not the sandbox's leftovers.
+    global _BASELINE
+    _BASELINE = {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+_BASELINE: set[int] = set()
+
+
+def _new_children() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if p.pid not in _BASELINE]
+
+
 def _leftovers(marker: str) -> list[str]:
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
@@ -54,7 +68,7 @@ def _assert_clean(marker: str) -> None:
     while _leftovers(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _leftovers(marker) == []
-    assert psutil.Process().children(recursive=True) == []
+    assert _new_children() == []
 
 
 def _judge(problem: Problem, body: str):
@@ -79,7 +93,7 @@ def test_infinite_loop_times_out(problem: Problem) -> None:
     assert not verdict.passed
     assert verdict.category == "timeout"
     assert time.monotonic() - started < CFG.timeout_s + 5  # deadline, not the loop, ended it
-    assert psutil.Process().children(recursive=True) == []
+    assert _new_children() == []
 
 
 def test_memory_bomb_fails_on_memory(problem: Problem) -> None:
