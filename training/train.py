@@ -1,0 +1,415 @@
+"""DP-SGD fine-tuning job: config -> data -> model -> privacy -> loop -> merged HF folder + privacy report.
+
+Launch (one CPU process):
+    codesieve train dp --model var/models/tiny-code --data corpus.jsonl --output out/dp-e8 --epsilon 8
+    codesieve train dp ... --no-dp                  # the same job without clipping or noise (baseline)
+    codesieve train dp ... --resume                 # continue the checkpoint's privacy ledger, or refuse
+
+Opacus `PrivacyEngine` (PRV accountant) with Poisson sampling; `make_private_with_epsilon` calibrates
+the noise so that epsilon after the planned steps is within `epsilon_tolerance` below the target, and
+the loop never takes a step past the plan. One logical batch = one DP step; `BatchMemoryManager` splits
+it into physical batches. An empty Poisson batch still takes a (noise-only) step, as DP-SGD must.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from training import checkpoint as ckpt
+from training.config import DPTrainConfig
+from training.data import IGNORE_INDEX, build_dataset, compute_data_fingerprint, group_units, load_records
+from training.model import (
+    apply_finetune_mode,
+    check_lora_moved,
+    count_trainable,
+    load_base_model,
+    merge_for_serving,
+    snapshot_lora,
+)
+from training.privacy import compute_default_delta, compute_epsilon_prv, compute_epsilon_rdp, compute_steps
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "privacy_report.json"
+CAVEAT = (
+    "The guarantee covers only the fine-tuning data, per privacy unit as stated. The base model's "
+    "pretraining data is not covered, nor are duplicates of one unit's content inside other units "
+    "(deduplicate first)."
+)
+# Files copied from the base folder so the merged output serves with the same tokenizer and template.
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "codesieve.json")
+
+
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over sequences of each sequence's mean token loss (the per-unit loss that is clipped).
+
+    logits (B, T, V), targets (B, T) with IGNORE_INDEX on padding. Equal to opacus' ghost criterion
+    with `shape=(B, T, V)` and loss_reduction="mean".
+    """
+    tok = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(targets.shape)  # (B, T)
+    valid = (targets != IGNORE_INDEX).sum(dim=1).clamp(min=1)  # (B,)
+    return (tok.sum(dim=1) / valid).mean()
+
+
+def resolve_grad_sample_mode(cfg: DPTrainConfig, model: nn.Module) -> str:
+    """ghost clipping when every trainable layer has an opacus norm sampler, else per-sample hooks."""
+    if cfg.grad_sample_mode != "auto":
+        return cfg.grad_sample_mode
+    import opacus.grad_sample  # noqa: F401  (registers the samplers)
+    from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
+        GradSampleModuleFastGradientClipping,
+    )
+
+    for module in model.modules():
+        if (
+            any(p.requires_grad for p in module.parameters(recurse=False))
+            and type(module) not in GradSampleModuleFastGradientClipping.NORM_SAMPLERS
+        ):
+            return "hooks"
+    return "ghost"
+
+
+def make_private(
+    engine: Any,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    cfg: DPTrainConfig,
+    mode: str,
+    delta: float,
+    noise_multiplier: float | None,
+) -> tuple:
+    """Wrap (model, optimizer, loader) for DP; returns (model, optimizer, criterion or None, loader).
+
+    noise_multiplier None: calibrate it to cfg.target_epsilon (make_private_with_epsilon).
+    """
+    common = {
+        "module": model,
+        "optimizer": optimizer,
+        "data_loader": loader,
+        "max_grad_norm": cfg.max_grad_norm,
+        "poisson_sampling": True,
+        "grad_sample_mode": mode,
+        "loss_reduction": "mean",
+    }
+    if mode == "ghost":
+        common["criterion"] = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    if noise_multiplier is None:
+        out = engine.make_private_with_epsilon(
+            target_epsilon=cfg.target_epsilon,
+            target_delta=delta,
+            epochs=cfg.epochs,
+            epsilon_tolerance=cfg.epsilon_tolerance,
+            **common,
+        )
+    else:
+        out = engine.make_private(noise_multiplier=noise_multiplier, **common)
+    return out if mode == "ghost" else (out[0], out[1], None, out[2])
+
+
+def ledger_steps(engine: Any) -> int:
+    """Steps recorded by the accountant (the ledger), summed over its history entries."""
+    return int(sum(entry[-1] for entry in engine.accountant.history))
+
+
+def backward_step(model: nn.Module, criterion: Any, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Forward + backward of one physical batch; criterion is opacus' ghost wrapper or None."""
+    logits = model(input_ids=inputs).logits  # (B, T, V)
+    if criterion is not None:
+        loss = criterion(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), shape=logits.shape)
+    else:
+        loss = sequence_loss(logits, targets)
+    loss.backward()
+    return float(loss.item())
+
+
+def noise_only_grads(optimizer: Any, mode: str) -> None:
+    """An empty Poisson batch: zero clipped sum, so the step adds only noise (and is accounted)."""
+    for p in optimizer.params:
+        if mode == "ghost":
+            p.grad = torch.zeros_like(p)
+        else:
+            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model._module if hasattr(model, "_module") else model
+
+
+def run_dp_training(cfg: DPTrainConfig) -> dict[str, Any]:
+    """The job. Returns the privacy report (also written to <output_dir>/privacy_report.json)."""
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.num_threads)
+    try:
+        return _run(cfg, started)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(cfg: DPTrainConfig, started: float) -> dict[str, Any]:  # noqa: C901  (the linear script)
+    from opacus import PrivacyEngine
+    from opacus.utils.batch_memory_manager import BatchMemoryManager
+    from transformers import AutoTokenizer
+
+    # --- data: one dataset item per privacy unit
+    units = group_units(load_records(cfg.data_paths), cfg.privacy_unit)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model_dir)
+    dataset = build_dataset(units, tokenizer, seq_len=cfg.seq_len, seed=cfg.seed)
+    n_units = len(dataset)
+    fingerprint = compute_data_fingerprint(units)
+    delta = cfg.delta if cfg.delta is not None else compute_default_delta(n_units)
+    if cfg.enable_dp and cfg.batch_size > n_units:
+        raise ValueError(f"--batch-size {cfg.batch_size} exceeds the {n_units} privacy units")
+    ckpt_dir = Path(cfg.resolved_checkpoint_dir)
+    saved = None
+    if cfg.resume:
+        saved = ckpt.read_checkpoint_meta(ckpt_dir)
+        ckpt.check_resumable(saved, config=cfg.to_dict(), data_fingerprint=fingerprint)
+
+    # --- model
+    model = apply_finetune_mode(load_base_model(cfg.model_dir), cfg)
+    lora_before = snapshot_lora(model)
+    n_trainable = count_trainable(model)
+    optimizer: Any = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=not cfg.enable_dp, generator=generator)
+
+    # --- privacy
+    engine, criterion, mode = None, None, "none"
+    if cfg.enable_dp:
+        engine = PrivacyEngine(accountant=cfg.accountant, secure_mode=cfg.secure_mode)
+        mode = resolve_grad_sample_mode(cfg, model)
+        model, optimizer, criterion, loader = make_private(
+            engine,
+            model=model,
+            optimizer=optimizer,
+            loader=loader,
+            cfg=cfg,
+            mode=mode,
+            delta=delta,
+            noise_multiplier=saved["noise_multiplier"] if saved else None,
+        )
+        sample_rate = 1.0 / len(loader)
+        planned_steps = compute_steps(sample_rate, cfg.epochs)
+        noise_multiplier = float(optimizer.noise_multiplier)
+    else:
+        sample_rate = cfg.batch_size / n_units
+        planned_steps = cfg.epochs * len(loader)
+        noise_multiplier = 0.0
+    step = 0
+    if saved is not None:
+        restored = ckpt.load_into(ckpt_dir, engine=engine, module=model, optimizer=optimizer)
+        step = int(restored["step"])
+        if engine is not None and ledger_steps(engine) != step:
+            raise ckpt.ResumeRefusedError(f"ledger has {ledger_steps(engine)} steps, checkpoint says {step}")
+        lora_before = {k: torch.as_tensor(v) for k, v in restored["lora_initial"].items()}
+    resumed_from = step
+    logger.info(
+        "plan: %d units, q=%.4f, sigma=%.4f, %d steps (from %d), delta=%.3g, mode=%s, %d trainable",
+        n_units,
+        sample_rate,
+        noise_multiplier,
+        planned_steps,
+        step,
+        delta,
+        mode,
+        n_trainable,
+    )
+
+    def save(at_step: int) -> None:
+        meta = {
+            "config": cfg.to_dict(),
+            "step": at_step,
+            "noise_multiplier": noise_multiplier,
+            "sample_rate": sample_rate,
+            "planned_steps": planned_steps,
+            "delta": delta,
+            "data_fingerprint": fingerprint,
+            "lora_initial": lora_before,
+        }
+        ckpt.save_checkpoint(ckpt_dir, engine=engine, module=model, optimizer=optimizer, meta=meta)
+
+    # --- loop: one iteration of the outer loop = one pass of the (Poisson) loader
+    model.train()
+    losses: list[float] = []
+    while step < planned_steps:
+        batches = (
+            BatchMemoryManager(data_loader=loader, max_physical_batch_size=cfg.physical_batch_size, optimizer=optimizer)
+            if engine is not None
+            else None
+        )
+        with batches if batches is not None else _null_context(loader) as phys_loader:
+            for batch in phys_loader:
+                before = ledger_steps(engine) if engine is not None else step
+                if len(batch) == 0 or batch[0].shape[0] == 0:
+                    noise_only_grads(optimizer, mode)  # empty Poisson batch: still a DP step
+                else:
+                    losses.append(backward_step(model, criterion, batch[0], batch[1]))
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                took_step = (ledger_steps(engine) > before) if engine is not None else True
+                if not took_step:
+                    continue  # a physical batch inside a larger logical one
+                step += 1
+                if step % cfg.eval_interval == 0 or step == planned_steps:
+                    _log_progress(step, planned_steps, losses, engine, delta, cfg)
+                if step % cfg.checkpoint_interval == 0 or step == planned_steps:
+                    save(step)
+                if step >= planned_steps:
+                    break  # never past the plan: the noise was calibrated for exactly these steps
+
+    # --- outputs
+    base = _unwrap(model)
+    lora_moved = check_lora_moved(lora_before, base) if cfg.finetune == "lora" else None
+    report = _build_report(
+        cfg,
+        engine=engine,
+        mode=mode,
+        n_units=n_units,
+        delta=delta,
+        q=sample_rate,
+        sigma=noise_multiplier,
+        steps=step,
+        planned_steps=planned_steps,
+        resumed_from=resumed_from,
+        n_trainable=n_trainable,
+        fingerprint=fingerprint,
+        lora_moved=lora_moved,
+        losses=losses,
+        elapsed_s=time.perf_counter() - started,
+    )
+    _write_output(cfg, merge_for_serving(base), report)
+    return report
+
+
+class _null_context:  # noqa: N801  (reads like contextlib.nullcontext)
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __enter__(self) -> Any:
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _log_progress(step: int, planned: int, losses: list[float], engine: Any, delta: float, cfg: DPTrainConfig) -> None:
+    recent = losses[-cfg.eval_interval :] or [math.nan]
+    eps = engine.get_epsilon(delta) if engine is not None else math.inf
+    logger.info(
+        "step %d/%d loss %.3f epsilon %.3f (target %.2f)",
+        step,
+        planned,
+        sum(recent) / len(recent),
+        eps,
+        cfg.target_epsilon,
+    )
+    if engine is not None and eps > cfg.target_epsilon + cfg.epsilon_tolerance:
+        raise RuntimeError(f"epsilon {eps:.3f} exceeded the target {cfg.target_epsilon}: aborting")
+
+
+def _build_report(
+    cfg: DPTrainConfig,
+    *,
+    engine: Any,
+    mode: str,
+    n_units: int,
+    delta: float,
+    q: float,
+    sigma: float,
+    steps: int,
+    planned_steps: int,
+    resumed_from: int,
+    n_trainable: int,
+    fingerprint: str,
+    lora_moved: float | None,
+    losses: list[float],
+    elapsed_s: float,
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "dp": cfg.enable_dp,
+        "privacy_unit": cfg.privacy_unit,
+        "n_units": n_units,
+        "delta": delta,
+        "target_epsilon": cfg.target_epsilon if cfg.enable_dp else None,
+        "steps": steps,
+        "planned_steps": planned_steps,
+        "resumed_from_step": resumed_from,
+        "sample_rate": q,
+        "batch_size": cfg.batch_size,
+        "expected_batch_size": q * n_units,
+        "physical_batch_size": cfg.physical_batch_size,
+        "epochs": cfg.epochs,
+        "trainable_parameters": n_trainable,
+        "finetune": cfg.finetune,
+        "lora_max_abs_update": lora_moved,
+        "final_train_loss": sum(losses[-10:]) / max(1, len(losses[-10:])) if losses else None,
+        "data_fingerprint": fingerprint,
+        "elapsed_s": round(elapsed_s, 2),
+        "caveat": CAVEAT,
+        "config": cfg.to_dict(),
+        "git_sha": ckpt.git_sha(),
+    }
+    if engine is None:
+        report.update(
+            epsilon=None,
+            accountant=None,
+            noise_multiplier=0.0,
+            max_grad_norm=None,
+            note="--no-dp baseline: no clipping, no noise, no privacy guarantee",
+        )
+        return report
+    report.update(
+        epsilon=float(engine.get_epsilon(delta)),
+        accountant=cfg.accountant,
+        noise_multiplier=sigma,
+        max_grad_norm=cfg.max_grad_norm,
+        grad_sample_mode=mode,
+        poisson_sampling=True,
+        secure_mode=cfg.secure_mode,
+        # Recomputed from (q, sigma, steps) alone, not from the training ledger.
+        epsilon_recomputed={
+            "prv": compute_epsilon_prv(sample_rate=q, noise_multiplier=sigma, steps=steps, delta=delta),
+            "rdp": compute_epsilon_rdp(sample_rate=q, noise_multiplier=sigma, steps=steps, delta=delta),
+        },
+    )
+    return report
+
+
+def _write_output(cfg: DPTrainConfig, model: nn.Module, report: dict[str, Any]) -> None:
+    """Merged HF folder + tokenizer + privacy_report.json, built beside the output and renamed in."""
+    output = Path(cfg.output_dir)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    try:
+        staging.chmod(0o755)
+        model.save_pretrained(staging, safe_serialization=True)
+        for name in _TOKENIZER_FILES:
+            src = Path(cfg.model_dir) / name
+            if src.is_file():
+                shutil.copyfile(src, staging / name)
+        (staging / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+        ckpt.publish_dir(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("wrote %s (epsilon=%s)", output, report.get("epsilon"))
