@@ -1,5 +1,5 @@
 -- wrk script for benchmarks/events_load.py: POST one `shown` event per request, each with a
--- unique client event id ("t<thread>-<n>"), over the completion ids given after `--`.
+-- unique client event id ("<run tag>-t<thread>-<n>"), over the completion ids given after `--`.
 local threads = {}
 local next_id = 0
 
@@ -11,16 +11,17 @@ end
 
 function init(args)
   key = args[1]
+  tag = args[2]
   cids = {}
-  for i = 2, #args do cids[#cids + 1] = args[i] end
+  for i = 3, #args do cids[#cids + 1] = args[i] end
   n = 0
   acked = 0
 end
 
 function request()
   n = n + 1
-  local body = string.format('{"kind":"shown","completion_id":"%s","event_id":"t%d-%d"}',
-                             cids[(n % #cids) + 1], tid, n)
+  local body = string.format('{"kind":"shown","completion_id":"%s","event_id":"%s-t%d-%d"}',
+                             cids[(n % #cids) + 1], tag, tid, n)
   return wrk.format("POST", "/v1/events",
                     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
 end

@@ -1,12 +1,12 @@
 """Event intake under load: a loopback load generator against a gateway backed by PostgreSQL.
 
-    .venv/bin/python benchmarks/events_load.py [--duration 30] [--concurrency 32] [--rate 2000]
+    .venv/bin/python benchmarks/events_load.py [--duration 30] [--concurrency 8,32]
 
 It creates a throwaway PostgreSQL database (default server: 127.0.0.1:5432, override with
 --pg-admin URL), starts `codesieve serve` on it, creates 200 completions, then posts `shown` events
 with unique client ids for --duration seconds with wrk (Debian package `wrk`: a C load generator,
-so the client does not eat the 2 cores the gateway runs on). With --rate it also offers a fixed load
-(open loop, from Python) for latency at that rate. After a graceful stop it counts the rows:
+so the client does not eat the 2 cores the gateway runs on), once per concurrency level. After a
+graceful stop it counts the rows:
 lost = acknowledged events missing from the database (acknowledged count minus stored ids; a request
 in flight at the end may be stored without being counted, so this never overstates loss),
 duplicated = rows beyond one per id. Prints sustained events/s, latency p50/p99, lost, duplicated.
@@ -19,14 +19,12 @@ events path, not vLLM).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,7 +68,7 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
 
 
-def _run_wrk(url: str, key: str, cids: list[str], *, duration_s: float, concurrency: int) -> dict[str, int]:
+def _run_wrk(url: str, key: str, cids: list[str], *, duration_s: float, concurrency: int, tag: str) -> dict[str, int]:
     if shutil.which("wrk") is None:
         raise SystemExit("this benchmark needs wrk (Debian: apt-get install wrk)")
     cmd = [
@@ -84,6 +82,7 @@ def _run_wrk(url: str, key: str, cids: list[str], *, duration_s: float, concurre
         url,
         "--",
         key,
+        tag,
         *cids,
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -100,41 +99,10 @@ def _run_wrk(url: str, key: str, cids: list[str], *, duration_s: float, concurre
     }
 
 
-async def _load_paced(url: str, key: str, cids: list[str], *, rate: float, duration_s: float) -> dict[str, float]:
-    """Open-loop load at a fixed offered rate, for latency at that rate (not limited by concurrency)."""
-    latencies: list[float] = []
-    acked = 0
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=30
-    ) as client:
-
-        async def one(i: int) -> None:
-            nonlocal acked
-            t0 = time.perf_counter()
-            body = {"kind": "shown", "completion_id": cids[i % len(cids)], "event_id": f"p-{i}"}
-            r = await client.post("/v1/events", json=body)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            acked += r.status_code == 202
-
-        tasks = []
-        started = time.perf_counter()
-        i = 0
-        while (now := time.perf_counter() - started) < duration_s:
-            while i < int(now * rate):
-                tasks.append(asyncio.create_task(one(i)))
-                i += 1
-            await asyncio.sleep(0.001)
-        await asyncio.gather(*tasks)
-        seconds = time.perf_counter() - started
-    return {"acked": acked, "seconds": seconds, "p50_ms": _pct(latencies, 0.5), "p99_ms": _pct(latencies, 0.99)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=30.0)
-    ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--rate", type=float, default=0, help="also offer this many events/s from Python (latency)")
+    ap.add_argument("--concurrency", default="8,32", help="wrk connections, one run per value")
     ap.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/test")
     args = ap.parse_args()
 
@@ -159,27 +127,23 @@ def main() -> None:
                 httpx.post(f"{gw.url}/v1/completions", json={"prompt": "x = "}, headers=auth).json()["id"]
                 for _ in range(200)
             ]
-            wrk = _run_wrk(gw.url, key, cids, duration_s=args.duration, concurrency=args.concurrency)
-            paced = None
-            if args.rate:
-                paced = asyncio.run(_load_paced(gw.url, key, cids, rate=args.rate, duration_s=min(10.0, args.duration)))
+            runs = [
+                (int(c), _run_wrk(gw.url, key, cids, duration_s=args.duration, concurrency=int(c), tag=f"r{i}"))
+                for i, c in enumerate(args.concurrency.split(","))
+            ]
         finally:
             stop_process_group(gw.proc)  # graceful: the writer flushes its journal
         with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            stored = [r[0] for r in conn.execute("SELECT client_event_id FROM events WHERE client_event_id LIKE 't%'")]
-        lost = max(0, wrk["acked"] - len(set(stored)))
+            stored = [r[0] for r in conn.execute("SELECT client_event_id FROM events WHERE client_event_id LIKE 'r%'")]
+        acked = sum(w["acked"] for _, w in runs)
+        lost = max(0, acked - len(set(stored)))
         dup = len(stored) - len(set(stored))
-        seconds = wrk["duration_us"] / 1e6
-        print(
-            f"wrk, {args.concurrency} connections, {seconds:.1f} s: {wrk['acked']} events acknowledged -> "
-            f"{wrk['acked'] / seconds:,.0f} events/s sustained; latency p50 {wrk['p50_us'] / 1000:.2f} ms "
-            f"p99 {wrk['p99_us'] / 1000:.2f} ms"
-        )
-        if paced is not None:
+        for c, w in runs:
+            seconds = w["duration_us"] / 1e6
             print(
-                f"paced, {args.rate:.0f}/s offered for {paced['seconds']:.0f} s: "
-                f"{paced['acked'] / paced['seconds']:,.0f} events/s acknowledged; "
-                f"latency p50 {paced['p50_ms']:.2f} ms p99 {paced['p99_ms']:.2f} ms"
+                f"wrk, {c} connections, {seconds:.1f} s: {w['acked']} events acknowledged -> "
+                f"{w['acked'] / seconds:,.0f} events/s sustained; latency p50 {w['p50_us'] / 1000:.2f} ms "
+                f"p99 {w['p99_us'] / 1000:.2f} ms"
             )
         print(f"lost {lost}  duplicated {dup}  (wrk's events in PostgreSQL: {len(stored)})")
     finally:
