@@ -9,6 +9,9 @@ direct and gateway requests (so drift in vLLM's speed hits both sides equally), 
   - throughput of each path measured in separate fixed-duration phases, and the ratio gateway/direct.
 Targets (issue #2): added p50 <= 2 ms and p99 <= 10 ms at concurrency 8; throughput >= 95% of direct.
 Without --upstream it trains the test-preset model (or uses --model) and starts vLLM itself.
+With --stub the upstream is a stub OpenAI server in a separate process that answers a fixed
+completion after --stub-delay-ms: vLLM's own run-to-run variance on a shared 2-core CPU (tens of
+ms) then no longer hides the gateway's cost, which is what this benchmark is about.
 """
 
 from __future__ import annotations
@@ -120,6 +123,39 @@ def _start_vllm(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], st
     return proc, url
 
 
+_STUB = """
+import json, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+delay = float(sys.argv[2]) / 1000
+body = json.dumps({"id": "stub", "object": "text_completion", "model": "stub",
+                   "choices": [{"index": 0, "text": "    return [p for p in os.listdir(path)]\\n",
+                                "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 13, "completion_tokens": 16, "total_tokens": 29}}).encode()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def _send(self, data):
+        self.send_response(200); self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data))); self.end_headers(); self.wfile.write(data)
+    def do_GET(self):
+        self._send(json.dumps({"data": [{"id": "stub"}]}).encode() if self.path.startswith("/v1") else b"{}")
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0))); time.sleep(delay); self._send(body)
+    def log_message(self, *a): pass
+class S(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default backlog of 5 resets connections at concurrency 32
+    daemon_threads = True
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def _start_stub(delay_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", _STUB, str(port), str(delay_ms)], start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/health", 30, proc)
+    return proc, url
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--upstream", help="a running vLLM OpenAI server (default: start one)")
@@ -128,11 +164,16 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per throughput phase")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--stub", action="store_true", help="a stub upstream instead of vLLM (isolates the gateway)")
+    ap.add_argument("--stub-delay-ms", type=float, default=50.0, help="the stub's answer time")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="cs-bench-"))
     vllm_proc = None
-    if args.upstream:
+    if args.stub:
+        vllm_proc, upstream = _start_stub(args.stub_delay_ms)
+        model = "stub"
+    elif args.upstream:
         upstream, model = args.upstream.rstrip("/"), httpx.get(f"{args.upstream}/v1/models").json()["data"][0]["id"]
     else:
         model_dir = args.model
