@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
+	$(BIN)/pip install --quiet --upgrade pip wheel
 	# torch first, pinned, so nothing below can pull a CUDA build (the CPU wheel is on local disk).
 	$(BIN)/pip install --quiet "torch==2.13.0"
 	$(BIN)/pip install --quiet -e '.[all,dev]'

@@ -7,6 +7,7 @@ as `python -m vllm.entrypoints.openai.api_server` with the gateway's own interpr
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -54,6 +55,15 @@ class VllmSupervisor:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def effective_max_model_len(self) -> int:
+        """The configured context, capped at what the model was built for (vLLM refuses more)."""
+        try:
+            cfg = json.loads((self.model_dir / "config.json").read_text())
+        except (OSError, ValueError):
+            return self.max_model_len
+        limit = cfg.get("max_position_embeddings")
+        return min(self.max_model_len, int(limit)) if isinstance(limit, int) else self.max_model_len
+
     def command(self) -> list[str]:
         return [
             sys.executable,
@@ -67,7 +77,7 @@ class VllmSupervisor:
             "float32",
             "--enforce-eager",
             "--max-model-len",
-            str(self.max_model_len),
+            str(self.effective_max_model_len()),
             "--host",
             self.host,
             "--port",
