@@ -97,3 +97,30 @@ class FakeUpstream:
     @property
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)
+
+
+def ab_metric(name: str, **overrides: Any) -> Any:
+    """One of the A/B report's own metric definitions (experiments.ab.metrics), optionally adjusted."""
+    import dataclasses
+
+    from experiments.ab.metrics import DEFAULT_METRICS
+
+    spec = {m.name: m for m in DEFAULT_METRICS}[name]
+    return dataclasses.replace(spec, **overrides) if overrides else spec
+
+
+def cheap_tiny_config(**overrides: Any) -> Any:
+    """The "test" preset cut down to a few steps on a small corpus: for tests of the build itself."""
+    import dataclasses
+
+    from training.tiny_model import TinyModelConfig
+
+    cheap = {
+        "max_train_chars": 150_000,
+        "max_heldout_chars": 30_000,
+        "tokenizer_train_chars": 80_000,
+        "vocab_size": 512,
+        "max_steps": 3,
+        "eval_tokens": 1024,
+    }
+    return dataclasses.replace(TinyModelConfig.preset("test"), **{**cheap, **overrides})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from factories import cheap_tiny_config
 from training.config import SPECIAL_TOKENS
 from training.tiny_model import TinyModelConfig, build_tiny_model
 
@@ -32,9 +33,13 @@ def test_heldout_loss_is_clearly_below_the_unigram_baseline(test_model_dir: Path
     meta = json.loads((test_model_dir / "codesieve.json").read_text())
     assert meta["fim_template"] == "starcoder" and meta["preset"] == "test"
     cfg = TinyModelConfig.preset("test")
-    split = load_corpus(default_corpus_dir(), heldout_per_mille=cfg.heldout_per_mille,
-                        max_train_chars=cfg.max_train_chars, max_heldout_chars=60_000,
-                        max_file_chars=cfg.max_file_chars)
+    split = load_corpus(
+        default_corpus_dir(),
+        heldout_per_mille=cfg.heldout_per_mille,
+        max_train_chars=cfg.max_train_chars,
+        max_heldout_chars=60_000,
+        max_file_chars=cfg.max_file_chars,
+    )
     assert not set(split.heldout_paths) & set(split.train_paths)
     tok = AutoTokenizer.from_pretrained(test_model_dir)
     model = AutoModelForCausalLM.from_pretrained(test_model_dir).eval()
@@ -75,15 +80,7 @@ def test_folder_loads_with_auto_classes_and_fim_tokens(test_model_dir: Path) -> 
 
 
 def test_same_seed_same_bytes_other_seed_other_weights(tmp_path: Path) -> None:
-    cheap = dataclasses.replace(
-        TinyModelConfig.preset("test"),
-        max_train_chars=150_000,
-        max_heldout_chars=30_000,
-        tokenizer_train_chars=80_000,
-        vocab_size=512,
-        max_steps=4,
-        eval_tokens=1024,
-    )
+    cheap = cheap_tiny_config(max_steps=4)
     a = build_tiny_model(tmp_path / "a", cheap)
     b = build_tiny_model(tmp_path / "b", cheap)
     c = build_tiny_model(tmp_path / "c", dataclasses.replace(cheap, seed=cheap.seed + 1))
@@ -95,14 +92,8 @@ def test_same_seed_same_bytes_other_seed_other_weights(tmp_path: Path) -> None:
 
 
 def test_rebuild_replaces_the_folder_and_bad_corpus_leaves_nothing(tmp_path: Path) -> None:
-    cheap = dataclasses.replace(
-        TinyModelConfig.preset("test"),
-        max_train_chars=60_000,
-        max_heldout_chars=20_000,
-        tokenizer_train_chars=40_000,
-        vocab_size=512,
-        max_steps=1,
-        eval_tokens=512,
+    cheap = cheap_tiny_config(
+        max_train_chars=60_000, max_heldout_chars=20_000, tokenizer_train_chars=40_000, max_steps=1, eval_tokens=512
     )
     out = tmp_path / "m"
     build_tiny_model(out, cheap)

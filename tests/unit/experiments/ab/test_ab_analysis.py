@@ -11,33 +11,15 @@ from experiments.ab.analysis import (
     decide_verdict,
     run_analysis,
 )
-from experiments.ab.metrics import MetricSpec, compute_moments, required_moments
+from experiments.ab.metrics import compute_moments, required_moments
 from experiments.ab.results import BASELINE_ZERO_MESSAGE, SRM_FAILED_MESSAGE
 from experiments.ab.simulation import compute_single_moments, simulate_units
+from factories import ab_metric
 
-ACCEPTANCE = MetricSpec("acceptance_rate", "", "ratio", "n_accepted", "n_shown")
-SHOWN = MetricSpec("shown_per_unit", "", "mean", "n_shown", covariate="pre_n_shown")
-LATENCY = MetricSpec(
-    "latency_mean_ms",
-    "",
-    "ratio",
-    "latency_ms_sum",
-    "n_completions",
-    role="guardrail",
-    higher_is_better=False,
-    margin=0.10,
-)
-ERRORS = MetricSpec(
-    "error_rate",
-    "",
-    "ratio",
-    "n_errors",
-    "n_completions",
-    role="guardrail",
-    higher_is_better=False,
-    margin=0.02,
-    margin_type="absolute",
-)
+ACCEPTANCE = ab_metric("acceptance_rate")
+SHOWN = ab_metric("shown_per_unit")
+LATENCY = ab_metric("latency_mean_ms")
+ERRORS = ab_metric("error_rate", margin=0.02)
 SPECS = (ACCEPTANCE, SHOWN, LATENCY, ERRORS)
 
 

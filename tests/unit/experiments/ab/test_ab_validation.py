@@ -30,35 +30,17 @@ from experiments.ab.simulation import (
     simulate_units,
 )
 from experiments.ab.stats import RatioStat
+from factories import ab_metric
 
 N_EXPERIMENTS = 2000  # binomial SE of a 5 % rate: 0.49 points; +-1.5 points is ~3 SE
 N_UNITS = 1000
 ALPHA = 0.05
 
-ACCEPTANCE = MetricSpec("acceptance_rate", "", "ratio", "n_accepted", "n_shown")
-PERSISTENCE = MetricSpec("persistence_rate_30s", "", "ratio", "n_persisted_30s", "n_accepted")
-SHOWN = MetricSpec("shown_per_unit", "", "mean", "n_shown", covariate="pre_n_shown")
-LATENCY = MetricSpec(
-    "latency_mean_ms",
-    "",
-    "ratio",
-    "latency_ms_sum",
-    "n_completions",
-    role="guardrail",
-    higher_is_better=False,
-    margin=0.10,
-)
-ERRORS = MetricSpec(
-    "error_rate",
-    "",
-    "ratio",
-    "n_errors",
-    "n_completions",
-    role="guardrail",
-    higher_is_better=False,
-    margin=0.005,
-    margin_type="absolute",
-)
+ACCEPTANCE = ab_metric("acceptance_rate")
+PERSISTENCE = ab_metric("persistence_rate_30s")
+SHOWN = ab_metric("shown_per_unit")
+LATENCY = ab_metric("latency_mean_ms")
+ERRORS = ab_metric("error_rate")
 ALL_SPECS = (ACCEPTANCE, PERSISTENCE, SHOWN, LATENCY, ERRORS)
 
 
