@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from filters_data import (  # noqa: E402
     SECRET_MAKERS,
@@ -197,40 +198,9 @@ def _secret_text(mb: float, rng: random.Random) -> str:
     return "\n".join(parts)
 
 
-def _detect_secrets_per_line(text: str, detectors: frozenset[str]) -> tuple[set[tuple[int, str, str]], float]:
-    from detect_secrets.core import scan as ds_scan
-    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-    from detect_secrets.settings import transient_settings
-
-    from gateway.filters.secret_scan import DETECTOR_SPECS
-
-    specs = [s for s in DETECTOR_SPECS if s.detector in detectors]
-    filters = [
-        {"path": f"detect_secrets.filters.heuristic.{n}"}
-        for n in (
-            "is_sequential_string",
-            "is_potential_uuid",
-            "is_likely_id_string",
-            "is_templated_secret",
-            "is_prefixed_with_dollar_sign",
-            "is_indirect_reference",
-            "is_not_alphanumeric_string",
-        )
-    ]
-    with transient_settings({"plugins_used": [{"name": s.plugin_class} for s in specs], "filters_used": filters}):
-        by_class = {c.__name__: t for t, c in get_mapping_from_secret_type_to_class().items()}
-        type_to_id = {by_class[s.plugin_class]: s.detector for s in specs}
-        lines = list(enumerate(text.split("\n"), start=1))
-        started = time.perf_counter()
-        found = {
-            (p.line_number - 1, type_to_id[p.type], p.secret_value)
-            for p in ds_scan._process_line_based_plugins(lines, filename="completion.txt")
-        }
-        return found, time.perf_counter() - started
-
-
 def run_secrets(args: argparse.Namespace) -> None:
     from gateway.filters.secret_scan import ALL_DETECTORS, DEFAULT_DETECTORS, scan_secret_values
+    from reference_scans import detect_secrets_per_line
 
     cpu = _pin_one_core()
     text = _secret_text(args.secret_mb, random.Random(args.seed))
@@ -241,7 +211,7 @@ def run_secrets(args: argparse.Namespace) -> None:
     )
     for name, detectors in (("default detectors", DEFAULT_DETECTORS), ("all detectors", ALL_DETECTORS)):
         scan_secret_values(text[:10000], detectors=detectors)  # warm-up (plugin construction)
-        theirs, their_s = _detect_secrets_per_line(text, detectors)
+        theirs, their_s = detect_secrets_per_line(text, detectors)
         best = float("inf")
         for _ in range(3):
             started = time.perf_counter()

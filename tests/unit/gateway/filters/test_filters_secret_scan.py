@@ -13,11 +13,11 @@ from gateway.filters.redaction import apply_redactions
 from gateway.filters.secret_scan import (
     ALL_DETECTORS,
     DEFAULT_DETECTORS,
-    DETECTOR_SPECS,
     SecretFinding,
     scan_secret_values,
     scan_secrets,
 )
+from reference_scans import detect_secrets_per_line
 
 FIXTURES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "secrets"
 POSITIVES = [json.loads(line) for line in (FIXTURES / "positives.jsonl").read_text().splitlines()]
@@ -25,34 +25,7 @@ NEGATIVES = [json.loads(line) for line in (FIXTURES / "negatives.jsonl").read_te
 
 
 def _detect_secrets_per_line(text: str, detectors: frozenset[str]) -> set[tuple[int, str, str]]:
-    """detect-secrets' own per-line scan (same plugins, default heuristics, no allowlist)."""
-    from detect_secrets.core import scan as ds_scan
-    from detect_secrets.settings import transient_settings
-
-    specs = [s for s in DETECTOR_SPECS if s.detector in detectors]
-    filters = [
-        {"path": f"detect_secrets.filters.heuristic.{name}"}
-        for name in (
-            "is_sequential_string",
-            "is_potential_uuid",
-            "is_likely_id_string",
-            "is_templated_secret",
-            "is_prefixed_with_dollar_sign",
-            "is_indirect_reference",
-            "is_not_alphanumeric_string",
-        )
-    ]
-    config = {"plugins_used": [{"name": s.plugin_class} for s in specs], "filters_used": filters}
-    with transient_settings(config):
-        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-
-        by_class = {cls.__name__: t for t, cls in get_mapping_from_secret_type_to_class().items()}
-        type_to_id = {by_class[s.plugin_class]: s.detector for s in specs}
-        lines = list(enumerate(text.split("\n"), start=1))
-        return {
-            (p.line_number - 1, type_to_id[p.type], p.secret_value)
-            for p in ds_scan._process_line_based_plugins(lines, filename="completion.txt")
-        }
+    return detect_secrets_per_line(text, detectors)[0]
 
 
 def test_fixture_covers_every_enabled_detector() -> None:
