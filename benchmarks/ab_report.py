@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/ab_report.py                        # 100k units, ~10M events
     .venv/bin/python benchmarks/ab_report.py --units 20000 --completions-per-unit 40
+    .venv/bin/python benchmarks/ab_report.py --keep-db          # prints the database's name
+    .venv/bin/python benchmarks/ab_report.py --reuse-db NAME    # time the report again, no seeding
 
 Seeds a throwaway database (created and dropped here) with simulated telemetry through COPY, in
 chunks of units, runs ANALYZE, then times `fetch_summary` (the SQL aggregation) + analysis +
@@ -11,13 +13,14 @@ Markdown and HTML rendering, and prints the figures and the ratio against the 60
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import uuid
 from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from experiments.ab.analysis import AbReportConfig, run_report_analysis
 from experiments.ab.queries import copy_export_frame, fetch_summary
@@ -39,73 +42,93 @@ def main() -> None:
     ap.add_argument("--chunk-units", type=int, default=10_000)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    ap.add_argument("--reuse-db", metavar="NAME", help="a database seeded by an earlier --keep-db run (kept)")
+    ap.add_argument("--repeat", type=int, default=2, help="report timings (the first may read a cold cache)")
     args = ap.parse_args()
 
-    name = f"codesieve_bench_ab_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    if args.reuse_db:
+        name, keep = args.reuse_db, True
+    else:
+        name, keep = f"codesieve_bench_ab_{uuid.uuid4().hex[:8]}", args.keep_db
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     engine = create_engine(url)
     try:
-        Base.metadata.create_all(engine)
-        # Bulk-load practice: secondary indexes are dropped during COPY and rebuilt after (the
-        # report's timing below runs with every index of the gateway's schema in place).
-        indexes = [idx for table in Base.metadata.sorted_tables for idx in table.indexes]
-        for idx in indexes:
-            idx.drop(engine)
-        rng = np.random.default_rng(2026)
-        t0 = time.perf_counter()
-        rows = n_events = 0
-        for i, lo in enumerate(range(0, args.units, args.chunk_units)):
-            n = min(args.chunk_units, args.units - lo)
-            frame = simulate_export_frame(
-                rng,
-                n_units=n,
-                experiment="bench",
-                start=START,
-                days=args.days,
-                id_prefix=f"k{i}-",
-                mean_completions=args.completions_per_unit,
-                effect_relative=0.02,
-            )
-            n_events += int((frame["record_type"] == "event").sum())
-            rows += copy_export_frame(engine, frame)
-            print(
-                f"  seeded {lo + n}/{args.units} units, {n_events:,} events ({time.perf_counter() - t0:.0f} s)",
-                flush=True,
-            )
-        for idx in indexes:
-            idx.create(engine)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE"))
-        seed_s = time.perf_counter() - t0
-        print(f"seeding: {rows:,} rows ({n_events:,} events) in {seed_s:.1f} s ({rows / seed_s:,.0f} rows/s, COPY)")
-
-        cfg = AbReportConfig(experiment="bench", start=START_UTC)
-        t1 = time.perf_counter()
-        summary = fetch_summary(engine, cfg)
-        t2 = time.perf_counter()
-        result = run_report_analysis(cfg, summary)
-        t3 = time.perf_counter()
-        md = render_markdown(result)
-        html = render_html(result)
-        t4 = time.perf_counter()
-        total = t4 - t1
-        units = sum(int(m["n"]) for m in summary.moments_by_arm.values())
-        print(f"report over {n_events:,} events / {units:,} units:")
-        print(f"  SQL aggregation (moments, cumulative, latency quantiles): {t2 - t1:.2f} s")
-        print(f"  analysis (tests, CUPED, CS, cumulative series):        {t3 - t2:.2f} s")
-        print(f"  rendering (markdown + html with 3 plots):               {t4 - t3:.2f} s")
-        print(f"  total: {total:.2f} s; budget {BUDGET_S:.0f} s; ratio total/budget = {total / BUDGET_S:.3f}")
-        print(
-            f"  verdict: {result.comparisons[0].verdict} ({result.comparisons[0].reason}); "
-            f"md {len(md):,} chars, html {len(html):,} chars"
-        )
+        if args.reuse_db:
+            with engine.connect() as conn:
+                n_events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+            print(f"reusing {name}: {n_events:,} events")
+        else:
+            n_events = seed(engine, args)
+            print(f"database kept: {name}" if keep else f"database {name} is dropped at the end")
+        for _ in range(args.repeat):
+            time_report(engine, n_events)
     finally:
         engine.dispose()
-        if not args.keep_db:
+        if not keep:
             with psycopg.connect(ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(engine: Engine, args: argparse.Namespace) -> int:
+    """Simulated telemetry through COPY, in chunks of units; returns the number of events."""
+    Base.metadata.create_all(engine)
+    # Bulk-load practice: secondary indexes are dropped during COPY and rebuilt after (the
+    # report's timing runs with every index of the gateway's schema in place).
+    indexes = [idx for table in Base.metadata.sorted_tables for idx in table.indexes]
+    for idx in indexes:
+        idx.drop(engine)
+    rng = np.random.default_rng(2026)
+    t0 = time.perf_counter()
+    rows = n_events = 0
+    for i, lo in enumerate(range(0, args.units, args.chunk_units)):
+        n = min(args.chunk_units, args.units - lo)
+        frame = simulate_export_frame(
+            rng,
+            n_units=n,
+            experiment="bench",
+            start=START,
+            days=args.days,
+            id_prefix=f"k{i}-",
+            mean_completions=args.completions_per_unit,
+            effect_relative=0.02,
+        )
+        n_events += int((frame["record_type"] == "event").sum())
+        rows += copy_export_frame(engine, frame)
+        elapsed = time.perf_counter() - t0
+        print(f"  seeded {lo + n}/{args.units} units, {n_events:,} events ({elapsed:.0f} s)", flush=True)
+    for idx in indexes:
+        idx.create(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+    seed_s = time.perf_counter() - t0
+    print(f"seeding: {rows:,} rows ({n_events:,} events) in {seed_s:.1f} s ({rows / seed_s:,.0f} rows/s, COPY)")
+    return n_events
+
+
+def time_report(engine: Engine, n_events: int) -> None:
+    """SQL aggregation + analysis + Markdown/HTML rendering, timed per phase (the analyst's wait)."""
+    cfg = AbReportConfig(experiment="bench", start=START_UTC)
+    t1 = time.perf_counter()
+    summary = fetch_summary(engine, cfg)
+    t2 = time.perf_counter()
+    result = run_report_analysis(cfg, summary)
+    t3 = time.perf_counter()
+    md = render_markdown(result)
+    html = render_html(result)
+    t4 = time.perf_counter()
+    total = t4 - t1
+    units = sum(int(m["n"]) for m in summary.moments_by_arm.values())
+    print(f"report over {n_events:,} events / {units:,} units (load average {os.getloadavg()[0]:.1f}):")
+    print(f"  SQL aggregation (moments, cumulative, latency quantiles): {t2 - t1:.2f} s")
+    print(f"  analysis (tests, CUPED, CS, cumulative series):        {t3 - t2:.2f} s")
+    print(f"  rendering (markdown + html with 3 plots):               {t4 - t3:.2f} s")
+    print(f"  total: {total:.2f} s; budget {BUDGET_S:.0f} s; ratio total/budget = {total / BUDGET_S:.3f}")
+    print(
+        f"  verdict: {result.comparisons[0].verdict} ({result.comparisons[0].reason}); "
+        f"md {len(md):,} chars, html {len(html):,} chars"
+    )
 
 
 if __name__ == "__main__":

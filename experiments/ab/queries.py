@@ -12,17 +12,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Date,
     Engine,
     Float,
     and_,
     case,
     cast,
+    column,
     create_engine,
     func,
     inspect,
     or_,
     select,
+    table,
     text,
 )
 from sqlalchemy.sql import ColumnElement, FromClause, Select
@@ -245,6 +248,26 @@ def fetch_experiment_start(engine: Engine, experiment: str) -> datetime | None:
     return start if isinstance(start, datetime) else None
 
 
+_UNIT_DAY_TEMP = "codesieve_report_unit_day"
+
+
+def _materialize_unit_day(conn: Connection, experiment: str) -> FromClause:
+    """The experiment's events summed per (unit, arm, day), computed once for both statements.
+
+    The moments and the cumulative series both read it; as a temporary table the events are scanned
+    once instead of once per statement (at 10M events the scan and its hash aggregate are most of
+    the report's time). A hot standby cannot create temporary tables: there it stays a CTE.
+    """
+    select_ = build_unit_day_select(experiment)
+    if conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one():
+        return select_.cte("unit_day")
+    conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{_UNIT_DAY_TEMP}"))
+    compiled = select_.compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_UNIT_DAY_TEMP} AS {compiled}", compiled.params)
+    conn.execute(text(f"ANALYZE pg_temp.{_UNIT_DAY_TEMP}"))
+    return table(_UNIT_DAY_TEMP, *[column(c.name, c.type) for c in select_.selected_columns])
+
+
 def fetch_summary(engine: Engine, cfg: AbReportConfig) -> TelemetrySummary:
     """Everything the report needs from PostgreSQL, aggregated in SQL."""
     notices: list[str] = []
@@ -252,13 +275,14 @@ def fetch_summary(engine: Engine, cfg: AbReportConfig) -> TelemetrySummary:
     if cfg.enable_cuped and start is None:
         notices.append(NO_CUPED_NO_START_MESSAGE)
     start = start if cfg.enable_cuped else None
-    # The experiment's events summed per (unit, arm, day): the moments and the cumulative series
-    # both read it (a CTE, so each statement keeps PostgreSQL's parallel scan of events).
-    unit_day = build_unit_day_select(cfg.experiment).cte("unit_day")
     with engine.connect() as conn:
         conn.execute(text("SET TIME ZONE 'UTC'"))  # days are UTC days
         # per-unit hash aggregates of 100k units fit in memory instead of spilling to disk
         conn.execute(text(f"SET work_mem = '{REPORT_WORK_MEM}'"))
+        # JIT compilation cost ~4 s per statement at 10M events and bought nothing on these one-pass
+        # aggregates (EXPLAIN ANALYZE, benchmarks/ab_report.py)
+        conn.execute(text("SET jit = off"))
+        unit_day = _materialize_unit_day(conn, cfg.experiment)
         moments_q = build_moments_query(
             cfg.experiment, unit_day, cfg.metrics, start=start, pre_days=cfg.pre_period_days
         )
