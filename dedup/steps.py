@@ -14,9 +14,9 @@ import numpy as np
 import xxhash
 
 from dedup.config import MinhashConfig
-from dedup.minhash import Hasher, band_keys, shingle_hashes_from_tokens, signature_from_hashes
+from dedup.minhash import Hasher, band_keys, shingle_hashes_from_utf8, signature_from_hashes
 from dedup.records import CodeRecord, DocMeta, is_permissive
-from dedup.shingling import code_tokens
+from dedup.shingling import normalize_whitespace_utf8
 
 __all__ = [
     "BandKey",
@@ -26,6 +26,7 @@ __all__ = [
     "build_cluster",
     "build_clusters",
     "compute_exact_key",
+    "compute_exact_key_utf8",
     "compute_jaccard",
     "group_band_edges",
     "pick_survivor",
@@ -68,6 +69,12 @@ def compute_exact_key(content: str) -> str:
     return xxhash.xxh3_128_hexdigest(normalised.encode("utf-8", errors="surrogatepass"))
 
 
+def compute_exact_key_utf8(content_bytes: bytes) -> str:
+    """`compute_exact_key` of the text whose UTF-8 (surrogatepass) is `content_bytes`, without
+    decoding it: the whitespace is collapsed on the bytes by the compiled scanner."""
+    return xxhash.xxh3_128_hexdigest(normalize_whitespace_utf8(content_bytes))
+
+
 def sketch_record(record: CodeRecord, cfg: MinhashConfig, hasher: Hasher) -> DocSketch:
     """Stage 1 for one record: exact key, and (if it has >= ngram lexemes) band keys.
 
@@ -79,16 +86,16 @@ def sketch_record(record: CodeRecord, cfg: MinhashConfig, hasher: Hasher) -> Doc
     meta = DocMeta(
         doc_index=record.doc_index,
         doc_id=record.doc_id,
-        exact_hash=compute_exact_key(record.content),
+        exact_hash=compute_exact_key_utf8(content_bytes),
         is_permissive=is_permissive(record.licence),
         stars=record.stars,
         language=record.language or "unknown",
         n_bytes=len(content_bytes),
     )
-    tokens = code_tokens(record.content)
-    if len(tokens) < cfg.ngram:
+    # the lexemes of dedup.shingling.code_tokens, scanned on the UTF-8 bytes (repeats included)
+    hashes = shingle_hashes_from_utf8(content_bytes, cfg.ngram, hasher.hash_fn)
+    if hashes.size == 0:  # fewer than ngram lexemes
         return DocSketch(meta=meta, band_keys=None, shingle_hashes=None)
-    hashes = shingle_hashes_from_tokens(tokens, cfg.ngram, hasher.hash_fn)  # repeats included
     sig = signature_from_hashes(hashes, hasher)
     return DocSketch(
         meta=meta,

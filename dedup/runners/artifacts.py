@@ -151,7 +151,7 @@ def _cached_hasher(cfg: MinhashConfig) -> Hasher:
 
 # rows per Parquet row group of a signature part: the part is written in slices, so stage 1's
 # memory does not grow with the size of an input file
-_SKETCH_ROWS_PER_WRITE = 2048
+SKETCH_ROWS_PER_WRITE = 2048
 
 
 def sketch_file(
@@ -173,7 +173,7 @@ def sketch_file(
             n_docs += 1
             if on_record is not None:
                 on_record()
-            if len(columns["doc_index"]) >= _SKETCH_ROWS_PER_WRITE:
+            if len(columns["doc_index"]) >= SKETCH_ROWS_PER_WRITE:
                 writer.write_table(pa.table(columns, schema=SIGNATURE_SCHEMA))
                 columns = {name: [] for name in SIGNATURE_SCHEMA.names}
         writer.write_table(pa.table(columns, schema=SIGNATURE_SCHEMA))

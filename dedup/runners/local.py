@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from dedup import storage
 from dedup.clustering import connected_components
 from dedup.config import MinhashConfig, library_versions
+from dedup.records import DocMeta
 from dedup.report import build_report, render_markdown
 from dedup.runners import artifacts
 from dedup.runners.artifacts import RunLayout
@@ -108,19 +110,58 @@ def _load_band_rows(layout: RunLayout) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return bands.astype(np.int64), flat_keys.astype(np.int64), row_docs.astype(np.int64)
 
 
-def _stage_edges(cfg: MinhashConfig, layout: RunLayout) -> None:
-    import pyarrow as pa
+# rows per batch when streaming signature parts back: their row groups' size
+_SIGNATURE_BATCH_ROWS = artifacts.SKETCH_ROWS_PER_WRITE
 
-    bands, keys, docs = _load_band_rows(layout)
-    if cfg.verify:
-        src, dst = _verified_edges(cfg, layout, bands, keys, docs)
-    else:
-        src, dst = group_band_edges(bands, keys, docs)
-    exact = storage.read_table(layout.signatures, columns=["doc_index", "exact_hash"])
-    codes = exact.column("exact_hash").combine_chunks().dictionary_encode().indices.to_numpy()
-    e_src, e_dst = group_band_edges(
-        np.zeros(codes.size, np.int64), codes.astype(np.int64), exact.column("doc_index").to_numpy()
+
+def _signature_batches(layout: RunLayout, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The signature parts' rows, a row group at a time: reading whole tables buffered several
+    times their size in Arrow's pool, which grew with the corpus."""
+    for part in sorted(layout.signatures.glob("part-*.parquet")):
+        yield from pq.ParquetFile(part).iter_batches(batch_size=_SIGNATURE_BATCH_ROWS, columns=columns)
+
+
+def _near_edges_by_band(cfg: MinhashConfig, layout: RunLayout) -> tuple[np.ndarray, np.ndarray]:
+    """`group_band_edges` over all bands, one band at a time: the sort's temporaries are one
+    band's (n_docs rows), not all bands' (n_docs x bands rows). Same edges, same order (distinct
+    pairs, sorted). What stays in memory is 8 bytes per document and band."""
+    doc_parts, key_parts = [], []
+    for batch in _signature_batches(layout, ["doc_index", "band_keys"]):
+        keys = batch.column(1)
+        shingled = keys.is_valid().to_numpy(zero_copy_only=False)  # null: too short to shingle
+        doc_parts.append(batch.column(0).to_numpy()[shingled].astype(np.int64))
+        # every list holds `bands` keys (sketch_record): the flat values are a (docs, bands) matrix
+        key_parts.append(keys.flatten().to_numpy(zero_copy_only=False).astype(np.int64).reshape(-1, cfg.bands))
+    docs = np.concatenate(doc_parts) if doc_parts else np.empty(0, np.int64)
+    flat = np.concatenate(key_parts) if key_parts else np.empty((0, cfg.bands), np.int64)
+    zeros = np.zeros(docs.size, np.int64)
+    parts = [group_band_edges(zeros, np.ascontiguousarray(flat[:, band]), docs) for band in range(cfg.bands)]
+    pairs = np.unique(
+        np.stack([np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])], 1), axis=0
     )
+    return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+
+
+def _exact_edges(layout: RunLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Star edges between documents with equal exact keys (XXH3-128 hex, grouped as two 64-bit
+    halves: the same groups as the full string, 16 bytes per document in memory)."""
+    doc_parts, half_parts = [], []
+    for batch in _signature_batches(layout, ["doc_index", "exact_hash"]):
+        doc_parts.append(batch.column(0).to_numpy().astype(np.int64))
+        raw = bytes.fromhex("".join(batch.column(1).to_pylist()))
+        half_parts.append(np.frombuffer(raw, dtype=">u8").astype(np.uint64).view(np.int64).reshape(-1, 2))
+    if not doc_parts:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    halves = np.concatenate(half_parts)
+    return group_band_edges(halves[:, 0].copy(), halves[:, 1].copy(), np.concatenate(doc_parts))
+
+
+def _stage_edges(cfg: MinhashConfig, layout: RunLayout) -> None:
+    if cfg.verify:
+        src, dst = _verified_edges(cfg, layout, *_load_band_rows(layout))
+    else:
+        src, dst = _near_edges_by_band(cfg, layout)
+    e_src, e_dst = _exact_edges(layout)
     table = pa.table(
         {
             "src": np.concatenate([e_src, src]),
@@ -171,7 +212,13 @@ def _verified_edges(
 def _stage_components(layout: RunLayout) -> None:
     edges = storage.read_table(layout.edges / "edges.parquet")
     components = connected_components(edges.column("src").to_numpy(), edges.column("dst").to_numpy())
-    metas = artifacts.metas_from_table(storage.read_table(layout.signatures, columns=list(artifacts.META_COLUMNS)))
+    # only the clustered documents' metadata: memory follows the duplicates, not the corpus
+    nodes = np.fromiter(components, dtype=np.int64, count=len(components))
+    metas: dict[int, DocMeta] = {}
+    for batch in _signature_batches(layout, list(artifacts.META_COLUMNS)):
+        wanted = np.isin(batch.column(0).to_numpy(), nodes)
+        if wanted.any():
+            metas.update(artifacts.metas_from_table(pa.Table.from_batches([batch.filter(pa.array(wanted))])))
     clusters = build_clusters(components, metas)
     artifacts.write_cluster_outputs(layout, clusters)
     logger.info("stage components: %d clusters", len(clusters))
@@ -191,17 +238,20 @@ def _stage_filter(layout: RunLayout, files: Sequence[Path], *, progress: bool) -
 
 def write_report(layout: RunLayout, cfg: MinhashConfig, fingerprint: dict, *, engine: str) -> dict:
     """Build report.json and report.md from the stage outputs (cheap; redone on every run)."""
-    metas = artifacts.metas_from_table(
-        storage.read_table(layout.signatures, columns=list(artifacts.META_COLUMNS))
-    ).values()
     report = build_report(
         cfg=cfg,
         engine=engine,
         fingerprint=fingerprint,
-        metas=metas,
+        metas=_iter_metas(layout),
         clusters=artifacts.read_clusters(layout),
         versions=library_versions(),
     )
     storage.write_json(layout.root / "report.json", report)
     storage.write_text(layout.root / "report.md", render_markdown(report))
     return report
+
+
+def _iter_metas(layout: RunLayout) -> Iterator[DocMeta]:
+    # streamed batch by batch: the report only sums over documents
+    for batch in _signature_batches(layout, list(artifacts.META_COLUMNS)):
+        yield from artifacts.metas_from_table(pa.Table.from_batches([batch])).values()

@@ -143,3 +143,30 @@ def test_separator_matches_dedup_shingling() -> None:
     assert list(shingles(["a", "b"], 2)) == [SHINGLE_SEPARATOR.join(["a", "b"])]
     # the token path finds lexeme boundaries by the separator byte: no lexeme may contain it
     assert code_tokens(f"a{SHINGLE_SEPARATOR}b {SHINGLE_SEPARATOR}") == ["a", "b"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**31])
+@pytest.mark.parametrize("num_perm", [1, 128, 256, 1024])
+def test_permutations_are_datasketchs(seed: int, num_perm: int) -> None:
+    """build_hasher draws (a, b) itself (no datasketch import); they must be datasketch's."""
+    hasher = build_hasher(MinhashConfig(num_perm=num_perm, seed=seed, bands=1, rows=1))
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    np.testing.assert_array_equal(hasher.a, a)
+    np.testing.assert_array_equal(hasher.b, b)
+    assert hasher.a.dtype == hasher.b.dtype == np.uint32
+
+
+def test_compiled_sha1_equals_hashlib_across_lane_groups() -> None:
+    """0..130-byte messages in mixed order: one-block ones go 32 at a time through the multi-lane
+    kernel (a partial last group included), the rest one at a time; all must equal hashlib."""
+    from dedup._shingle_hash_kernels import sha1_32_slices
+
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(0, 131, size=1000)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    data = rng.integers(0, 256, size=int(ends[-1]), dtype=np.uint8)
+    out = np.empty(lengths.size, dtype=np.uint32)
+    sha1_32_slices(data, starts, ends, out)
+    expected = hash_shingles([data[s:e].tobytes() for s, e in zip(starts, ends, strict=True)], "sha1_32")
+    np.testing.assert_array_equal(out, expected)

@@ -14,6 +14,7 @@ from dedup.steps import (
     bucket_edges,
     build_clusters,
     compute_exact_key,
+    compute_exact_key_utf8,
     compute_jaccard,
     group_band_edges,
     pick_survivor,
@@ -113,3 +114,14 @@ def test_build_clusters_labels_kind_and_survivor() -> None:
 @given(st.text(alphabet=st.sampled_from(list("ab \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000é")), max_size=40))
 def test_exact_key_normalisation_equals_shingling_normalize_whitespace(text: str) -> None:
     assert " ".join(text.split()) == normalize_whitespace(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("ab \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000é\U0001f600\ud800")), max_size=40
+    )
+)
+def test_exact_key_on_bytes_equals_exact_key_on_text(text: str) -> None:
+    """sketch_record keys the UTF-8 bytes; the key must be compute_exact_key's (lone surrogates too)."""
+    assert compute_exact_key_utf8(text.encode("utf-8", "surrogatepass")) == compute_exact_key(text)
