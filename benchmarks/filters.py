@@ -5,8 +5,11 @@
     .venv/bin/python benchmarks/filters.py --only secrets [--secret-mb 2]
 
 (no --only runs all three). The corpus is local source code outside this repository
-(.venv site-packages + the Python stdlib, content-deduplicated; see filters_data.source_files);
---source-mb caps it, and the printed figures say how much was actually indexed.
+(.venv site-packages, the Python stdlib, and every other source tree on the machine: Go, C/C++
+headers, the Cloud SDK, Node, JDK src.zip, ...; content-deduplicated; see
+filters_data.all_local_source_roots); --source-mb caps it, and the printed figures say how much
+was actually indexed. The index and its samples live under var/bench/ (git-ignored): build once,
+then run --only latency as often as needed.
 Targets (issue 3): p99 <= 5 ms per 40-line completion on one core; index RAM <= 1.5x the indexed
 source; the secret scanner's findings identical to detect-secrets' per-line scan with the same
 plugins, and >= 20x faster.
@@ -28,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from filters_data import (  # noqa: E402
     SECRET_MAKERS,
+    all_local_source_roots,
     is_held_out,
     package_key,
     read_text,
@@ -36,6 +40,7 @@ from filters_data import (  # noqa: E402
     source_files,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 LICENCES = ["GPL-3.0-only", "MIT", "Apache-2.0", "LGPL-2.1", "BSD-3-Clause", "unknown"]
 
 
@@ -49,6 +54,13 @@ def _rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 1e6
+
+
+def _cpu_s() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _dir_mb(path: Path) -> float:
@@ -65,7 +77,7 @@ def run_build(args: argparse.Namespace) -> None:
 
     def records():  # type: ignore[no-untyped-def]
         nonlocal source_bytes, files
-        for package, path in source_files(max_bytes=None):
+        for package, path in source_files(roots=all_local_source_roots(args.index_dir.parent / "src")):
             text = read_text(path)
             if text is None:
                 continue
@@ -86,6 +98,7 @@ def run_build(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     index = build_index(records(), workers=args.workers)
     build_s = time.perf_counter() - started
+    build_cpu_s = _cpu_s()
     save_index(index, args.index_dir)
     total_s = time.perf_counter() - started
     meta = {"source_bytes": source_bytes, "files": files, "build_s": build_s}
@@ -100,7 +113,9 @@ def run_build(args: argparse.Namespace) -> None:
     print(
         f"build time           {build_s:9.1f} s  ({source_bytes / 1e6 / build_s:.2f} MB/s; {total_s:.1f} s with save)"
     )
+    print(f"build CPU time       {build_cpu_s:9.1f} s  (this process + fingerprinting workers)")
     print(f"size on disk         {disk:9.1f} MB  ({disk * 1e6 / source_bytes:.2f}x source)")
+    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (build time is wall-clock)")
 
 
 def run_latency(args: argparse.Namespace) -> None:
@@ -151,15 +166,21 @@ def run_latency(args: argparse.Namespace) -> None:
     )
     print(f"latency p50          {np.percentile(ms, 50):7.2f} ms")
     print(
-        f"latency p99          {np.percentile(ms, 99):7.2f} ms   target <= 5 ms  "
+        f"latency p99          {np.percentile(ms, 99):7.2f} ms   target <= 5 ms ({np.percentile(ms, 99) / 5:.2f}x)  "
         f"{'PASS' if np.percentile(ms, 99) <= 5 else 'FAIL'}"
     )
     print(f"latency mean/max     {ms.mean():7.2f} / {ms.max():.2f} ms")
     print(f"second pass (warm)   p50 {np.percentile(passes[2], 50):.2f} ms, p99 {np.percentile(passes[2], 99):.2f} ms")
+    cpu_p99 = np.percentile(passes[1], 99)
     print(
         f"CPU time (thread)    pass 1 p50 {np.percentile(passes[1], 50):.2f} ms, p99 "
-        f"{np.percentile(passes[1], 99):.2f} ms; pass 2 p50 {np.percentile(passes[3], 50):.2f} ms, "
+        f"{cpu_p99:.2f} ms; pass 2 p50 {np.percentile(passes[3], 50):.2f} ms, "
         f"p99 {np.percentile(passes[3], 99):.2f} ms (excludes waiting for the shared core)"
+    )
+    print(
+        f"CPU p99 / target     {cpu_p99:.2f} / 5 ms = {cpu_p99 / 5:.2f}  "
+        f"{'PASS' if cpu_p99 <= 5 else 'FAIL'} on CPU time (the wall-clock verdict above is the one "
+        f"that counts on an idle machine)"
     )
     print(
         f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (timings are "
@@ -240,7 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source-mb", type=int, default=1024, help="source code to index (MB)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--index-dir", type=Path, default=Path("/tmp/codesieve-bench/index"))
+    parser.add_argument("--index-dir", type=Path, default=ROOT / "var" / "bench" / "index")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--secret-mb", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)

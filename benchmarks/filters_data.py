@@ -1,7 +1,10 @@
 """Labelled data for the filter benchmarks, built from local code that is not in this repository.
 
 - `source_files()`: Python/C/JS sources of the installed packages (.venv site-packages) and of
-  the system Python, grouped by package, deduplicated by content.
+  the system Python, grouped by package, deduplicated by content; with `roots=
+  all_local_source_roots(dir)` also every other source tree on the machine (Go, JDK, C/C++
+  headers, Node, the Cloud SDK; Rust's library sources where installed), for the >= 1 GB index
+  of benchmarks/filters.py.
 - `make_secret(detector, rng)`: a random, well-formed credential for each detect-secrets detector,
   and `secret_line(...)`: a realistic assignment line that carries it.
 - `make_non_secret(kind, rng)`: high-entropy values that are not secrets (hashes, UUIDs, base64
@@ -146,13 +149,57 @@ def non_secret_line(kind: str, rng: random.Random) -> tuple[str, str]:
     return template.format(s=value), value
 
 
-def source_files(*, max_bytes: int | None = None, exts: tuple[str, ...] = SOURCE_EXTS) -> Iterator[tuple[str, Path]]:
+def _python_roots() -> list[Path]:
+    stdlib = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return [p for p in (SITE_PACKAGES, stdlib) if p and p.exists()]
+
+
+# Source trees that ship with the system image, besides the Python ones (whichever exist).
+_SYSTEM_SOURCE_GLOBS = (
+    "/usr/lib/python3",
+    "/usr/share/go-*/src",
+    "/root/.rustup/toolchains/*/lib/rustlib/src",
+    f"{sys.base_prefix}/lib/python3*/site-packages",
+    "/usr/lib/google-cloud-sdk",
+    "/usr/include",
+    "/usr/local/cuda/include",
+    "/usr/lib/node_modules",
+    "/usr/share",
+)
+
+
+def _jdk_sources(extract_dir: Path) -> list[Path]:
+    """The JDKs' src.zip, extracted once under `extract_dir` (the .java files only)."""
+    import zipfile
+
+    out = []
+    for archive in sorted(Path("/usr/lib/jvm").glob("*/lib/src.zip")):
+        target = extract_dir / f"jdk-{archive.parent.parent.name}"
+        if not (target / ".done").exists():
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(target, [n for n in zf.namelist() if n.endswith(".java")])
+            (target / ".done").touch()
+        out.append(target)
+    return out
+
+
+def all_local_source_roots(extract_dir: Path) -> list[Path]:
+    """The Python roots, then every system source tree and the extracted JDK sources."""
+    import glob
+
+    system = [Path(p) for pattern in _SYSTEM_SOURCE_GLOBS for p in sorted(glob.glob(pattern))]
+    return _python_roots() + [p for p in system if p.is_dir()] + _jdk_sources(extract_dir)
+
+
+def source_files(
+    *, max_bytes: int | None = None, exts: tuple[str, ...] = SOURCE_EXTS, roots: list[Path] | None = None
+) -> Iterator[tuple[str, Path]]:
     """(package, path) of local source files outside this repository, content-deduplicated.
 
-    Walks .venv site-packages then the system Python's stdlib, in sorted order (deterministic).
+    Walks `roots` (default: .venv site-packages then the system Python's stdlib) in sorted
+    order (deterministic); the package is the first directory under its root.
     """
-    stdlib = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    roots = [p for p in (SITE_PACKAGES, stdlib) if p and p.exists()]
+    roots = _python_roots() if roots is None else roots
     seen: set[bytes] = set()
     total = 0
     for root in roots:

@@ -1,9 +1,11 @@
 """The reference index's build and file format: build_index / save_index / load_index.
 
-Format (one directory, written atomically): `config.json` (IndexConfig + counts + format version),
-`docs.json` (repos, paths, licences per doc id), and four `.npy` arrays sorted by hash
-(`hashes` uint64, `doc_ids` / `positions` / `lines` uint32). `load_index` memory-maps the arrays
-read-only, so it returns in well under a second and worker processes share one page-cache copy.
+Format 2 (one directory, written atomically): `config.json` (IndexConfig + counts + format
+version), `docs.json` (repos, paths, licences per doc id), and four `.npy` arrays sorted by key
+(`hashes` uint64 posting keys, see `dedup.index.posting_keys`; `doc_ids` / `positions` / `lines`
+uint32). Format 1 (plain 64-bit hashes) is refused with a message to rebuild. `load_index`
+memory-maps the arrays read-only, so it returns in well under a second and worker processes share
+one page-cache copy.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from typing import Any
 import numpy as np
 
 from dedup.index import (
+    TAG_MASK,
     DocTable,
     IndexConfig,
     LicensedIndex,
     compute_fingerprints,
     compute_kgram_hashes,
+    compute_raw_codes,
+    compute_raw_tags,
     compute_reuse_distances,
     normalize_lexemes,
+    posting_keys,
 )
 from dedup.shingling import code_tokens
 
@@ -45,7 +51,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: `hashes` holds posting keys (48-bit normalized hash + 16-bit raw tag) instead of 64-bit hashes.
+FORMAT_VERSION = 2
 _ARRAYS = {"hashes": np.uint64, "doc_ids": np.uint32, "positions": np.uint32, "lines": np.uint32}
 REQUIRED_FIELDS = ("content", "repo", "path", "licence")
 
@@ -72,13 +79,15 @@ def compute_record_postings(content: str, config: IndexConfig) -> _Postings:
     per_line = [code_tokens(line) for line in content.split("\n")]
     counts = np.fromiter((len(t) for t in per_line), dtype=np.int64, count=len(per_line))
     tokens = list(chain.from_iterable(per_line))
+    raw = compute_raw_codes(tokens)
     hashes = compute_kgram_hashes(
-        normalize_lexemes(tokens), config.k, config.seed, compute_reuse_distances(tokens), tokens
+        normalize_lexemes(tokens), config.k, config.seed, compute_reuse_distances(tokens), raw_codes=raw
     )
     selected = compute_fingerprints(hashes, config.window)
+    keys = posting_keys(hashes[selected], compute_raw_tags(raw, config.k, config.seed)[selected])
     # Line (1-based) of lexeme i = 1 + number of lines whose cumulative count is <= i.
     lines = np.searchsorted(np.cumsum(counts), selected, side="right") + 1
-    return _Postings(hashes[selected], selected.astype(np.uint32), lines.astype(np.uint32))
+    return _Postings(keys, selected.astype(np.uint32), lines.astype(np.uint32))
 
 
 def _postings_worker(args: tuple[str, IndexConfig]) -> _Postings:
@@ -149,11 +158,16 @@ def _assemble(cfg: IndexConfig, parts: list[tuple[int, _Postings]], docs: DocTab
     else:
         hashes = np.empty(0, np.uint64)
         doc_ids = positions = lines = np.empty(0, np.uint32)
+    # Stable: within one key the postings stay in doc-id order (the query's truncation relies on it).
     order = np.argsort(hashes, kind="stable")
     hashes, doc_ids, positions, lines = hashes[order], doc_ids[order], positions[order], lines[order]
-    # Drop boilerplate: fingerprints posted more than max_postings times.
-    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
-    keep = counts[inverse] <= cfg.max_postings
+    del order
+    # Drop boilerplate: normalized hashes (whatever their raw tags) posted more than max_postings times.
+    base = hashes & ~TAG_MASK
+    bounds = np.flatnonzero(base[1:] != base[:-1]) + 1
+    del base
+    counts = np.diff(np.concatenate(([0], bounds, [len(hashes)])))
+    keep = np.repeat(counts <= cfg.max_postings, counts)
     logger.info(
         "index built: docs=%d fingerprints=%d dropped_boilerplate=%d",
         len(docs.paths),
@@ -212,7 +226,10 @@ def load_index(directory: str | os.PathLike[str]) -> LicensedIndex:
     try:
         meta = json.loads((root / "config.json").read_text())
         if meta.get("format_version") != FORMAT_VERSION:
-            raise IndexFormatError(f"{root}: unsupported index format {meta.get('format_version')}")
+            raise IndexFormatError(
+                f"{root}: unsupported index format {meta.get('format_version')} (this version reads format "
+                f"{FORMAT_VERSION}); rebuild it with `codesieve index build`"
+            )
         cfg = IndexConfig(**meta["config"])
         docs_raw = json.loads((root / "docs.json").read_text())
         docs = DocTable(docs_raw["repos"], docs_raw["paths"], docs_raw["licences"])

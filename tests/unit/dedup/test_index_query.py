@@ -15,6 +15,7 @@ import pytest
 from dedup.index import (
     LOW_INFORMATION,
     IndexConfig,
+    checked_lexemes,
     compute_fingerprints,
     compute_kgram_hashes,
     compute_reuse_distances,
@@ -183,3 +184,57 @@ def test_short_or_empty_input() -> None:
     assert len(empty) == 0 and empty.query("x = 1\n" * 50) == []
     with pytest.raises(ValueError):
         IndexConfig(k=1)
+
+
+def test_context_cut_inside_a_comment_checks_no_comment_words() -> None:
+    """The 150-char cut often falls inside a `# comment`: its tail is a comment, not code."""
+    before = "x = 1\n# This is converted into build_config during the meson build process.\n"
+    cut = before.index("converted")
+    lexemes = checked_lexemes("y = 2\n", before, context_chars=len(before) - cut)
+    assert lexemes == ["y", "=", "2"]
+    # A cut in code keeps exactly the lexemes that start after it.
+    assert checked_lexemes("z\n", "alpha = beta + gamma\n", context_chars=7) == ["gamma", "z"]
+    assert checked_lexemes("z\n", "alpha = beta\n", context_chars=0) == ["z"]
+
+
+def _siblings(n: int) -> list[dict[str, str]]:
+    """n files that differ only in their names (generated code): identical once normalized."""
+    text = "".join((STDLIB / "textwrap.py").read_text().splitlines(keepends=True)[120:220])
+    names = sorted(set(_NAME_RE.findall(text)) - set(keyword.kwlist) - set(dir(builtins)) - {"self", "cls"})
+    records = []
+    for i in range(n):
+        renamed = re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b", lambda m, i=i: f"{m.group(0)}_{i}", text)
+        records.append({"content": renamed, "repo": "gen", "path": f"gen_{i}.py", "licence": "MIT"})
+    return records
+
+
+@pytest.mark.parametrize("query_max_postings", [2000, 3])
+def test_verbatim_copy_is_attributed_to_the_file_copied_among_renamed_siblings(query_max_postings: int) -> None:
+    records = _siblings(8)
+    index = build_index(records, IndexConfig(query_max_postings=query_max_postings))
+    for target in (0, 5, 7):
+        lines = records[target]["content"].splitlines(keepends=True)
+        before, completion = "".join(lines[:40]), "".join(lines[40:70])
+        matches = index.query(completion, before)
+        assert matches and matches[0].path == f"gen_{target}.py"
+    # A renamed copy matches all siblings alike (nothing tells them apart): still detected.
+    renamed = index.query(rename_identifiers(completion), rename_identifiers(before))
+    assert renamed and renamed[0].matched_lexemes >= 65 and renamed[0].path.startswith("gen_")
+
+
+def test_hit_grouping_packed_sort_equals_lexsort_fallback() -> None:
+    """The packed one-key sort and the 3-key lexsort fallback order the hits alike."""
+    from dedup.index import _group_by_diagonal
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    qpos = np.sort(rng.integers(0, 400, n))
+    diag = rng.integers(-400, 3000, n)
+    idx = np.arange(n) * 7
+    for doc in (rng.integers(0, 50, n), rng.integers(0, 50, n) + (1 << 40)):  # the second forces the fallback
+        d, new_group, q, i = _group_by_diagonal(doc, diag, qpos, idx)
+        expected = np.lexsort((qpos, diag, doc))
+        assert np.array_equal(q, qpos[expected]) and np.array_equal(i, idx[expected])
+        assert np.array_equal(d, doc[expected])
+        changed = (np.diff(doc[expected]) != 0) | (np.diff(diag[expected]) != 0)
+        assert new_group[0] and np.array_equal(new_group[1:], changed)

@@ -59,6 +59,10 @@ def test_bad_index_directories_raise_index_format_error(tmp_path: Path) -> None:
     (target / "config.json").write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(IndexFormatError, match="unsupported index format"):
         load_index(target)
+    # Format 1 (plain hashes, before the raw tags): refused with the way out, not misread.
+    (target / "config.json").write_text(json.dumps({**meta, "format_version": 1}))
+    with pytest.raises(IndexFormatError, match=r"format 1 .*reads format 2.*codesieve index build"):
+        load_index(target)
     (target / "config.json").write_text(json.dumps({**meta, "fingerprints": 1}))
     with pytest.raises(IndexFormatError, match="inconsistent"):
         load_index(target)
