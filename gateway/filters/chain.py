@@ -11,19 +11,22 @@ from gateway.filters.base import FilterPolicy, FilterResult, Finding
 from gateway.filters.licence_text import detect_licence_text, licence_category
 from gateway.filters.licensed import check_provenance
 from gateway.filters.redaction import apply_redactions
-from gateway.filters.secret_scan import SecretFinding, scan_secrets
+from gateway.filters.secret_scan import DEFAULT_DETECTORS, SecretFinding, scan_cut_off_tail, scan_secrets
 
 __all__ = ["FilterChain"]
 
 
-def _secret_finding(f: SecretFinding, action: str) -> Finding:
+def _secret_finding(f: SecretFinding, action: str, *, cut_off: bool = False) -> Finding:
+    detail: dict[str, object] = {"detector": f.detector, "placeholder": f.placeholder}
+    if cut_off:
+        detail["cut_off"] = True  # the completion ended inside this secret (see scan_cut_off_tail)
     return Finding(
         type="secret",
         reason=f"secret.{f.detector}",
         start=f.start,
         end=f.end,
         action=action,  # type: ignore[arg-type]
-        detail={"detector": f.detector, "placeholder": f.placeholder},
+        detail=detail,
     )
 
 
@@ -34,10 +37,17 @@ class FilterChain:
         self.policy = policy or FilterPolicy()
         self.index = index
 
-    def _secrets(self, text: str, action: str) -> tuple[list[SecretFinding], list[Finding]]:
-        detectors = self.policy.secret_detectors
-        raw = scan_secrets(text) if detectors is None else scan_secrets(text, detectors=frozenset(detectors))
-        return raw, [_secret_finding(f, action) for f in raw]
+    def _secrets(self, text: str, action: str, *, cut_off: bool = False) -> tuple[list[SecretFinding], list[Finding]]:
+        policy_detectors = self.policy.secret_detectors
+        detectors = DEFAULT_DETECTORS if policy_detectors is None else frozenset(policy_detectors)
+        raw = scan_secrets(text, detectors=detectors)
+        findings = [_secret_finding(f, action) for f in raw]
+        if cut_off:
+            complete = {(f.detector, f.start) for f in raw}
+            tail = [f for f in scan_cut_off_tail(text, detectors=detectors) if (f.detector, f.start) not in complete]
+            raw += tail
+            findings += [_secret_finding(f, action, cut_off=True) for f in tail]
+        return raw, findings
 
     def _licence(self, text: str) -> list[Finding]:
         findings = []
@@ -58,16 +68,17 @@ class FilterChain:
             )
         return findings
 
-    def check_completion(self, text: str, *, context_before: str = "") -> FilterResult:
+    def check_completion(self, text: str, *, context_before: str = "", cut_off: bool = False) -> FilterResult:
         """Filter one completion: redact or block secrets, apply licence and provenance policy.
 
         Args:
             text: the completion.
             context_before: the code before it (the prompt prefix), for the provenance check.
+            cut_off: generation stopped at max_tokens, so the text may end inside a secret.
         Returns:
             FilterResult: redacted text ("" when blocked), findings sorted by span, is_blocked.
         """
-        raw, findings = self._secrets(text, self.policy.secrets)
+        raw, findings = self._secrets(text, self.policy.secrets, cut_off=cut_off)
         findings += self._licence(text)
         if self.index is not None:
             findings += check_provenance(self.index, text, context_before=context_before, policy=self.policy)

@@ -30,6 +30,7 @@ from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GRO
 __all__ = [
     "ALL_DETECTORS",
     "DEFAULT_DETECTORS",
+    "scan_cut_off_tail",
     "DETECTOR_SPECS",
     "DetectorSpec",
     "SecretFinding",
@@ -415,3 +416,43 @@ def scan_secrets(
     # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
     # the first placeholder).
     return sorted(findings, key=lambda f: (f.start, f.end, f.detector in _GUESSING_DETECTORS, f.detector))
+
+
+# A completion cut off by max_tokens can end inside a secret: its prefix no longer matches the
+# fixed-length patterns (an AWS secret key cut at 34 of its 40 characters came back unredacted in
+# tests/integration/filters/test_regurgitation_e2e.py before this existed). The unfinished last line
+# is scanned again as if it went on: closed as a quoted value (what keyword detectors need), or with
+# the token continued by a filler for each alphabet (mixed-case base64-like, upper-case like AWS key
+# ids, lower-case hex; no runs or sequences, which the false-positive heuristics reject) for the
+# prefix patterns (AKIA..., ghp_..., xoxb-...). Five scans of one line, only for cut-off completions.
+_CUT_OFF_CONTINUATIONS = (
+    '"',
+    "'",
+    "Xq7Kz2Wm9Rv4Tb8Ny3Hp6Jc1Ld5Fs0GwQe4Ua7Io2",
+    "Q7X9Z2L4V8N3R6Y1H5J0K3W8T2P6M4B9C1D7F5G3",
+    "3f9a1c7e5b2d80647e1a9c3f5d2b8e0a6c4f1d7b",
+)
+
+
+def scan_cut_off_tail(text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS) -> list[SecretFinding]:
+    """Secrets that would run on past the end of a completion that was cut off mid-line.
+
+    Args:
+        text: a completion whose generation stopped at max_tokens (finish_reason "length").
+        detectors: detector ids to run.
+    Returns:
+        per detector, the earliest match that starts inside the last line and reaches its end once
+        continued, with the span clipped to [match start, len(text)): redacting it removes the prefix.
+    """
+    line_start = text.rfind("\n") + 1
+    tail = text[line_start:]
+    if not tail.strip():
+        return []
+    found: dict[str, SecretFinding] = {}
+    for continuation in _CUT_OFF_CONTINUATIONS:
+        for f in scan_secrets(tail + continuation, detectors=detectors):
+            if f.start < len(tail) <= f.end:
+                start = line_start + f.start
+                if f.detector not in found or start < found[f.detector].start:
+                    found[f.detector] = SecretFinding(f.detector, f.placeholder, start, len(text))
+    return sorted(found.values(), key=lambda f: (f.start, f.detector in _GUESSING_DETECTORS, f.detector))
