@@ -5,6 +5,12 @@ held out) plus canaries inserted 1, 4 and 16 times, then audits: base model; no 
 and 3; and no DP / DP epsilon 8 on the exact-deduplicated corpus (the repeated canaries collapse to one
 copy). Prints a Markdown table (the README's) and writes JSON next to it.
 
+Sizes: 32 canaries per insertion count and 9,999 reference secrets. At chance a canary's exposure is
+~exponential with mean and sd log2(e) ~ 1.44 bits, so a group mean over 32 canaries has a standard
+error of ~0.25 bits (4 canaries gave ~0.7: only indicative); 10,000 candidates put the ceiling at
+13.3 bits. Cost: ~1,000 s of CPU time (measured: 1,025 s CPU, 47 min wall on the 2-core machine
+while other jobs kept its load average at ~9).
+
     .venv/bin/python benchmarks/dp_memorization.py --workdir var/bench/dp_mem [--base DIR] [--epochs 4]
 """
 
@@ -13,7 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shlex
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/dedup*.py shadow packages
@@ -29,9 +38,12 @@ def main() -> None:
     parser.add_argument("--base", type=Path, default=None, help="base model folder [default: build 'test']")
     parser.add_argument("--files", type=int, default=240, help="private files to fine-tune on")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--canaries", type=int, default=4, help="canaries per insertion count")
+    parser.add_argument("--canaries", type=int, default=32, help="canaries per insertion count")
+    parser.add_argument("--references", type=int, default=9999, help="never-inserted reference secrets")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--samples", type=int, default=60)
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--runs", default="all", help="comma-separated run labels, e.g. 'no DP,DP eps=8'")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -58,7 +70,7 @@ def main() -> None:
         except (OSError, UnicodeDecodeError):
             continue
         rows.append({"id": rel, "repo": "stdlib", "path": rel, "content": text})
-    cset = build_canaries(per_count=args.canaries, n_references=999, seed=7)
+    cset = build_canaries(per_count=args.canaries, n_references=args.references, seed=7)
     full_rows = rows + canary_records(cset)
     _write_corpus(work / "private.jsonl", full_rows)
     seen: set[str] = set()
@@ -77,9 +89,17 @@ def main() -> None:
         ("no DP, dedup", "private_dedup", None),
         ("DP eps=8, dedup", "private_dedup", 8.0),
     ]
+    if args.runs != "all":
+        wanted = {label.strip() for label in args.runs.split(",")}
+        unknown = wanted - {label for label, _, _ in runs}
+        if unknown:
+            parser.error(f"unknown --runs {sorted(unknown)}; choose from {[label for label, _, _ in runs]}")
+        runs = [r for r in runs if r[0] in wanted]
     texts = [r["content"] for r in rows]
+    started, cpu_started = time.perf_counter(), time.process_time()
     results = [("base", run_audit(str(base), cset, texts, max_samples=args.samples))]
     for label, corpus, eps in runs:
+        run_started, run_cpu = time.perf_counter(), time.process_time()
         out = work / label.replace(" ", "_").replace(",", "").replace("=", "")
         cfg = DPTrainConfig(
             model_dir=str(base),
@@ -91,7 +111,7 @@ def main() -> None:
             batch_size=16,
             physical_batch_size=16,
             seq_len=128,
-            learning_rate=5e-3,
+            learning_rate=args.lr,
             lora_rank=16,
             lora_alpha=32,
             num_threads=args.threads,
@@ -103,12 +123,19 @@ def main() -> None:
         audit["epsilon"] = report["epsilon"]
         audit["final_train_loss"] = report["final_train_loss"]
         results.append((label, audit))
+        exposure = {c: round(v, 2) for c, v in audit["exposure_mean"].items()}
         print(
-            f"{label}: epsilon={report['epsilon']} exposure={audit['exposure_mean']} "
-            f"extraction={audit['extraction_rate']:.3f}",
+            f"{label}: epsilon={report['epsilon']} steps={report['steps']} exposure={exposure} "
+            f"extraction={audit['extraction_rate']:.3f} ({time.perf_counter() - run_started:.0f} s wall, "
+            f"{time.process_time() - run_cpu:.0f} s CPU)",
             flush=True,
         )
-    table = render_markdown(results)
+    footer = (
+        f"Command: `{shlex.join(['.venv/bin/python', *sys.argv])}`; {len(full_rows)} training records, "
+        f"{time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu_started:.0f} s CPU, "
+        f"load average at the end {os.getloadavg()[0]:.2f}.\n"
+    )
+    table = render_markdown(results) + "\n" + footer
     (work / "dp_memorization.md").write_text(table)
     (work / "dp_memorization.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table)

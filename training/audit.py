@@ -123,6 +123,10 @@ def run_audit(
         "model": model_dir,
         "exposure_mean": {str(c): statistics.fmean(v) for c, v in exposures.items() if v},
         "exposure_max": {str(c): max(v) for c, v in exposures.items() if v},
+        # standard error of each group's mean: at chance exposure is ~exponential, sd ~ 1.44 bits,
+        # so with k canaries the mean is only known to ~1.44/sqrt(k) bits
+        "exposure_sem": {str(c): statistics.stdev(v) / len(v) ** 0.5 for c, v in exposures.items() if len(v) > 1},
+        "canaries_per_count": {str(c): len(v) for c, v in exposures.items()},
         "n_references": len(canaries.references),
         "chance_exposure_bits": float(np.log2(np.e)),
         "extraction_rate": rate,
@@ -134,13 +138,20 @@ def run_audit(
     return result
 
 
+def _exposure_cell(result: dict[str, Any], count: str) -> str:
+    """ "mean ± standard error" of one insertion-count group ("mean" alone for a single canary)."""
+    mean = result["exposure_mean"].get(count, float("nan"))
+    sem = result.get("exposure_sem", {}).get(count)
+    return f"{mean:.2f}" if sem is None else f"{mean:.2f} ± {sem:.2f}"
+
+
 def render_markdown(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
     """A comparison table: one row per (label, audit result)."""
     counts = sorted({int(c) for _, r in rows for c in r["exposure_mean"]})
     head = "| model | " + " | ".join(f"exposure x{c} (bits)" for c in counts) + " | extraction rate |"
     lines = [head, "|" + "---|" * (len(counts) + 2)]
     for label, r in rows:
-        cells = [f"{r['exposure_mean'].get(str(c), float('nan')):.2f}" for c in counts]
+        cells = [_exposure_cell(r, str(c)) for c in counts]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {r['extraction_rate']:.3f} |")
     chance = rows[0][1]["chance_exposure_bits"] if rows else float(np.log2(np.e))
     lines.append("")
@@ -148,4 +159,7 @@ def render_markdown(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
         f"Exposure at chance is ~{chance:.2f} bits; the maximum is log2(|R|) = "
         f"{np.log2(rows[0][1]['n_references'] + 1) if rows else 0:.2f} bits."
     )
+    per_count = rows[0][1].get("canaries_per_count") if rows else None
+    if per_count:
+        lines.append(f"Cells: mean ± standard error over the canaries of each group ({per_count} per group).")
     return "\n".join(lines) + "\n"

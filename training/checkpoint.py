@@ -1,7 +1,9 @@
 """DP training checkpoints: weights, optimizer and the accountant's ledger, with the config that made them.
 
 Saved through `PrivacyEngine.save_checkpoint` (which stores `privacy_accountant_state_dict`), plus the
-config, the logical step, the privacy plan, the data fingerprint and the git SHA. Resuming restores the
+config, the logical step, the privacy plan, the data fingerprint and the git SHA. The weights are those
+of the unwrapped model (no GradSampleModule/DPDDP key prefixes), so a checkpoint written by a
+`--nproc N` job (by rank 0 alone) resumes under any other number of processes. Resuming restores the
 ledger or refuses: a checkpoint without accountant state, or made under another privacy plan or other
 data, cannot be continued without silently restarting the epsilon count.
 """
@@ -99,11 +101,14 @@ def check_resumable(saved: dict[str, Any], *, config: dict[str, Any], data_finge
 def load_into(ckpt_dir: Path, *, engine: Any, module: torch.nn.Module, optimizer: Any) -> dict[str, Any]:
     """Restore weights, optimizer state and (DP) the accountant's ledger; returns the metadata."""
     path = ckpt_dir / CHECKPOINT_FILE
-    if engine is not None:
-        return engine.load_checkpoint(path=path, module=module, optimizer=optimizer)
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    module.load_state_dict(saved["module_state_dict"])
-    optimizer.load_state_dict(saved["optimizer_state_dict"])
+    try:
+        if engine is not None:
+            return engine.load_checkpoint(path=path, module=module, optimizer=optimizer)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        module.load_state_dict(saved["module_state_dict"])
+        optimizer.load_state_dict(saved["optimizer_state_dict"])
+    except (RuntimeError, KeyError, ValueError) as exc:  # state dicts of another model or layout
+        raise ResumeRefusedError(f"checkpoint {path} does not fit this model: {exc}") from exc
     return saved
 
 

@@ -82,10 +82,14 @@ def dp(
     checkpoint_dir: Path | None = typer.Option(None, "--checkpoint-dir", help="[default: OUTPUT.ckpt]"),
     secure_mode: bool = typer.Option(False, "--secure-mode", help="CSPRNG noise; use for reported runs."),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(2, "--threads", help="torch intra-op threads."),
+    threads: int = typer.Option(2, "--threads", help="torch intra-op threads of the job, split over --nproc."),
+    nproc: int = typer.Option(
+        1, "--nproc", help="Data-parallel CPU processes (torch DDP, gloo); one privacy ledger for the job."
+    ),
 ) -> None:
     """DP-SGD fine-tuning (Opacus, PRV accountant, Poisson sampling) -> merged model + privacy report."""
     from training.config import DPTrainConfig
+    from training.distributed import check_nproc
 
     if not (model / "config.json").is_file():
         raise _fail(f"--model {model} is not a Hugging Face model folder (no config.json)")
@@ -117,16 +121,18 @@ def dp(
             grad_sample_mode=grad_sample_mode,
             seed=seed,
             num_threads=threads,  # type: ignore[arg-type]
+            nproc=nproc,
         )
+        check_nproc(nproc)
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
     _setup_logging()
     from training.checkpoint import ResumeRefusedError
-    from training.train import run_dp_training
+    from training.distributed import launch
 
     try:
-        report = run_dp_training(cfg)
+        report = launch(cfg)
     except (ValueError, ResumeRefusedError) as exc:  # DPTrapError is a ValueError
         raise _fail(str(exc)) from None
     eps = report["epsilon"]

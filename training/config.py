@@ -176,7 +176,8 @@ class DPTrainConfig:
 
     # --- run
     seed: int = 0
-    num_threads: int = 2
+    num_threads: int = 2  # torch intra-op threads of the whole job, split evenly over the nproc processes
+    nproc: int = 1  # data-parallel processes (training.distributed); one privacy ledger for the job
     eval_interval: int = 20  # logical steps between loss/epsilon log lines
     checkpoint_interval: int = 50  # logical steps between checkpoints (and one at the end)
 
@@ -201,6 +202,10 @@ class DPTrainConfig:
             raise ValueError("privacy_unit must be 'record' or 'repo'")
         if self.finetune not in ("lora", "full"):
             raise ValueError("finetune must be 'lora' or 'full'")
+        if self.nproc < 1:
+            raise ValueError(f"nproc must be >= 1, not {self.nproc}")
+        if self.num_threads < 1:
+            raise ValueError("num_threads must be >= 1")
         if self.grad_sample_mode not in ("auto", "ghost", "hooks"):
             raise ValueError("grad_sample_mode must be 'auto', 'ghost' or 'hooks'")
 

@@ -4,6 +4,7 @@ Launch (one CPU process):
     codesieve train dp --model var/models/tiny-code --data corpus.jsonl --output out/dp-e8 --epsilon 8
     codesieve train dp ... --no-dp                  # the same job without clipping or noise (baseline)
     codesieve train dp ... --resume                 # continue the checkpoint's privacy ledger, or refuse
+    codesieve train dp ... --nproc 2                # data-parallel, one ledger (training.distributed)
 
 Opacus `PrivacyEngine` (PRV accountant) with Poisson sampling; `make_private_with_epsilon` calibrates
 the noise so that epsilon after the planned steps is within `epsilon_tolerance` below the target, and
@@ -25,11 +26,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.data import IGNORE_INDEX, build_dataset, compute_data_fingerprint, group_units, load_records
+from training.distributed import DistContext, ShardPoissonSampler, gather_checksums, rank_seed, threads_per_rank
 from training.model import (
     apply_finetune_mode,
     check_lora_moved,
@@ -148,25 +150,69 @@ def noise_only_grads(optimizer: Any, mode: str) -> None:
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    return model._module if hasattr(model, "_module") else model
+    """The trained model inside opacus' GradSampleModule and the (DP)DDP wrappers."""
+    from opacus.distributed import DifferentiallyPrivateDistributedDataParallel as DPDDP
+    from opacus.grad_sample import AbstractGradSampleModule
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    while True:
+        if isinstance(model, AbstractGradSampleModule):
+            model = model._module
+        elif isinstance(model, (DPDDP, DDP)):
+            model = model.module
+        else:
+            return model
 
 
-def run_dp_training(cfg: DPTrainConfig) -> dict[str, Any]:
-    """The job. Returns the privacy report (also written to <output_dir>/privacy_report.json)."""
+def wrap_data_parallel(model: nn.Module, cfg: DPTrainConfig) -> nn.Module:
+    """DP: opacus' DPDDP (no gradient hooks: the DP optimizer all-reduces the clipped, noised sum).
+    --no-dp: torch DDP (all-reduces the mean gradient during backward)."""
+    if cfg.enable_dp:
+        from opacus.distributed import DifferentiallyPrivateDistributedDataParallel as DPDDP
+
+        return DPDDP(model)
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    return DDP(model)
+
+
+def shard_poisson_loader(dp_loader: DataLoader, cfg: DPTrainConfig, dist_ctx: DistContext, engine: Any) -> DataLoader:
+    """opacus' distributed DP loader with its sampler replaced by ShardPoissonSampler (same q and step
+    count; empty local batches kept, an independent generator per rank)."""
+    if cfg.secure_mode:
+        generator = engine.secure_rng  # a CSPRNG: independent in every process
+    else:
+        generator = torch.Generator().manual_seed(rank_seed(cfg.seed, dist_ctx.rank))
+    sampler = ShardPoissonSampler(
+        total_size=len(dp_loader.dataset),
+        sample_rate=dp_loader.sample_rate,
+        rank=dist_ctx.rank,
+        world_size=dist_ctx.world_size,
+        generator=generator,
+        partition_seed=cfg.seed,
+    )
+    return DataLoader(dp_loader.dataset, batch_sampler=sampler, collate_fn=dp_loader.collate_fn)
+
+
+def run_dp_training(cfg: DPTrainConfig, dist_ctx: DistContext | None = None) -> dict[str, Any]:
+    """The job (or one rank of it, under training.distributed). Returns the privacy report, which
+    rank 0 also writes to <output_dir>/privacy_report.json."""
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.num_threads)
+    torch.set_num_threads(threads_per_rank(cfg.num_threads, dist_ctx.world_size if dist_ctx else 1))
     try:
-        return _run(cfg, started)
+        return _run(cfg, started, dist_ctx)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(cfg: DPTrainConfig, started: float) -> dict[str, Any]:  # noqa: C901  (the linear script)
+def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> dict[str, Any]:  # noqa: C901  (the linear script)
     from opacus import PrivacyEngine
     from opacus.utils.batch_memory_manager import BatchMemoryManager
     from transformers import AutoTokenizer
+
+    is_main = dist_ctx is None or dist_ctx.is_main  # only rank 0 writes checkpoints and outputs
 
     # --- data: one dataset item per privacy unit
     units = group_units(load_records(cfg.data_paths), cfg.privacy_unit)
@@ -192,6 +238,13 @@ def _run(cfg: DPTrainConfig, started: float) -> dict[str, Any]:  # noqa: C901  (
     )
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=not cfg.enable_dp, generator=generator)
+    if dist_ctx is not None:
+        model = wrap_data_parallel(model, cfg)
+        if not cfg.enable_dp:  # each rank a disjoint 1/world of every epoch, B/world per rank and step
+            sampler = DistributedSampler(
+                dataset, num_replicas=dist_ctx.world_size, rank=dist_ctx.rank, shuffle=True, seed=cfg.seed
+            )
+            loader = DataLoader(dataset, batch_size=max(1, cfg.batch_size // dist_ctx.world_size), sampler=sampler)
 
     # --- privacy
     engine, criterion, mode = None, None, "none"
@@ -208,7 +261,9 @@ def _run(cfg: DPTrainConfig, started: float) -> dict[str, Any]:  # noqa: C901  (
             delta=delta,
             noise_multiplier=saved["noise_multiplier"] if saved else None,
         )
-        sample_rate = 1.0 / len(loader)
+        sample_rate = float(loader.sample_rate)  # global: 1/ceil(N/B), as in one process
+        if dist_ctx is not None:
+            loader = shard_poisson_loader(loader, cfg, dist_ctx, engine)
         planned_steps = compute_steps(sample_rate, cfg.epochs)
         noise_multiplier = float(optimizer.noise_multiplier)
     else:
@@ -217,7 +272,7 @@ def _run(cfg: DPTrainConfig, started: float) -> dict[str, Any]:  # noqa: C901  (
         noise_multiplier = 0.0
     step = 0
     if saved is not None:
-        restored = ckpt.load_into(ckpt_dir, engine=engine, module=model, optimizer=optimizer)
+        restored = ckpt.load_into(ckpt_dir, engine=engine, module=_unwrap(model), optimizer=optimizer)
         step = int(restored["step"])
         if engine is not None and ledger_steps(engine) != step:
             raise ckpt.ResumeRefusedError(f"ledger has {ledger_steps(engine)} steps, checkpoint says {step}")
@@ -245,13 +300,21 @@ def _run(cfg: DPTrainConfig, started: float) -> dict[str, Any]:  # noqa: C901  (
             "delta": delta,
             "data_fingerprint": fingerprint,
             "lora_initial": lora_before,
+            "world_size": dist_ctx.world_size if dist_ctx else 1,
         }
-        ckpt.save_checkpoint(ckpt_dir, engine=engine, module=model, optimizer=optimizer, meta=meta)
+        # the unwrapped model: the same state-dict keys with or without (DP)DDP, so a checkpoint
+        # resumes under another --nproc (the ledger does not depend on the number of processes)
+        if is_main:
+            ckpt.save_checkpoint(ckpt_dir, engine=engine, module=_unwrap(model), optimizer=optimizer, meta=meta)
 
     # --- loop: one iteration of the outer loop = one pass of the (Poisson) loader
     model.train()
     losses: list[float] = []
+    passes = 0
     while step < planned_steps:
+        if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+            loader.sampler.set_epoch(passes)  # a new shuffle per pass (--no-dp under --nproc)
+        passes += 1
         batches = (
             BatchMemoryManager(data_loader=loader, max_physical_batch_size=cfg.physical_batch_size, optimizer=optimizer)
             if engine is not None
@@ -297,8 +360,28 @@ def _run(cfg: DPTrainConfig, started: float) -> dict[str, Any]:  # noqa: C901  (
         losses=losses,
         elapsed_s=time.perf_counter() - started,
     )
-    _write_output(cfg, merge_for_serving(base), report)
+    report.update(world_size=dist_ctx.world_size if dist_ctx else 1)
+    if dist_ctx is not None:
+        report["distributed"] = _check_replicas(base, dist_ctx, cfg)
+    if is_main:
+        _write_output(cfg, merge_for_serving(base), report)
     return report
+
+
+def _check_replicas(model: nn.Module, dist_ctx: DistContext, cfg: DPTrainConfig) -> dict[str, Any]:
+    """All ranks must end with bit-identical weights (each applied the same all-reduced update)."""
+    checksums = gather_checksums(model)
+    if len(set(checksums)) != 1:
+        raise RuntimeError(f"data-parallel replicas diverged: weight checksums {checksums}")
+    return {
+        "backend": dist_ctx.backend,
+        "world_size": dist_ctx.world_size,
+        "threads_per_process": threads_per_rank(cfg.num_threads, dist_ctx.world_size),
+        "sampling": "per-rank Poisson sampling of a fixed shard at the global rate q"
+        if cfg.enable_dp
+        else "DistributedSampler, batch_size // world_size per rank",
+        "replica_checksums": checksums,
+    }
 
 
 class _null_context:  # noqa: N801  (reads like contextlib.nullcontext)
