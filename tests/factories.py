@@ -38,7 +38,8 @@ def make_api_key(settings: GatewaySettings, *, user: str = "alice", is_admin: bo
 class FakeUpstream:
     """A fake vLLM for fault injection and for asserting what the gateway forwards.
 
-    It answers `text` (split into `chunks` for streaming) and records every request payload.
+    It answers `text` (split into `chunks` for streaming) with `finish_reason` ("length" for a
+    max_tokens cut; None for a stream that ends without one) and records every request payload.
     """
 
     def __init__(
@@ -47,8 +48,10 @@ class FakeUpstream:
         chunks: int = 3,
         status: int = 200,
         text_fn: Callable[[dict[str, Any]], str] | None = None,
+        finish_reason: str | None = "stop",
     ) -> None:
         self.text = text
+        self.finish_reason = finish_reason
         self.text_fn = text_fn
         self.chunks = chunks
         self.status = status
@@ -77,7 +80,7 @@ class FakeUpstream:
                 "id": "cmpl-up",
                 "object": "text_completion",
                 "model": payload["model"],
-                "choices": [{"index": i, "text": self.text, "finish_reason": "stop"} for i in range(n)],
+                "choices": [{"index": i, "text": self.text, "finish_reason": self.finish_reason} for i in range(n)],
                 "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
             },
         )
@@ -88,7 +91,7 @@ class FakeUpstream:
         lines = []
         for i in range(n):
             for j, part in enumerate(parts):
-                finish = "stop" if j == len(parts) - 1 else None
+                finish = self.finish_reason if j == len(parts) - 1 else None
                 lines.append({"id": "x", "choices": [{"index": i, "text": part, "finish_reason": finish}]})
         lines.append({"id": "x", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7}})
         body = "".join(f"data: {json.dumps(x)}\n\n" for x in lines) + "data: [DONE]\n\n"

@@ -251,9 +251,17 @@ class CompletionService:
             if len(matchers) == req.n and all(m.stopped for m in matchers.values()):
                 break  # every choice hit a gateway-side stop: leaving the stream aborts the upstream request
         for index, matcher in matchers.items():  # an upstream that ended without a finish_reason
-            if choices[index].finish_reason is None and (rest := matcher.flush()):
-                choices[index].text += rest
-                yield _sse(self._chunk(completion_id, created, index, rest, None))
+            choice = choices[index]
+            if choice.finish_reason is not None:
+                continue
+            rest = matcher.flush()
+            choice.text += rest
+            if hold_back:  # never sent yet: filtered like a cut-off completion, then released
+                self._apply_filters(plan, [choice])
+                self._restore(plan, [choice])
+                rest = choice.text
+            if rest or choice.finish_reason:
+                yield _sse(self._chunk(completion_id, created, index, rest, choice.finish_reason))
         upstream_ms = (time.perf_counter() - upstream_started) * 1000.0
         self._metrics.upstream_latency.observe(upstream_ms / 1000.0)
         total_ms = (time.perf_counter() - started) * 1000.0
@@ -289,7 +297,10 @@ class CompletionService:
             return None
         started = time.perf_counter()
         for choice in choices:
-            result = plan.filters.check_completion(choice.text, context_before=plan.req.prefix)
+            # "length" (max_tokens) or no reason at all (the upstream stopped early): the text may
+            # end inside a secret whose prefix no detector matches any more
+            cut_off = choice.finish_reason in (None, "length")
+            result = plan.filters.check_completion(choice.text, context_before=plan.req.prefix, cut_off=cut_off)
             choice.text = result.text
             choice.filters = [f.to_dict() for f in result.findings]
             for f in result.findings:

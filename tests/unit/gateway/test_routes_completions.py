@@ -194,3 +194,32 @@ def test_completion_record_is_written_without_raw_text(tmp_path: Path, upstream:
     assert row["prompt_text"] is None and row["completion_text"] is None
     assert row["unit_id"] != "bob" and len(row["unit_id"]) == 32
     assert "hunter2" not in repr(rows)
+
+
+# A completion cut inside an AWS secret key (34 of its 40 characters): no detector matches the prefix.
+_CUT_SECRET = "Zq8Rk2Lw7Nv4Bx9Tm3Hc6Jp1Fd5Gs0Ye4Ua7Io2"
+_CUT_TEXT = f'REGION = "eu-west-1"\nAWS_SECRET_ACCESS_KEY = "{_CUT_SECRET[:34]}'
+
+
+@pytest.mark.parametrize("finish_reason", ["length", None])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_completion_cut_inside_a_secret_never_returns_its_prefix(tmp_path, stream, finish_reason):
+    upstream = FakeUpstream(text=_CUT_TEXT, finish_reason=finish_reason)
+    settings = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+    auth = {"Authorization": f"Bearer {make_api_key(settings)}"}
+    body = {"prompt": "import os\n", "stream": stream}
+    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+        if stream:
+            with client.stream("POST", "/v1/completions", headers=auth, json=body) as r:
+                raw = "".join(r.iter_text())
+            chunks = [json.loads(x[len("data: ") :]) for x in raw.split("\n\n") if x.startswith("data: {")]
+            text = "".join(c["text"] for ch in chunks for c in ch["choices"])
+            findings = chunks[-1]["x_codesieve"]["filters"]
+        else:
+            r = client.post("/v1/completions", headers=auth, json=body)
+            raw = r.text
+            text = r.json()["choices"][0]["text"]
+            findings = r.json()["x_codesieve"]["filters"]
+    assert _CUT_SECRET[:20] not in raw
+    assert text.startswith('REGION = "eu-west-1"\nAWS_SECRET_ACCESS_KEY = "<')
+    assert any(f["type"] == "secret" and f.get("cut_off") for f in findings), findings
