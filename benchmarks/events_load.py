@@ -11,6 +11,8 @@ lost = acknowledged events missing from the database (acknowledged count minus s
 in flight at the end may be stored without being counted, so this never overstates loss),
 duplicated = rows beyond one per id. Prints sustained events/s, latency p50/p99, lost, duplicated.
 Target (issue #4): >= 2,000 events/s sustained with p99 <= 10 ms and zero lost, on 2 cores.
+Also prints the gateway's CPU time per event (all its processes): on a shared host the steadier
+figure. --workers N runs `codesieve serve --workers N` (one telemetry journal per process).
 
 The upstream is a stub HTTP server answering a fixed completion (named as such: this measures the
 events path, not vLLM).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,12 +67,24 @@ class _StubUpstream(BaseHTTPRequestHandler):
         pass
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants (uvicorn workers)."""
+    total = 0.0
+    for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
 
 
-def _run_wrk(url: str, key: str, cids: list[str], *, duration_s: float, concurrency: int, tag: str) -> dict[str, int]:
+def _run_wrk(url: str, key: str, cids: list[str], *, duration_s: float, concurrency: int, tag: str) -> dict[str, float]:
     if shutil.which("wrk") is None:
         raise SystemExit("this benchmark needs wrk (Debian: apt-get install wrk)")
     cmd = [
@@ -104,6 +120,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--concurrency", default="8,32", help="wrk connections, one run per value")
     ap.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--workers", type=int, default=1, help="gateway worker processes (serve --workers)")
     args = ap.parse_args()
 
     stub = ThreadingHTTPServer(("127.0.0.1", 0), _StubUpstream)
@@ -120,6 +137,7 @@ def main() -> None:
             db_url=db_url,
             upstream=f"http://127.0.0.1:{stub.server_port}",
             env={"CODESIEVE_RATE_LIMIT_PER_S": "1000000", "CODESIEVE_RATE_LIMIT_BURST": "1000000"},
+            extra_args=("--workers", str(args.workers)) if args.workers > 1 else (),
         )
         try:
             auth = {"Authorization": f"Bearer {key}"}
@@ -127,10 +145,12 @@ def main() -> None:
                 httpx.post(f"{gw.url}/v1/completions", json={"prompt": "x = "}, headers=auth).json()["id"]
                 for _ in range(200)
             ]
-            runs = [
-                (int(c), _run_wrk(gw.url, key, cids, duration_s=args.duration, concurrency=int(c), tag=f"r{i}"))
-                for i, c in enumerate(args.concurrency.split(","))
-            ]
+            runs = []
+            for i, c in enumerate(args.concurrency.split(",")):
+                cpu0 = _cpu_s(gw.proc.pid)
+                w = _run_wrk(gw.url, key, cids, duration_s=args.duration, concurrency=int(c), tag=f"r{i}")
+                w["cpu_ms_per_event"] = 1000.0 * (_cpu_s(gw.proc.pid) - cpu0) / max(w["acked"], 1)
+                runs.append((int(c), w))
         finally:
             stop_process_group(gw.proc)  # graceful: the writer flushes its journal
         with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
@@ -143,9 +163,17 @@ def main() -> None:
             print(
                 f"wrk, {c} connections, {seconds:.1f} s: {w['acked']} events acknowledged -> "
                 f"{w['acked'] / seconds:,.0f} events/s sustained; latency p50 {w['p50_us'] / 1000:.2f} ms "
-                f"p99 {w['p99_us'] / 1000:.2f} ms"
+                f"p99 {w['p99_us'] / 1000:.2f} ms; gateway CPU {w['cpu_ms_per_event']:.3f} ms/event"
             )
         print(f"lost {lost}  duplicated {dup}  (wrk's events in PostgreSQL: {len(stored)})")
+        for c, w in runs:
+            rate, p99 = w["acked"] / (w["duration_us"] / 1e6), w["p99_us"] / 1000
+            ok = rate >= 2000 and p99 <= 10.0 and lost == 0
+            print(
+                f"target c={c}: {rate:,.0f} events/s vs >= 2,000 (x{rate / 2000:.2f}), p99 {p99:.2f} ms vs <= 10 ms, "
+                f"lost {lost} vs 0 -> {'met' if ok else 'NOT met'}"
+            )
+        print(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         stub.shutdown()
         with psycopg.connect(args.pg_admin, autocommit=True) as conn:

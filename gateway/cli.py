@@ -31,6 +31,17 @@ def _settings(**overrides: Any) -> Any:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
 
 
+# CLI flags of `serve` -> the CODESIEVE_* variables worker processes read their settings from.
+_WORKER_ENV = {
+    "host": "CODESIEVE_HOST",
+    "port": "CODESIEVE_PORT",
+    "upstream_url": "CODESIEVE_UPSTREAM_URL",
+    "db_url": "CODESIEVE_DB_URL",
+    "redis_url": "CODESIEVE_REDIS_URL",
+    "data_dir": "CODESIEVE_DATA_DIR",
+}
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address")] = None,
     port: Annotated[int | None, typer.Option(help="listen port")] = None,
@@ -39,15 +50,18 @@ def serve(
     db: DbOpt = None,
     redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for shared rate limits")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where SQLite, spool and logs live")] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="gateway processes on one port (needs --upstream)")
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="debug|info|warning|error")] = "info",
 ) -> None:
     """Run the gateway (embedded vLLM on --model, or proxy --upstream)."""
-    import uvicorn
-
     from gateway.config import default_data_dir
-    from gateway.main import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1 and upstream is None:
+        # The embedded vLLM must run once, not once per worker process.
+        _fail("--workers above 1 needs --upstream URL: the embedded vLLM (--model) runs in a single gateway process")
     if upstream is None and model is None:
         model = (data_dir or default_data_dir()) / "models" / "tiny-code"
     if upstream is None and model is not None and not (model / "config.json").is_file():
@@ -57,18 +71,70 @@ def serve(
     settings = _settings(
         host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis, data_dir=data_dir
     )
-    app = create_app(settings)
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level.lower(),
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        if workers > 1:
+            _serve_workers(settings, workers, log_level)
+        else:
+            _serve_one(settings, log_level)
     except Exception as exc:  # noqa: BLE001 - start-up failures (vLLM, DB) become one clear line
         _fail(f"gateway failed: {exc}", 1)
+
+
+def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level.lower(),
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
+def _serve_one(settings: Any, log_level: str) -> None:
+    import uvicorn
+
+    from gateway.main import create_app
+
+    uvicorn.run(create_app(settings), **_uvicorn_options(settings, log_level))
+
+
+def _serve_workers(settings: Any, workers: int, log_level: str) -> None:
+    """N processes accept on one socket; each has its own telemetry journal (spool/<n>/, flock).
+
+    What must happen once happens here, before the workers start: migrations and the pseudonym key.
+    Workers read their settings from CODESIEVE_* variables (flags exported over the environment).
+    """
+    import os
+
+    import uvicorn
+
+    from gateway.auth import load_or_create_pseudonym_key
+    from gateway.db import run_migrations
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    load_or_create_pseudonym_key(settings.pseudonym_key, settings.data_dir)
+    if settings.auto_migrate:
+        run_migrations(settings.sync_db_url)
+    for field, var in _WORKER_ENV.items():
+        value = getattr(settings, field)
+        if value is not None:
+            os.environ[var] = str(value)
+    os.environ["CODESIEVE_AUTO_MIGRATE"] = "false"
+    # Spawned workers do not inherit this process's logging set-up: give them the same format.
+    log_config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "root": {"handlers": ["stderr"], "level": log_level.upper()},
+    }
+    uvicorn.run(
+        "gateway.main:create_app",
+        factory=True,
+        workers=workers,
+        log_config=log_config,
+        **_uvicorn_options(settings, log_level),
+    )
 
 
 @keys_app.command("create")

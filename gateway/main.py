@@ -17,7 +17,7 @@ from gateway.config import GatewaySettings, get_settings
 from gateway.deps import ApiError
 from gateway.lifespan import lifespan
 from gateway.metrics import GatewayMetrics
-from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
+from gateway.middleware import EdgeMiddleware
 from gateway.protocol.base import ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,5 @@ def create_app(settings: GatewaySettings | None = None, *, upstream_transport: A
         log.error("unhandled %s in request", type(exc).__name__, exc_info=settings.environment == "development")
         return error_response(ErrorResponse(500, "internal_error", "internal error; the gateway log has details"))
 
-    # The last added is outermost: metrics see every response, including 413s from the body limit.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(EdgeMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes)
     return app

@@ -1,7 +1,8 @@
-"""Pure-ASGI middleware: request body size limit (413) and per-route Prometheus metrics.
+"""Pure-ASGI middleware: request body size limit (413) and per-route Prometheus metrics, in one layer.
 
 Pure ASGI rather than BaseHTTPMiddleware: it adds microseconds, not a task per request, and it
-does not break streaming or client-disconnect propagation.
+does not break streaming or client-disconnect propagation. One layer rather than two: every layer
+wraps `send` and `receive` again, and the event route is cheap enough for that to show.
 """
 
 from __future__ import annotations
@@ -28,22 +29,47 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+class EdgeMiddleware:
+    """Refuses bodies over `max_body_bytes` (413) and records every response's route, status and latency."""
+
+    def __init__(self, app: ASGIApp, *, metrics: GatewayMetrics, max_body_bytes: int) -> None:
         self.app = app
+        self.metrics = metrics
         self.max = max_body_bytes
+        # Labelled children by (route, status): prometheus_client's labels() takes a lock and builds
+        # a key on every call; routes x statuses is a small, bounded set.
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def _too_large(self) -> ErrorResponse:
+        return ErrorResponse(413, "body_too_large", f"request bodies are limited to {self.max} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = ErrorResponse(413, "body_too_large", f"request bodies are limited to {self.max} bytes")
-        for name, value in scope.get("headers", ()):
+        started_at = time.perf_counter()
+        status = 500
+        try:
+            status = await self._limited(scope, receive, send)
+        finally:
+            route: Any = scope.get("route")
+            # The route template, never the raw path: ids in paths would explode label cardinality.
+            name = getattr(route, "path", "unmatched")
+            children = self._children.get((name, status))
+            if children is None:
+                children = (self.metrics.requests.labels(name, str(status)), self.metrics.request_latency.labels(name))
+                self._children[(name, status)] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started_at)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Run the app under the body limit; returns the response status."""
+        for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max:
-                await send_error(send, too_large)
-                return
+                await send_error(send, self._too_large())
+                return 413
         seen = 0
-        started = False
+        status = 0
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -55,41 +81,15 @@ class BodyLimitMiddleware:
             return message
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await send_error(send, too_large)
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def tracking_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
-        finally:
-            route: Any = scope.get("route")
-            # The route template, never the raw path: ids in paths would explode label cardinality.
-            name = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(name, str(status)).inc()
-            self.metrics.request_latency.labels(name).observe(time.perf_counter() - started)
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not status:
+                await send_error(send, self._too_large())
+                return 413
+        return status or 500

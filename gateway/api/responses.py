@@ -30,14 +30,29 @@ async def _wait_for_disconnect(request: Request) -> None:
 
 
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T | None:
-    """Run `work`; if the client disconnects first, cancel it (and with it the upstream request)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    """Run `work`; if the client disconnects first, cancel it (and with it the upstream request).
+
+    `work` runs in the request's own task and only the watcher is a new task: one task and no
+    asyncio.wait() per request instead of two tasks and a wait (a measurable share of a completion's
+    CPU in the gateway). The watcher cancels the request task; that cancellation is turned into None.
+    """
+    current = asyncio.current_task()
+    assert current is not None
+    client_gone = False
+
+    async def watch() -> None:
+        nonlocal client_gone
+        await _wait_for_disconnect(request)
+        client_gone = True
+        current.cancel()
+
+    watcher = asyncio.create_task(watch())
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not client_gone:
+            raise  # cancelled from outside (shutdown): not ours to swallow
+        current.uncancel()
+        return None
     finally:
         watcher.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    return None

@@ -4,10 +4,16 @@ Completions are looked up in a short-lived in-memory table first (the completion
 be in the writer's journal, not yet in the database), then in the database. The completion text
 needed to compute persistence from `current_text` lives only in that memory table, for the
 persistence window; it is never written anywhere.
+
+With several gateway processes (`serve --workers N`, or replicas) an event may reach a process
+other than the one that answered its completion, before that record has left the other process's
+journal. A completion found nowhere is therefore looked up once more after `lookup_grace_s` (a
+little more than the writer's flush interval) before the event is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,17 +28,39 @@ FetchFn = Callable[[list[str]], Awaitable[dict[str, CompletionRef]]]
 
 
 class EventService:
-    def __init__(self, recent: RecentCompletions, fetch: FetchFn, telemetry: TelemetrySink) -> None:
+    def __init__(
+        self, recent: RecentCompletions, fetch: FetchFn, telemetry: TelemetrySink, *, lookup_grace_s: float = 0.0
+    ) -> None:
         self._recent = recent
         self._fetch = fetch
         self._telemetry = telemetry
+        self._grace_s = lookup_grace_s
+
+    async def _lookup(self, ids: list[str]) -> dict[str, CompletionRef | None]:
+        refs = {cid: self._recent.get(cid) for cid in ids}
+        missing = [cid for cid, ref in refs.items() if ref is None]
+        if missing:
+            missing = await self._fetch_and_remember(missing, refs)
+        if missing and self._grace_s > 0:
+            await asyncio.sleep(self._grace_s)
+            await self._fetch_and_remember(missing, refs)
+        return refs
+
+    async def _fetch_and_remember(self, ids: list[str], refs: dict[str, CompletionRef | None]) -> list[str]:
+        """Fill `refs` from the database; returns the ids still unknown.
+
+        What the database returned is remembered too: a completion answered by another process
+        gets several events, and one query per event was most of an event's CPU there.
+        """
+        found = await self._fetch(ids)
+        for cid, ref in found.items():
+            self._recent.put(cid, ref)
+        refs.update(found)
+        return [cid for cid in ids if refs.get(cid) is None]
 
     async def ingest(self, events: list[ParsedEvent], caller: Caller) -> dict[str, Any] | ErrorResponse:
         """All-or-nothing: either every event is accepted (and journaled) or none is."""
-        refs = {e.completion_id: self._recent.get(e.completion_id) for e in events}
-        missing = [cid for cid, ref in refs.items() if ref is None]
-        if missing:
-            refs.update(await self._fetch(missing))
+        refs = await self._lookup([e.completion_id for e in events])
         rows = []
         for i, e in enumerate(events):
             ref = refs.get(e.completion_id)

@@ -8,13 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from gateway.protocol.completions import ParsedCompletion
 from gateway.protocol.experiments import ExperimentDefinition
 from gateway.service.arms import ExperimentRegistry
 from gateway.service.completions import Caller, Plan, TelemetrySink
 from gateway.service.fim import FIM_TEMPLATES
+from gateway.upstream.http import UpstreamHttp
 from gateway.upstream.vllm_client import VllmClient
 
 FilterFactory = Callable[[dict[str, Any] | None], Any]
@@ -42,7 +41,7 @@ class ExperimentRouter:
         self,
         registry: ExperimentRegistry,
         *,
-        http: httpx.AsyncClient,
+        http: UpstreamHttp,
         timeout_s: float,
         telemetry: TelemetrySink,
         build_filters: FilterFactory | None,

@@ -1,4 +1,4 @@
-"""VllmClient: HTTP to vLLM's OpenAI-compatible server (timeouts, error mapping, SSE parsing).
+"""VllmClient: vLLM's OpenAI-compatible API (error mapping, JSON and SSE parsing) over UpstreamHttp.
 
 Every failure becomes an `ErrorResponse` value with a stable code; nothing here raises to callers
 except cancellation (a client that went away cancels the upstream request with it).
@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from gateway.protocol.base import ErrorResponse
+from gateway.upstream.http import UpstreamFailure, UpstreamHttp
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +25,19 @@ class UpstreamCompletion:
     latency_ms: float
 
 
-def _error_from_exception(exc: Exception) -> ErrorResponse:
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+def _error_from_failure(exc: UpstreamFailure) -> ErrorResponse:
+    if exc.kind == "timeout":
         return ErrorResponse(504, "upstream_timeout", "the model server did not answer before the deadline")
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)):
+    if exc.kind == "unreachable":
         return ErrorResponse(503, "upstream_unavailable", "the model server is unreachable")
-    return ErrorResponse(502, "upstream_error", f"upstream request failed: {type(exc).__name__}")
+    return ErrorResponse(502, "upstream_error", f"upstream request failed: {exc.cause_name}")
 
 
-def _error_from_status(status: int, text: str) -> ErrorResponse:
+def _error_from_status(status: int, raw: bytes) -> ErrorResponse:
     # vLLM's 400s (prompt longer than max-model-len, bad sampling values) are the client's fault;
     # its message names the limit and never contains the prompt.
     if 400 <= status < 500:
+        text = raw.decode(errors="replace")
         try:
             message = json.loads(text).get("error", {}).get("message") or text
         except (ValueError, AttributeError):
@@ -46,22 +46,28 @@ def _error_from_status(status: int, text: str) -> ErrorResponse:
     return ErrorResponse(502, "upstream_error", f"the model server answered HTTP {status}")
 
 
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 class VllmClient:
-    def __init__(self, client: httpx.AsyncClient, base_url: str, *, timeout_s: float) -> None:
-        self._client = client
+    def __init__(self, http: UpstreamHttp, base_url: str, *, timeout_s: float) -> None:
+        self._http = http
         self._base = base_url.rstrip("/")
         self._timeout_s = timeout_s
 
     async def complete(self, payload: dict[str, Any]) -> UpstreamCompletion | ErrorResponse:
         started = time.perf_counter()
         try:
-            resp = await self._client.post(f"{self._base}/v1/completions", json=payload, timeout=self._timeout_s)
-        except httpx.HTTPError as exc:
-            return _error_from_exception(exc)
-        if resp.status_code != 200:
-            return _error_from_status(resp.status_code, resp.text)
+            status, raw = await self._http.post(
+                f"{self._base}/v1/completions", _encode(payload), timeout_s=self._timeout_s
+            )
+        except UpstreamFailure as exc:
+            return _error_from_failure(exc)
+        if status != 200:
+            return _error_from_status(status, raw)
         try:
-            body = resp.json()
+            body = json.loads(raw)
             if not isinstance(body.get("choices"), list):
                 raise ValueError("no choices")
         except (ValueError, AttributeError):
@@ -70,18 +76,17 @@ class VllmClient:
 
     async def stream(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any] | ErrorResponse]:
         """Yield parsed SSE chunks; an ErrorResponse (at most one) ends the stream early."""
+        body = _encode({**payload, "stream": True})
         try:
-            async with self._client.stream(
-                "POST", f"{self._base}/v1/completions", json={**payload, "stream": True}, timeout=self._timeout_s
-            ) as resp:
-                if resp.status_code != 200:
-                    yield _error_from_status(resp.status_code, (await resp.aread()).decode(errors="replace"))
+            async with self._http.stream(f"{self._base}/v1/completions", body, timeout_s=self._timeout_s) as resp:
+                if resp.status != 200:
+                    yield _error_from_status(resp.status, await resp.read())
                     return
-                async for line in resp.aiter_lines():
-                    if not line.startswith("data:"):
+                async for line in resp.lines():
+                    if not line.startswith(b"data:"):
                         continue
                     data = line[5:].strip()
-                    if data == "[DONE]":
+                    if data == b"[DONE]":
                         return
                     try:
                         chunk = json.loads(data)
@@ -89,24 +94,24 @@ class VllmClient:
                         yield ErrorResponse(502, "upstream_bad_response", "the model server sent an unparseable chunk")
                         return
                     yield chunk
-        except httpx.HTTPError as exc:
-            yield _error_from_exception(exc)
+        except UpstreamFailure as exc:
+            yield _error_from_failure(exc)
 
     async def models(self) -> list[str] | ErrorResponse:
         try:
-            resp = await self._client.get(f"{self._base}/v1/models", timeout=5.0)
-            resp.raise_for_status()
-            return [m["id"] for m in resp.json()["data"]]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            return (
-                _error_from_exception(exc)
-                if isinstance(exc, httpx.HTTPError)
-                else ErrorResponse(502, "upstream_bad_response", "the model server sent an unparseable model list")
-            )
+            status, raw = await self._http.get(f"{self._base}/v1/models", timeout_s=5.0)
+        except UpstreamFailure as exc:
+            return _error_from_failure(exc)
+        if status != 200:
+            return ErrorResponse(502, "upstream_error", f"the model server answered HTTP {status}")
+        try:
+            return [m["id"] for m in json.loads(raw)["data"]]
+        except (ValueError, KeyError, TypeError):
+            return ErrorResponse(502, "upstream_bad_response", "the model server sent an unparseable model list")
 
     async def is_healthy(self) -> bool:
         try:
-            resp = await self._client.get(f"{self._base}/health", timeout=2.0)
-            return resp.status_code == 200
-        except httpx.HTTPError:
+            status, _ = await self._http.get(f"{self._base}/health", timeout_s=2.0)
+        except UpstreamFailure:
             return False
+        return status == 200

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api.responses import cancel_on_disconnect, error_response, json_response
-from gateway.deps import CallerDep, CompletionServiceDep, SettingsDep
+from gateway.deps import CallerDep
 from gateway.protocol.base import ErrorResponse, parse_json_body
 from gateway.protocol.completions import CompletionLimits, parse_completion
 
@@ -14,10 +14,10 @@ router = APIRouter()
 
 
 @router.post("/v1/completions")
-async def create_completion(
-    request: Request, caller: CallerDep, service: CompletionServiceDep, settings: SettingsDep
-) -> Response:
+async def create_completion(request: Request, caller: CallerDep) -> Response:
     """Complete code at the cursor (OpenAI `prompt`/`suffix` or Tabby `segments`), with filters applied."""
+    state = request.app.state
+    service, settings = state.completion_service, state.settings
     body = parse_json_body(await request.body())
     if isinstance(body, ErrorResponse):
         return error_response(body)

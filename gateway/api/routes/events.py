@@ -13,12 +13,28 @@ from gateway.protocol.events import parse_events
 router = APIRouter()
 
 
-@router.post("/v1/events")
-async def post_events(request: Request, caller: CallerDep, select_kind: str | None = None) -> Response:
+# `select_kind` is read from the query string by hand and documented here: FastAPI's own query
+# parameter parsing was ~7% of the CPU of an event post, the busiest route.
+_SELECT_KIND_DOC = {
+    "parameters": [
+        {
+            "name": "select_kind",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["line"]},
+            "description": "Tabby: `line` marks a `select` event as a partial (line) acceptance",
+        }
+    ]
+}
+
+
+@router.post("/v1/events", openapi_extra=_SELECT_KIND_DOC)
+async def post_events(request: Request, caller: CallerDep) -> Response:
     """Record one event, a list, or {"events": [...]}; all-or-nothing, idempotent per client event id."""
     body = parse_json_body(await request.body(), allow_list=True)
     if isinstance(body, ErrorResponse):
         return error_response(body)
+    select_kind = request.query_params.get("select_kind") if request.scope["query_string"] else None
     events = parse_events(body, select_kind=select_kind)
     if isinstance(events, ErrorResponse):
         return error_response(events)

@@ -39,3 +39,10 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     out = _run("keys", "create", "--user", "x", "--db", "postgresql://nobody@127.0.0.1:1/none", env_home=tmp_path)
     assert out.returncode != 0
     assert "error:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_with_workers_needs_an_upstream(tmp_path: Path) -> None:
+    # The embedded vLLM runs once; N worker processes would each start their own.
+    out = _run("serve", "--workers", "2", "--data-dir", str(tmp_path / "w"), env_home=tmp_path)
+    assert out.returncode != 0
+    assert "--workers above 1 needs --upstream" in out.stderr and "Traceback" not in out.stderr

@@ -103,3 +103,58 @@ def test_completions_are_inserted_before_events_of_the_same_batch(tmp_path: Path
 
     asyncio.run(run())
     assert [t for t, _ in db.rows] == ["completions", "events"]
+
+
+def test_a_restart_with_fewer_processes_replays_every_dead_journal(tmp_path: Path) -> None:
+    """After `serve --workers 3` dies, one process replays all three journals (spool/0..2), in order."""
+    import os
+
+    db = RecordingDb()
+
+    async def crash_three() -> None:
+        writers = []
+        for n in range(3):
+            w = TelemetryWriter(db.insert, tmp_path, batch_size=1000, flush_interval_s=60.0)
+            await w.start()
+            writers.append(w)
+            for i in range(4):
+                w.submit("events", {"id": f"w{n}-{i}"})
+        for w in writers:  # "kill -9": the OS drops the locks, nothing is flushed
+            assert w._task is not None and w._lock_fd is not None
+            w._task.cancel()
+            os.close(w._lock_fd)
+
+    asyncio.run(crash_three())
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["0", "1", "2"]
+    assert db.rows == []
+
+    async def restart_one() -> None:
+        w = TelemetryWriter(db.insert, tmp_path, batch_size=1000, flush_interval_s=0.01)
+        await w.start()
+        await asyncio.sleep(0.1)
+        await w.close()
+
+    asyncio.run(restart_one())
+    ids = [r["id"] for _, r in db.rows]
+    assert sorted(ids) == sorted(f"w{n}-{i}" for n in range(3) for i in range(4))  # each once
+    for n in range(3):  # each journal's own order is kept
+        assert [x for x in ids if x.startswith(f"w{n}-")] == [f"w{n}-{i}" for i in range(4)]
+    assert not list(tmp_path.glob("*/*.jsonl"))
+
+
+def test_a_live_process_journal_is_not_taken_over(tmp_path: Path) -> None:
+    db = RecordingDb()
+
+    async def run() -> None:
+        live = TelemetryWriter(db.insert, tmp_path, batch_size=1000, flush_interval_s=60.0)
+        await live.start()
+        live.submit("events", {"id": "live"})
+        other = TelemetryWriter(db.insert, tmp_path, batch_size=1000, flush_interval_s=0.01)
+        await other.start()  # takes spool/1 and must leave the locked spool/0 alone
+        await asyncio.sleep(0.1)
+        await other.close()
+        assert db.rows == [] and list((tmp_path / "0").glob("*.jsonl"))
+        await live.close()
+
+    asyncio.run(run())
+    assert [r["id"] for _, r in db.rows] == ["live"]
