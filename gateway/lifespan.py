@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -55,6 +57,15 @@ async def _resolve_model_name(settings: GatewaySettings, vllm: VllmClient) -> st
     return "unknown"
 
 
+def _warm(index: Any) -> None:
+    """Page the reference index in off the request path (first queries would otherwise fault)."""
+    from dedup.index_store import warm_index
+
+    started = time.perf_counter()
+    size = warm_index(index)
+    log.info("reference index warmed: %.0f MB in %.1f s", size / 1e6, time.perf_counter() - started)
+
+
 def _filter_factory(settings: GatewaySettings) -> FilterFactory | None:
     """A builder of filter chains for a policy (dict of FilterPolicy fields over the defaults)."""
     if not settings.enable_filters:
@@ -70,6 +81,7 @@ def _filter_factory(settings: GatewaySettings) -> FilterFactory | None:
 
         index = load_index(settings.index_dir)
         log.info("reference index loaded from %s", settings.index_dir)
+        threading.Thread(target=_warm, args=(index,), name="index-warm", daemon=True).start()
     base = FilterPolicy(secrets=settings.secrets_action, min_match_lexemes=settings.min_match_lexemes)
 
     def build(policy: dict[str, Any] | None) -> Any:

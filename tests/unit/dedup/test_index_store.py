@@ -18,6 +18,7 @@ from dedup.index_store import (
     load_index,
     read_corpus_records,
     save_index,
+    warm_index,
 )
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -42,6 +43,16 @@ def test_round_trip_memory_maps_and_answers_identically(tmp_path: Path) -> None:
     before, completion = text[:5000], text[5000:6500]
     assert loaded.query(completion, before) == index.query(completion, before)
     assert loaded.query(completion, before)[0].repo == "org/shlex.py"
+
+
+def test_warm_index_pages_in_every_array_and_changes_no_answer(tmp_path: Path) -> None:
+    index = build_index(_records(), IndexConfig(k=10, window=6))
+    loaded = load_index(save_index(index, tmp_path / "idx"))
+    text = (STDLIB / "textwrap.py").read_text()
+    before = loaded.query(text[3000:4500], text[:3000])
+    total = sum(getattr(loaded, n).nbytes for n in ("hashes", "doc_ids", "positions", "lines"))
+    assert warm_index(loaded) == total > 0
+    assert loaded.query(text[3000:4500], text[:3000]) == before
 
 
 def test_save_replaces_atomically_and_leaves_no_temp_dirs(tmp_path: Path) -> None:
