@@ -33,13 +33,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import psutil
 import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from services import create_key, start_gateway, stop_process_group  # noqa: E402
+from services import create_key, process_tree_cpu_s, start_gateway, stop_process_group  # noqa: E402
 
 
 class _StubUpstream(BaseHTTPRequestHandler):
@@ -65,18 +64,6 @@ class _StubUpstream(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants (uvicorn workers)."""
-    total = 0.0
-    for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system
-    return total
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -147,9 +134,9 @@ def main() -> None:
             ]
             runs = []
             for i, c in enumerate(args.concurrency.split(",")):
-                cpu0 = _cpu_s(gw.proc.pid)
+                cpu0 = process_tree_cpu_s(gw.proc.pid)
                 w = _run_wrk(gw.url, key, cids, duration_s=args.duration, concurrency=int(c), tag=f"r{i}")
-                w["cpu_ms_per_event"] = 1000.0 * (_cpu_s(gw.proc.pid) - cpu0) / max(w["acked"], 1)
+                w["cpu_ms_per_event"] = 1000.0 * (process_tree_cpu_s(gw.proc.pid) - cpu0) / max(w["acked"], 1)
                 runs.append((int(c), w))
         finally:
             stop_process_group(gw.proc)  # graceful: the writer flushes its journal

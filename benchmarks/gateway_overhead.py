@@ -32,12 +32,11 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from services import create_key, free_port, start_gateway, stop_process_group, wait_http  # noqa: E402
+from services import create_key, free_port, process_tree_cpu_s, start_gateway, start_vllm, stop_process_group, wait_http  # noqa: E402
 
 PAYLOAD = {"prompt": "import os\n\ndef list_files(path):\n", "max_tokens": 16, "temperature": 0.0, "seed": 1}
 
@@ -105,50 +104,9 @@ async def _throughput(url: str, key: str | None, model: str, concurrency: int, d
         return done / (time.perf_counter() - started)
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants (uvicorn workers)."""
-    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system
-    return total
-
-
 def _start_vllm(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model_dir),
-        "--served-model-name",
-        "tiny-code",
-        "--dtype",
-        "float32",
-        "--enforce-eager",
-        "--max-model-len",
-        "512",
-        "--port",
-        str(port),
-        "--uvicorn-log-level",
-        "warning",
-    ]
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"},
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/health", 300, proc, log)
-    return proc, url
+    server, proc = start_vllm(model_dir, log, served_model_name="tiny-code")  # the tests' settings
+    return proc, server.url
 
 
 _STUB = """
@@ -233,10 +191,10 @@ def main() -> None:
             gw_cpu_s, gw_requests = 0.0, 0.0
             for side in ("direct", "gateway", "direct", "gateway"):  # two phases each, averaged
                 url, k = (upstream, None) if side == "direct" else (gw.url, key)
-                cpu0, t0 = _cpu_s(gw.proc.pid), time.perf_counter()
+                cpu0, t0 = process_tree_cpu_s(gw.proc.pid), time.perf_counter()
                 rps = asyncio.run(_throughput(url, k, model, c, args.duration / 2))
                 if side == "gateway":
-                    gw_cpu_s += _cpu_s(gw.proc.pid) - cpu0
+                    gw_cpu_s += process_tree_cpu_s(gw.proc.pid) - cpu0
                     gw_requests += rps * (time.perf_counter() - t0)
                 tput.setdefault(side, []).append(rps)
             row = {

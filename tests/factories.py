@@ -127,3 +127,12 @@ def cheap_tiny_config(**overrides: Any) -> Any:
         "eval_tokens": 1024,
     }
     return dataclasses.replace(TinyModelConfig.preset("test"), **{**cheap, **overrides})
+
+
+def write_handler_corpus(path: Path, n_records: int) -> Path:
+    """A DP training corpus of `n_records` small distinct handler functions over 16 repos (JSONL)."""
+    with path.open("w") as fh:
+        for i in range(n_records):
+            text = f"def handler_{i}(event):\n    key = 'k{i * 7919 % 1000}'\n    return event[key] + {i}\n"
+            fh.write(json.dumps({"content": text, "repo": f"org/repo{i % 16}", "path": f"h{i}.py"}) + "\n")
+    return path

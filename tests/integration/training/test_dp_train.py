@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
+from factories import write_handler_corpus
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.privacy import compute_epsilon_prv
@@ -31,10 +32,7 @@ class InjectedCrash(RuntimeError):
 def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> Path:
     root = tmp_path_factory.mktemp("dp")
     (root / "base").symlink_to(tiny_base_model)
-    with (root / "corpus.jsonl").open("w") as fh:
-        for i in range(N_RECORDS):
-            text = f"def handler_{i}(event):\n    key = 'k{i * 7919 % 1000}'\n    return event[key] + {i}\n"
-            fh.write(json.dumps({"content": text, "repo": f"org/repo{i % 16}", "path": f"h{i}.py"}) + "\n")
+    write_handler_corpus(root / "corpus.jsonl", N_RECORDS)
     return root
 
 
