@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--finetune", choices=("lora", "full"), default="lora", help="LoRA (rank 16) or all weights")
     parser.add_argument("--runs", default="all", help="comma-separated run labels, e.g. 'no DP,DP eps=8'")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -112,6 +113,7 @@ def main() -> None:
             physical_batch_size=16,
             seq_len=128,
             learning_rate=args.lr,
+            finetune=args.finetune,
             lora_rank=16,
             lora_alpha=32,
             num_threads=args.threads,
