@@ -247,6 +247,9 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
             loader = DataLoader(dataset, batch_size=max(1, cfg.batch_size // dist_ctx.world_size), sampler=sampler)
 
     # --- privacy
+    # from_pretrained returns the model in eval mode (peft's wrapper in LoRA mode happens to flip it);
+    # Opacus refuses an eval-mode module, and dropout must be on for training anyway
+    model.train()
     engine, criterion, mode = None, None, "none"
     if cfg.enable_dp:
         engine = PrivacyEngine(accountant=cfg.accountant, secure_mode=cfg.secure_mode)

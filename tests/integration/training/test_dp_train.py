@@ -174,6 +174,18 @@ def test_no_dp_baseline_through_the_cli(workdir: Path) -> None:
     assert (out / "model.safetensors").is_file() and report["lora_max_abs_update"] > 0
 
 
+def test_dp_full_fine_tuning_trains_every_weight(workdir: Path) -> None:
+    """Full fine-tuning under DP (the model comes out of from_pretrained in eval mode; Opacus wants train)."""
+    from safetensors.torch import load_file
+
+    out = workdir / "dp_full"
+    report = run_dp_training(_cfg(workdir, output_dir=str(out), finetune="full", checkpoint_interval=1000))
+    assert report["dp"] is True and report["epsilon"] <= TARGET_EPSILON
+    before, after = load_file(workdir / "base" / "model.safetensors"), load_file(out / "model.safetensors")
+    moved = [k for k in before if "embed" not in k and "norm" not in k and not before[k].equal(after[k])]
+    assert len(moved) > 0.9 * len([k for k in before if "embed" not in k and "norm" not in k])
+
+
 def test_cli_errors_are_clear(workdir: Path) -> None:
     runner = CliRunner()
     base = ["train", "dp", "--data", str(workdir / "corpus.jsonl"), "--output", str(workdir / "x")]
