@@ -71,6 +71,13 @@ def serve(
     settings = _settings(
         host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis, data_dir=data_dir
     )
+    if settings.index_dir is not None and settings.enable_filters:
+        from dedup.index_store import IndexFormatError, load_index
+
+        try:  # memory-maps only: a bad index is one clear line here, not a start-up traceback per worker
+            load_index(settings.index_dir)
+        except IndexFormatError as exc:
+            _fail(f"CODESIEVE_INDEX_DIR: {exc}")
     try:
         if workers > 1:
             _serve_workers(settings, workers, log_level)

@@ -46,3 +46,19 @@ def test_serve_with_workers_needs_an_upstream(tmp_path: Path) -> None:
     out = _run("serve", "--workers", "2", "--data-dir", str(tmp_path / "w"), env_home=tmp_path)
     assert out.returncode != 0
     assert "--workers above 1 needs --upstream" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_refuses_an_unreadable_reference_index_with_one_line(tmp_path: Path) -> None:
+    index = tmp_path / "old-index"
+    index.mkdir()
+    (index / "config.json").write_text('{"format_version": 1}')
+    out = subprocess.run(
+        [CLI, "serve", "--upstream", "http://127.0.0.1:9", "--data-dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin", "CODESIEVE_INDEX_DIR": str(index)},
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "unsupported index format 1" in out.stderr and "codesieve index build" in out.stderr
+    assert "Traceback" not in out.stderr
