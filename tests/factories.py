@@ -136,3 +136,47 @@ def write_handler_corpus(path: Path, n_records: int) -> Path:
             text = f"def handler_{i}(event):\n    key = 'k{i * 7919 % 1000}'\n    return event[key] + {i}\n"
             fh.write(json.dumps({"content": text, "repo": f"org/repo{i % 16}", "path": f"h{i}.py"}) + "\n")
     return path
+
+
+def small_dp_config(root: Path, **overrides: Any) -> Any:
+    """The DP tests' job: a few steps of DP-SGD on `write_handler_corpus` next to a `base` model link."""
+    import dataclasses
+
+    from training.config import DPTrainConfig
+
+    base = DPTrainConfig(
+        model_dir=str(root / "base"),
+        data_paths=(str(root / "corpus.jsonl"),),
+        output_dir=str(root / "out"),
+        target_epsilon=2.0,
+        epochs=1,
+        batch_size=8,
+        physical_batch_size=4,
+        seq_len=32,
+        learning_rate=5e-3,
+        num_threads=1,
+        eval_interval=1000,
+        checkpoint_interval=8,
+        seed=3,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def micro_llama(vocab_size: int, *, tied: bool = False) -> Any:
+    """A randomly initialised 2-layer Llama small enough to compare DP updates exactly (seeded)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=64,
+        tie_word_embeddings=tied,
+    )
+    return LlamaForCausalLM(config)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from factories import micro_llama
 from training.config import DPTrainConfig
 from training.model import DPTrapError, apply_finetune_mode, check_lora_moved, check_trainable_parameters, snapshot_lora
 from training.train import backward_step, ledger_steps, make_private, noise_only_grads
@@ -17,21 +18,7 @@ VOCAB, SEQ = 96, 12
 
 
 def _tiny_llama(tied: bool = False) -> torch.nn.Module:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        head_dim=32,
-        max_position_embeddings=64,
-        tie_word_embeddings=tied,
-    )
-    model = LlamaForCausalLM(cfg)
+    model = micro_llama(VOCAB, tied=tied)
     model.config.use_cache = False
     return model
 

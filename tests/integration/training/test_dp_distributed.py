@@ -17,7 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from factories import write_handler_corpus
+from factories import micro_llama, small_dp_config, write_handler_corpus
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.distributed import launch
@@ -43,22 +43,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> 
 
 
 def _cfg(root: Path, out: str, **overrides: Any) -> DPTrainConfig:
-    base = DPTrainConfig(
-        model_dir=str(root / "base"),
-        data_paths=(str(root / "corpus.jsonl"),),
-        output_dir=str(root / out),
-        target_epsilon=TARGET_EPSILON,
-        epochs=1,
-        batch_size=8,
-        physical_batch_size=4,
-        seq_len=32,
-        learning_rate=5e-3,
-        num_threads=2,
-        eval_interval=1000,
-        checkpoint_interval=8,
-        seed=3,
-    )
-    return dataclasses.replace(base, **overrides)
+    settings = {"num_threads": 2, "target_epsilon": TARGET_EPSILON, **overrides}
+    return small_dp_config(root, output_dir=str(root / out), **settings)
 
 
 def _cli_args(root: Path, out: str, *extra: str) -> list[str]:
@@ -207,24 +193,10 @@ UPDATE_CFG = DPTrainConfig(max_grad_norm=0.05, lora_rank=4, lora_alpha=8, batch_
 
 
 def _tiny_lora_llama() -> torch.nn.Module:
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from training.model import apply_finetune_mode
 
-    torch.manual_seed(0)
-    llama = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=VOCAB,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            head_dim=32,
-            max_position_embeddings=64,
-            tie_word_embeddings=False,
-        )
-    )
+    llama = micro_llama(VOCAB)
     llama.config.use_cache = False
     model = apply_finetune_mode(llama, UPDATE_CFG)
     with torch.no_grad():  # peft starts LoRA B at zero; non-zero B gives every adapter weight a gradient

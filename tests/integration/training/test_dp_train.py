@@ -3,7 +3,6 @@ the privacy ledger, the privacy report, the merged Hugging Face output, the --no
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from factories import write_handler_corpus
+from factories import small_dp_config, write_handler_corpus
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.privacy import compute_epsilon_prv
@@ -37,22 +36,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> 
 
 
 def _cfg(root: Path, **overrides: Any) -> DPTrainConfig:
-    base = DPTrainConfig(
-        model_dir=str(root / "base"),
-        data_paths=(str(root / "corpus.jsonl"),),
-        output_dir=str(root / "out"),
-        target_epsilon=TARGET_EPSILON,
-        epochs=1,
-        batch_size=8,
-        physical_batch_size=4,
-        seq_len=32,
-        learning_rate=5e-3,
-        num_threads=1,
-        eval_interval=1000,
-        checkpoint_interval=8,
-        seed=3,
-    )
-    return dataclasses.replace(base, **overrides)
+    return small_dp_config(root, **{"target_epsilon": TARGET_EPSILON, **overrides})
 
 
 @pytest.fixture(scope="module")
