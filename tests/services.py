@@ -245,3 +245,19 @@ def process_tree_cpu_s(pid: int) -> float:
             continue
         total += t.user + t.system
     return total
+
+
+def restart_until_replayed(data_dir: Path, *, db_url: str, upstream: str, timeout_s: float = 60.0) -> None:
+    """Start a gateway on `data_dir` after a crash and stop it once /ready reports no pending journal."""
+    import time
+
+    import httpx
+
+    gw = start_gateway(data_dir, db_url=db_url, upstream=upstream)
+    try:
+        wait_http(f"{gw.url}/ready", timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and httpx.get(f"{gw.url}/ready").json()["telemetry_pending_segments"]:
+            time.sleep(0.3)
+    finally:
+        stop_process_group(gw.proc)

@@ -13,7 +13,14 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from services import PrivatePostgres, VllmServer, create_key, start_gateway, stop_process_group, wait_http
+from services import (
+    PrivatePostgres,
+    VllmServer,
+    create_key,
+    restart_until_replayed,
+    start_gateway,
+    stop_process_group,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 
@@ -140,14 +147,7 @@ def test_kill_9_loses_and_duplicates_nothing(vllm_server: VllmServer, pg_databas
     gw.proc.wait()
     assert 150 <= len(acknowledged) < 600
     # same data dir, so the restarted gateway finds the journal and replays it
-    gw2 = start_gateway(tmp_path, db_url=pg_database, upstream=vllm_server.url)
-    try:
-        wait_http(f"{gw2.url}/ready", 60)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and httpx.get(f"{gw2.url}/ready").json()["telemetry_pending_segments"]:
-            time.sleep(0.3)
-    finally:
-        stop_process_group(gw2.proc)
+    restart_until_replayed(tmp_path, db_url=pg_database, upstream=vllm_server.url)
     stored = [
         r["client_event_id"]
         for r in _rows(pg_database, "SELECT client_event_id FROM events WHERE client_event_id LIKE 'k%'")

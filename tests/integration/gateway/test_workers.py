@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from services import VllmServer, create_key, start_gateway, stop_process_group, wait_http
+from services import VllmServer, create_key, restart_until_replayed, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm, pytest.mark.postgres]
 
@@ -77,14 +77,7 @@ def test_two_workers_then_kill_9_lose_and_duplicate_no_event(
     assert 100 <= len(acknowledged) < 306
 
     # One worker now: it replays its own journal and adopts the dead second one.
-    gw2 = start_gateway(tmp_path, db_url=pg_database, upstream=vllm_server.url)
-    try:
-        wait_http(f"{gw2.url}/ready", 60)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and httpx.get(f"{gw2.url}/ready").json()["telemetry_pending_segments"]:
-            time.sleep(0.3)
-    finally:
-        stop_process_group(gw2.proc)
+    restart_until_replayed(tmp_path, db_url=pg_database, upstream=vllm_server.url)
     stored = _stored_ids(pg_database, "w")
     assert not set(acknowledged) - set(stored), "an acknowledged event was lost"
     assert len(stored) == len(set(stored)), "an event was stored twice"
