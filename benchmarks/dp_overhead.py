@@ -5,6 +5,10 @@ projections, or full fine-tuning with --full), same batch, same optimizer. Each 
 process so the peak RSS (ru_maxrss) is that mode's alone.
 
     .venv/bin/python benchmarks/dp_overhead.py [--batch 16] [--seq-len 128] [--steps 8] [--threads 2] [--full]
+        [--device cpu|cuda] [--hidden 256 --layers 2]
+
+On CUDA the peak memory column is torch's peak allocated GPU memory (the model, activations, per-sample
+gradients or norms), and each step is timed to the end of its kernels (torch.cuda.synchronize).
 """
 
 from __future__ import annotations
@@ -34,14 +38,16 @@ def _run_mode(mode: str, args: argparse.Namespace, queue: mp.Queue) -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    heads = args.hidden // 64
     model = LlamaForCausalLM(
         LlamaConfig(
             vocab_size=2048,
-            hidden_size=256,
-            intermediate_size=640,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
+            hidden_size=args.hidden,
+            intermediate_size=args.hidden * 5 // 2,
+            num_hidden_layers=args.layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
             head_dim=64,
             max_position_embeddings=1024,
             tie_word_embeddings=False,
@@ -51,11 +57,12 @@ def _run_mode(mode: str, args: argparse.Namespace, queue: mp.Queue) -> None:
     cfg = DPTrainConfig(
         finetune="full" if args.full else "lora", lora_rank=8, lora_alpha=16, batch_size=args.batch, max_grad_norm=1.0
     )
-    model = apply_finetune_mode(model, cfg)
+    model = apply_finetune_mode(model, cfg).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     g = torch.Generator().manual_seed(1)
     inputs = torch.randint(0, 2048, (args.batch, args.seq_len), generator=g)
     targets = torch.randint(0, 2048, (args.batch, args.seq_len), generator=g)
+    inputs, targets = inputs.to(device), targets.to(device)
     criterion = None
     if mode != "no-dp":
         import opacus
@@ -83,9 +90,15 @@ def _run_mode(mode: str, args: argparse.Namespace, queue: mp.Queue) -> None:
             backward_step(model, criterion, inputs, targets)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         if step >= 2:  # two warm-up steps
             times.append(time.perf_counter() - t0)
-    queue.put((mode, statistics.median(times), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    if device.type == "cuda":
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((mode, statistics.median(times), peak_mib))
 
 
 def main() -> None:
@@ -95,7 +108,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--hidden", type=int, default=256, help="hidden size (a multiple of 64; 256 = the local model)")
+    parser.add_argument("--layers", type=int, default=2)
     args = parser.parse_args()
+    if args.hidden % 64 or args.hidden < 64:
+        parser.error("--hidden must be a positive multiple of 64")
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
     ctx = mp.get_context("spawn")
     results = {}
     for mode in ("no-dp", "ghost", "hooks"):
@@ -112,13 +135,21 @@ def main() -> None:
         proc.join()
         results[name] = (step_s, rss_mib)
     base_s, base_mib = results["no-dp"]
+    where = f"{args.threads} threads" if args.device == "cpu" else _gpu_name()
     print(
-        f"batch {args.batch} x seq {args.seq_len}, {'full' if args.full else 'LoRA r=8'}, "
-        f"{args.threads} threads, median of {args.steps} steps"
+        f"hidden {args.hidden} x {args.layers} layers, batch {args.batch} x seq {args.seq_len}, "
+        f"{'full' if args.full else 'LoRA r=8'}, {args.device} ({where}), median of {args.steps} steps"
     )
-    print(f"{'mode':8} {'step_ms':>9} {'x no-dp':>8} {'peak_rss_MiB':>13} {'x no-dp':>8}")
+    memory = "peak_rss_MiB" if args.device == "cpu" else "peak_gpu_MiB"
+    print(f"{'mode':8} {'step_ms':>9} {'x no-dp':>8} {memory:>13} {'x no-dp':>8}")
     for name, (step_s, mib) in results.items():
         print(f"{name:8} {step_s * 1000:9.1f} {step_s / base_s:8.2f} {mib:13.0f} {mib / base_mib:8.2f}")
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
 
 
 if __name__ == "__main__":

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from gateway.config import GatewaySettings
-from gateway.db import build_sync_engine, run_migrations
-from gateway.telemetry.repository import create_api_key
+if TYPE_CHECKING:  # the gateway's imports stay out of the training-only GPU runs (tests -m gpu)
+    from gateway.config import GatewaySettings
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
+    from gateway.config import GatewaySettings
+
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "upstream_url": "http://fake-upstream.invalid",
@@ -27,6 +28,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
 
 
 def make_api_key(settings: GatewaySettings, *, user: str = "alice", is_admin: bool = False) -> str:
+    from gateway.db import build_sync_engine, run_migrations
+    from gateway.telemetry.repository import create_api_key
+
     run_migrations(settings.sync_db_url)
     engine = build_sync_engine(settings.sync_db_url)
     try:
@@ -158,6 +162,7 @@ def small_dp_config(root: Path, **overrides: Any) -> Any:
         eval_interval=1000,
         checkpoint_interval=8,
         seed=3,
+        device="cpu",  # the CPU suite stays on the CPU on a GPU machine too (GPU tests ask for cuda)
     )
     return dataclasses.replace(base, **overrides)
 

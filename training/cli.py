@@ -84,12 +84,15 @@ def dp(
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(2, "--threads", help="torch intra-op threads of the job, split over --nproc."),
     nproc: int = typer.Option(
-        1, "--nproc", help="Data-parallel CPU processes (torch DDP, gloo); one privacy ledger for the job."
+        1,
+        "--nproc",
+        help="Data-parallel processes (torch DDP: gloo on CPU, NCCL one GPU each); one privacy ledger for the job.",
     ),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when visible, else CPU) | cpu | cuda | cuda:N."),
 ) -> None:
     """DP-SGD fine-tuning (Opacus, PRV accountant, Poisson sampling) -> merged model + privacy report."""
     from training.config import DPTrainConfig
-    from training.distributed import check_nproc
+    from training.distributed import check_nproc, resolve_device
 
     if not (model / "config.json").is_file():
         raise _fail(f"--model {model} is not a Hugging Face model folder (no config.json)")
@@ -122,8 +125,9 @@ def dp(
             seed=seed,
             num_threads=threads,  # type: ignore[arg-type]
             nproc=nproc,
+            device=device,
         )
-        check_nproc(nproc)
+        check_nproc(nproc, device=resolve_device(device))
     except ValueError as exc:
         raise _fail(str(exc)) from None
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -178,6 +179,7 @@ class DPTrainConfig:
     seed: int = 0
     num_threads: int = 2  # torch intra-op threads of the whole job, split evenly over the nproc processes
     nproc: int = 1  # data-parallel processes (training.distributed); one privacy ledger for the job
+    device: str = "auto"  # auto (CUDA when visible, else CPU) | cpu | cuda | cuda:N; not part of the ledger
     eval_interval: int = 20  # logical steps between loss/epsilon log lines
     checkpoint_interval: int = 50  # logical steps between checkpoints (and one at the end)
 
@@ -206,6 +208,8 @@ class DPTrainConfig:
             raise ValueError(f"nproc must be >= 1, not {self.nproc}")
         if self.num_threads < 1:
             raise ValueError("num_threads must be >= 1")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
         if self.grad_sample_mode not in ("auto", "ghost", "hooks"):
             raise ValueError("grad_sample_mode must be 'auto', 'ghost' or 'hooks'")
 

@@ -22,7 +22,8 @@ How Opacus 1.6 runs DP-SGD under data parallelism, and what this module adds to 
   compare a checksum of their trainable weights, which must be bit-identical (same all-reduced update).
 
 Processes are started with torch.multiprocessing (spawn) and meet through a file store in a private
-temporary folder (no TCP port to pick). Backend: gloo; training runs on CPU.
+temporary folder (no TCP port to pick). Backend: gloo on CPU, one core per rank; NCCL on CUDA, one GPU
+per rank (rank r on cuda:r; NCCL refuses two ranks on one GPU, so --nproc is capped by the GPUs visible).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from training.config import DPTrainConfig
 
 logger = logging.getLogger(__name__)
 
-BACKEND = "gloo"  # CPU training; NCCL would need a device path the training job does not have
+CPU_BACKEND = "gloo"
+GPU_BACKEND = "nccl"
 # A rank stuck in a collective (its peer died) gives up after this long; spawn's join normally
 # terminates the survivors much sooner.
 COLLECTIVE_TIMEOUT = timedelta(minutes=10)
@@ -59,7 +61,7 @@ class DistContext:
 
     rank: int
     world_size: int
-    backend: str = BACKEND
+    backend: str = CPU_BACKEND
 
     @property
     def is_main(self) -> bool:
@@ -73,16 +75,51 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def check_nproc(nproc: int, cpus: int | None = None) -> None:
-    """Refuse --nproc < 1, and more processes than CPUs.
+def resolve_device(requested: str) -> str:
+    """--device: auto -> cuda when torch sees a GPU, else cpu; cuda without a GPU is an error."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"--device {requested}: torch {torch.__version__} sees no CUDA device "
+                "(a CPU build of torch, or no GPU visible); use --device cpu"
+            )
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"--device {requested}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    return requested
+
+
+def backend_for(device: str) -> str:
+    return GPU_BACKEND if device.startswith("cuda") else CPU_BACKEND
+
+
+def rank_device(device: str, rank: int) -> str:
+    """The device of one rank: cuda:<rank> under a CUDA job (one GPU each), else the job's device."""
+    return f"cuda:{rank}" if device == "cuda" else device
+
+
+def check_nproc(nproc: int, cpus: int | None = None, device: str = "cpu", gpus: int | None = None) -> None:
+    """Refuse --nproc < 1, more CPU processes than CPUs, and more CUDA processes than GPUs.
 
     Each rank computes on its own and then waits in every all-reduce for the slowest one: with more
     ranks than cores they time-slice, every step waits for the descheduled ones, and the job is slower
     than with fewer processes (and than one process) while using N times the memory. Such a value is
-    a mistake, so it is an error rather than a warning.
+    a mistake, so it is an error rather than a warning. On CUDA each rank needs a GPU of its own
+    (NCCL refuses two ranks on one device).
     """
     if nproc < 1:
         raise ValueError(f"--nproc must be >= 1, not {nproc}")
+    if device.startswith("cuda"):
+        if nproc > 1 and device != "cuda":
+            raise ValueError(f"--device {device} names one GPU: a --nproc {nproc} job takes --device cuda")
+        gpus = torch.cuda.device_count() if gpus is None else gpus
+        if nproc > gpus:
+            raise ValueError(
+                f"--nproc {nproc} exceeds the {gpus} CUDA device(s) visible: NCCL needs one GPU per process"
+            )
+        return
     cpus = available_cpus() if cpus is None else cpus
     if nproc > cpus:
         raise ValueError(
@@ -160,12 +197,16 @@ def gather_checksums(module: torch.nn.Module) -> list[str]:
     return [str(c) for c in out]
 
 
-def launch(cfg: DPTrainConfig) -> dict[str, Any]:
-    """Run the DP job in cfg.nproc processes (one: in this process); returns rank 0's report."""
+def launch(cfg: DPTrainConfig, *, process_group: bool = False) -> dict[str, Any]:
+    """Run the DP job in cfg.nproc processes (one: in this process); returns rank 0's report.
+
+    process_group: run even a one-process job as a spawned rank of a process group (DPDDP, the
+    backend's collectives), which is how the NCCL path is exercised on a machine with one GPU.
+    """
     from training.train import run_dp_training
 
-    check_nproc(cfg.nproc)
-    if cfg.nproc == 1:
+    check_nproc(cfg.nproc, device=resolve_device(cfg.device))
+    if cfg.nproc == 1 and not process_group:
         return run_dp_training(cfg)
     import torch.multiprocessing as mp
 
@@ -190,15 +231,19 @@ def _worker(rank: int, cfg: DPTrainConfig, tmp: str, log_level: int) -> None:
     )
     if rank != 0:
         warnings.simplefilter("ignore")  # the libraries' warnings, once (from rank 0) rather than N times
+    device = resolve_device(cfg.device)
+    backend = backend_for(device)
+    if backend == GPU_BACKEND:
+        torch.cuda.set_device(rank_device(device, rank))  # before NCCL's communicator is made
     dist.init_process_group(
-        BACKEND,
+        backend,
         init_method=f"file://{tmp}/rendezvous",
         rank=rank,
         world_size=cfg.nproc,
         timeout=COLLECTIVE_TIMEOUT,
     )
     try:
-        report = run_dp_training(cfg, dist_ctx=DistContext(rank=rank, world_size=cfg.nproc))
+        report = run_dp_training(cfg, dist_ctx=DistContext(rank=rank, world_size=cfg.nproc, backend=backend))
         if rank == 0:
             (Path(tmp) / _REPORT_FILE).write_text(json.dumps(report, default=str))
     except (ValueError, ResumeRefusedError) as exc:  # bad input: the parent turns it into a CLI error

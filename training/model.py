@@ -92,8 +92,8 @@ def check_trainable_parameters(model: nn.Module) -> None:
 
 
 def snapshot_lora(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Copies of every LoRA B matrix (initialised to zero by peft, so any update moves them)."""
-    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    """CPU copies of every LoRA B matrix (initialised to zero by peft, so any update moves them)."""
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if "lora_B" in n}
 
 
 def check_lora_moved(before: dict[str, torch.Tensor], model: nn.Module) -> float:
@@ -101,7 +101,7 @@ def check_lora_moved(before: dict[str, torch.Tensor], model: nn.Module) -> float
     if not before:
         return 0.0
     params = dict(model.named_parameters())
-    moved = max(float((params[n].detach() - w).abs().max()) for n, w in before.items())
+    moved = max(float((params[n].detach().cpu() - w.cpu()).abs().max()) for n, w in before.items())
     if moved == 0.0:
         raise DPTrapError(
             "LoRA weights never moved: the optimizer does not update the adapters "

@@ -5,6 +5,7 @@ Launch (one CPU process):
     codesieve train dp ... --no-dp                  # the same job without clipping or noise (baseline)
     codesieve train dp ... --resume                 # continue the checkpoint's privacy ledger, or refuse
     codesieve train dp ... --nproc 2                # data-parallel, one ledger (training.distributed)
+    codesieve train dp ... --device cuda            # on a GPU (--device auto, the default, picks it when visible)
 
 Opacus `PrivacyEngine` (PRV accountant) with Poisson sampling; `make_private_with_epsilon` calibrates
 the noise so that epsilon after the planned steps is within `epsilon_tolerance` below the target, and
@@ -31,7 +32,15 @@ from torch.utils.data import DataLoader, DistributedSampler
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.data import IGNORE_INDEX, build_dataset, compute_data_fingerprint, group_units, load_records
-from training.distributed import DistContext, ShardPoissonSampler, gather_checksums, rank_seed, threads_per_rank
+from training.distributed import (
+    DistContext,
+    ShardPoissonSampler,
+    gather_checksums,
+    rank_device,
+    rank_seed,
+    resolve_device,
+    threads_per_rank,
+)
 from training.model import (
     apply_finetune_mode,
     check_lora_moved,
@@ -229,8 +238,9 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
         saved = ckpt.read_checkpoint_meta(ckpt_dir)
         ckpt.check_resumable(saved, config=cfg.to_dict(), data_fingerprint=fingerprint)
 
-    # --- model
-    model = apply_finetune_mode(load_base_model(cfg.model_dir), cfg)
+    # --- model, on this rank's device (the data stays on the CPU until each physical batch moves)
+    device = torch.device(rank_device(resolve_device(cfg.device), dist_ctx.rank if dist_ctx else 0))
+    model = apply_finetune_mode(load_base_model(cfg.model_dir), cfg).to(device)
     lora_before = snapshot_lora(model)
     n_trainable = count_trainable(model)
     optimizer: Any = torch.optim.AdamW(
@@ -282,7 +292,7 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
         lora_before = {k: torch.as_tensor(v) for k, v in restored["lora_initial"].items()}
     resumed_from = step
     logger.info(
-        "plan: %d units, q=%.4f, sigma=%.4f, %d steps (from %d), delta=%.3g, mode=%s, %d trainable",
+        "plan: %d units, q=%.4f, sigma=%.4f, %d steps (from %d), delta=%.3g, mode=%s, %d trainable, on %s",
         n_units,
         sample_rate,
         noise_multiplier,
@@ -291,6 +301,7 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
         delta,
         mode,
         n_trainable,
+        device,
     )
 
     def save(at_step: int) -> None:
@@ -329,7 +340,8 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
                 if len(batch) == 0 or batch[0].shape[0] == 0:
                     noise_only_grads(optimizer, mode)  # empty Poisson batch: still a DP step
                 else:
-                    losses.append(backward_step(model, criterion, batch[0], batch[1]))
+                    inputs, targets = (t.to(device, non_blocking=True) for t in batch[:2])
+                    losses.append(backward_step(model, criterion, inputs, targets))
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 took_step = (ledger_steps(engine) > before) if engine is not None else True
@@ -363,12 +375,19 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
         losses=losses,
         elapsed_s=time.perf_counter() - started,
     )
-    report.update(world_size=dist_ctx.world_size if dist_ctx else 1)
+    report.update(world_size=dist_ctx.world_size if dist_ctx else 1, device=_describe_device(device))
     if dist_ctx is not None:
         report["distributed"] = _check_replicas(base, dist_ctx, cfg)
     if is_main:
-        _write_output(cfg, merge_for_serving(base), report)
+        _write_output(cfg, merge_for_serving(base.to("cpu")), report)
     return report
+
+
+def _describe_device(device: torch.device) -> str:
+    """'cpu', or 'cuda (<GPU name>, torch <version>, CUDA <version>)' for the report."""
+    if device.type != "cuda":
+        return device.type
+    return f"cuda ({torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda})"
 
 
 def _check_replicas(model: nn.Module, dist_ctx: DistContext, cfg: DPTrainConfig) -> dict[str, Any]:

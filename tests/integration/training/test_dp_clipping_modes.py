@@ -15,6 +15,8 @@ from training.model import DPTrapError, apply_finetune_mode, check_lora_moved, c
 from training.train import backward_step, ledger_steps, make_private, noise_only_grads
 
 VOCAB, SEQ = 96, 12
+# The same checks on a GPU (opacus' CUDA kernels, noise drawn on the device): `pytest -m gpu`.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 def _tiny_llama(tied: bool = False) -> torch.nn.Module:
@@ -23,15 +25,15 @@ def _tiny_llama(tied: bool = False) -> torch.nn.Module:
     return model
 
 
-def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     inputs = torch.randint(0, VOCAB, (6, SEQ), generator=g)
     targets = torch.randint(0, VOCAB, (6, SEQ), generator=g)
     targets[0, 7:] = -100  # padded tail: excluded from the per-sequence mean in both modes
-    return inputs, targets
+    return inputs.to(device), targets.to(device)
 
 
-def _private(mode: str, noise: float, cfg: DPTrainConfig):
+def _private(mode: str, noise: float, cfg: DPTrainConfig, device: str = "cpu"):
     import opacus
 
     model = apply_finetune_mode(_tiny_llama(), cfg)
@@ -40,6 +42,7 @@ def _private(mode: str, noise: float, cfg: DPTrainConfig):
         for i, (name, p) in enumerate(model.named_parameters()):
             if "lora_B" in name:
                 p.normal_(0, 0.05, generator=torch.Generator().manual_seed(i))
+    model = model.to(device)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
     inputs, targets = _batch()
     loader = DataLoader(TensorDataset(inputs, targets), batch_size=6)
@@ -55,12 +58,13 @@ def _private(mode: str, noise: float, cfg: DPTrainConfig):
 CFG = DPTrainConfig(max_grad_norm=0.05, lora_rank=4, lora_alpha=8, batch_size=6)  # small C: clipping is active
 
 
-def test_ghost_and_per_sample_clipping_give_the_same_update_at_zero_noise() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_ghost_and_per_sample_clipping_give_the_same_update_at_zero_noise(device: str) -> None:
     updates = {}
     for mode in ("ghost", "hooks"):
-        model, opt, criterion, _, _ = _private(mode, 0.0, CFG)
+        model, opt, criterion, _, _ = _private(mode, 0.0, CFG, device)
         before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-        backward_step(model, criterion, *_batch())
+        backward_step(model, criterion, *_batch(device))
         opt.step()
         updates[mode] = {n: (p.detach() - before[n]) for n, p in model.named_parameters() if p.requires_grad}
     assert updates["ghost"].keys() == updates["hooks"].keys() and len(updates["ghost"]) > 0
@@ -80,9 +84,10 @@ def test_clipping_bounds_each_units_contribution() -> None:
     assert 0 < sq**0.5 <= CFG.max_grad_norm * (1 + 1e-4)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", ["ghost", "hooks"])
-def test_empty_poisson_batch_is_a_noise_only_accounted_step(mode: str) -> None:
-    model, opt, _, _, engine = _private(mode, 1.0, CFG)
+def test_empty_poisson_batch_is_a_noise_only_accounted_step(mode: str, device: str) -> None:
+    model, opt, _, _, engine = _private(mode, 1.0, CFG, device)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     noise_only_grads(opt, mode)
     opt.step()

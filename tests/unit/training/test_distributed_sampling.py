@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from training.distributed import ShardPoissonSampler, check_nproc, rank_seed, threads_per_rank
+from training.config import DPTrainConfig
+from training.distributed import (
+    ShardPoissonSampler,
+    backend_for,
+    check_nproc,
+    rank_device,
+    rank_seed,
+    resolve_device,
+    threads_per_rank,
+)
 
 
 def _samplers(total: int, q: float, world: int, seed: int = 0, steps: int | None = None) -> list[ShardPoissonSampler]:
@@ -104,3 +113,25 @@ def test_nproc_policy() -> None:
     with pytest.raises(ValueError, match="exceeds the 4 CPUs"):
         check_nproc(5, cpus=4)
     assert threads_per_rank(2, 2) == 1 and threads_per_rank(8, 2) == 4 and threads_per_rank(1, 4) == 1
+
+
+def test_cuda_nproc_policy_is_one_gpu_per_rank() -> None:
+    check_nproc(2, device="cuda", gpus=2, cpus=1)  # GPU ranks need GPUs, not cores
+    with pytest.raises(ValueError, match="exceeds the 1 CUDA device"):
+        check_nproc(2, device="cuda", gpus=1)
+    with pytest.raises(ValueError, match="names one GPU"):
+        check_nproc(2, device="cuda:1", gpus=2)
+    assert backend_for("cuda") == backend_for("cuda:1") == "nccl" and backend_for("cpu") == "gloo"
+    assert (
+        rank_device("cuda", 1) == "cuda:1" and rank_device("cpu", 1) == "cpu" and rank_device("cuda:3", 0) == "cuda:3"
+    )
+
+
+def test_device_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fault injection: a machine where torch sees no GPU (CI's, or a CPU build of torch)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="sees no CUDA device.*--device cpu"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N"):
+        DPTrainConfig(device="gpu")
