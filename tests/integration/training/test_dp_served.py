@@ -23,6 +23,19 @@ TRAIN_ARGS = ("--epsilon", str(TARGET_EPSILON), "--epochs", "1", "--batch-size",
               "--seq-len", "32", "--lr", "5e-3", "--seed", "3", "--threads", "2")  # fmt: skip
 
 
+PROMPT = "def handler_7(event):"
+
+
+def _hf_greedy(model_dir: Path, prompt: str, max_new_tokens: int) -> str:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    ids = tok(prompt, return_tensors="pt").input_ids
+    out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False)
+    return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
 @pytest.fixture(scope="module")
 def dp_model(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     root = tmp_path_factory.mktemp("dp-served")
@@ -58,7 +71,7 @@ def test_dp_output_serves_through_the_gateway(served: VllmServer, tmp_path: Path
     auth = {"Authorization": f"Bearer {key}"}
     try:
         models = httpx.get(f"{gw.url}/v1/models", headers=auth, timeout=30)
-        body = {"prompt": "def handler_7(event):\n", "max_tokens": 16, "temperature": 0}
+        body = {"prompt": PROMPT, "max_tokens": 16, "temperature": 0}
         r = httpx.post(f"{gw.url}/v1/completions", json=body, headers=auth, timeout=120)
     finally:
         stop_process_group(gw.proc)
@@ -66,6 +79,9 @@ def test_dp_output_serves_through_the_gateway(served: VllmServer, tmp_path: Path
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["model"] == "tiny-code-dp" and out["usage"]["completion_tokens"] > 0
+    # the served weights are the merged DP model's: vLLM's greedy text is transformers' on that folder
+    # (the base model's differs: its greedy text for this prompt is another one)
     assert out["choices"][0]["text"].strip()
+    assert out["choices"][0]["text"] == _hf_greedy(served.model_dir, PROMPT, 16)
     assert out["x_codesieve"]["completion_id"] == out["id"]
     assert out["x_codesieve"]["timings"]["upstream_ms"] > 0
