@@ -185,3 +185,36 @@ def micro_llama(vocab_size: int, *, tied: bool = False) -> Any:
         tie_word_embeddings=tied,
     )
     return LlamaForCausalLM(config)
+
+
+def make_dp_workdir(root: Path, base_model: Path, n_records: int) -> Path:
+    """A DP test folder: `base` (a link to the base model) and `corpus.jsonl` (write_handler_corpus)."""
+    (root / "base").symlink_to(base_model)
+    write_handler_corpus(root / "corpus.jsonl", n_records)
+    return root
+
+
+class InjectedCrash(RuntimeError):
+    """Fault injection: the DP job dies right after writing a checkpoint."""
+
+
+def run_until_first_checkpoint(cfg: Any) -> int:
+    """Fault injection: run the one-process DP job and crash it right after its first checkpoint;
+    returns the step that checkpoint holds."""
+    from training import checkpoint as ckpt
+    from training.train import run_dp_training
+
+    real_save = ckpt.save_checkpoint
+
+    def crashing_save(*args: Any, **kwargs: Any) -> Path:
+        real_save(*args, **kwargs)
+        raise InjectedCrash(str(kwargs["meta"]["step"]))
+
+    ckpt.save_checkpoint = crashing_save
+    try:
+        run_dp_training(cfg)
+    except InjectedCrash as crash:
+        return int(str(crash))
+    finally:
+        ckpt.save_checkpoint = real_save
+    raise AssertionError("the job finished without writing a checkpoint")

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from factories import small_dp_config, write_handler_corpus
-from training import checkpoint as ckpt
+from factories import make_dp_workdir, run_until_first_checkpoint, small_dp_config
 from training.config import DPTrainConfig
 from training.distributed import launch
 from training.privacy import compute_epsilon_prv
@@ -35,10 +34,7 @@ def _cuda() -> None:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> Path:
-    root = tmp_path_factory.mktemp("cuda")
-    (root / "base").symlink_to(tiny_base_model)
-    write_handler_corpus(root / "corpus.jsonl", N_RECORDS)
-    return root
+    return make_dp_workdir(tmp_path_factory.mktemp("cuda"), tiny_base_model, N_RECORDS)
 
 
 def _cfg(root: Path, out: str, **overrides: Any) -> DPTrainConfig:
@@ -81,24 +77,11 @@ def test_nccl_process_group(workdir: Path, cpu_report: dict[str, Any]) -> None:
     assert (workdir / "nccl" / "model.safetensors").is_file()
 
 
-class InjectedCrash(RuntimeError):
-    """Fault injection: the GPU job dies right after its first checkpoint."""
-
-
-def test_a_cuda_checkpoint_resumes_on_the_cpu(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cuda_checkpoint_resumes_on_the_cpu(workdir: Path) -> None:
     """Crash the GPU job after its step-8 checkpoint, finish on the CPU: the ledger holds all 16 steps
     (a checkpoint is device-neutral; the device is not one of the ledger's fields)."""
     cfg = _cfg(workdir, "moved", device="cuda")
-    real_save = ckpt.save_checkpoint
-
-    def crashing_save(*args: Any, **kwargs: Any) -> Path:
-        real_save(*args, **kwargs)
-        raise InjectedCrash(f"crashed after {kwargs['meta']['step']}")
-
-    monkeypatch.setattr(ckpt, "save_checkpoint", crashing_save)
-    with pytest.raises(InjectedCrash, match="after 8"):
-        run_dp_training(cfg)
-    monkeypatch.undo()
+    assert run_until_first_checkpoint(cfg) == 8
     report = run_dp_training(dataclasses.replace(cfg, device="cpu", resume=True))
     assert report["resumed_from_step"] == 8 and report["steps"] == 16 and report["device"] == "cpu"
     eps_8 = compute_epsilon_prv(

@@ -17,7 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from factories import micro_llama, small_dp_config, write_handler_corpus
+from factories import make_dp_workdir, micro_llama, run_until_first_checkpoint, small_dp_config
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.distributed import launch
@@ -30,16 +30,9 @@ N_RECORDS = 128
 TARGET_EPSILON = 2.0  # q = 8/128, 16 steps: sigma ~ 0.7 (as in test_dp_train)
 
 
-class InjectedCrash(RuntimeError):
-    """Fault injection: the single-process job dies right after its first checkpoint."""
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> Path:
-    root = tmp_path_factory.mktemp("ddp")
-    (root / "base").symlink_to(tiny_base_model)
-    write_handler_corpus(root / "corpus.jsonl", N_RECORDS)
-    return root
+    return make_dp_workdir(tmp_path_factory.mktemp("ddp"), tiny_base_model, N_RECORDS)
 
 
 def _cfg(root: Path, out: str, **overrides: Any) -> DPTrainConfig:
@@ -138,19 +131,7 @@ def test_single_process_checkpoint_resumes_under_two_processes(workdir: Path) ->
     """Per-sample hooks this time (DistributedDPOptimizer): crash at step 8 of 16 in one process,
     finish with --nproc 2; the ledger holds all 16 steps."""
     cfg = _cfg(workdir, "resumed", grad_sample_mode="hooks", num_threads=1)
-    real_save = ckpt.save_checkpoint
-    mp = pytest.MonkeyPatch()
-
-    def crashing_save(*args: Any, **kwargs: Any) -> Path:
-        real_save(*args, **kwargs)
-        raise InjectedCrash(f"crashed after {kwargs['meta']['step']}")
-
-    mp.setattr(ckpt, "save_checkpoint", crashing_save)
-    try:
-        with pytest.raises(InjectedCrash, match="after 8"):
-            run_dp_training(cfg)
-    finally:
-        mp.undo()
+    assert run_until_first_checkpoint(cfg) == 8
     report = launch(dataclasses.replace(cfg, resume=True, nproc=2, num_threads=2))
     assert report["resumed_from_step"] == 8 and report["steps"] == 16 and report["world_size"] == 2
     assert report["grad_sample_mode"] == "hooks"

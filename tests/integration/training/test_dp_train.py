@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from factories import small_dp_config, write_handler_corpus
+from factories import make_dp_workdir, run_until_first_checkpoint, small_dp_config
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.privacy import compute_epsilon_prv
@@ -23,16 +23,9 @@ N_RECORDS = 128
 TARGET_EPSILON = 2.0  # with q = 8/128 and 16 steps: sigma ~ 0.8, where the PRV accountant is quick
 
 
-class InjectedCrash(RuntimeError):
-    """Fault injection: the job dies right after its first checkpoint."""
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> Path:
-    root = tmp_path_factory.mktemp("dp")
-    (root / "base").symlink_to(tiny_base_model)
-    write_handler_corpus(root / "corpus.jsonl", N_RECORDS)
-    return root
+    return make_dp_workdir(tmp_path_factory.mktemp("dp"), tiny_base_model, N_RECORDS)
 
 
 def _cfg(root: Path, **overrides: Any) -> DPTrainConfig:
@@ -42,19 +35,7 @@ def _cfg(root: Path, **overrides: Any) -> DPTrainConfig:
 @pytest.fixture(scope="module")
 def resumed_report(workdir: Path) -> dict[str, Any]:
     """Run until the first checkpoint (step 8 of 16), crash, then resume to the end."""
-    real_save = ckpt.save_checkpoint
-    mp = pytest.MonkeyPatch()
-
-    def crashing_save(*args: Any, **kwargs: Any) -> Path:
-        real_save(*args, **kwargs)
-        raise InjectedCrash(f"crashed after {kwargs['meta']['step']}")
-
-    mp.setattr(ckpt, "save_checkpoint", crashing_save)
-    try:
-        with pytest.raises(InjectedCrash, match="after 8"):
-            run_dp_training(_cfg(workdir))
-    finally:
-        mp.undo()
+    assert run_until_first_checkpoint(_cfg(workdir)) == 8
     assert not (workdir / "out").exists()  # a crashed run leaves no half-written output
     return run_dp_training(_cfg(workdir, resume=True))
 
