@@ -10,13 +10,14 @@ from typing import Any, TypeVar
 from fastapi import Request
 from starlette.responses import Response
 
+from gateway.protocol import codec
 from gateway.protocol.base import ErrorResponse
 
 T = TypeVar("T")
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json")
+    return Response(codec.dumps(body), status_code=status, media_type="application/json")
 
 
 def error_response(err: ErrorResponse) -> Response:

@@ -28,6 +28,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.protocol import codec
+
 log = logging.getLogger(__name__)
 
 InsertFn = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
@@ -88,7 +90,7 @@ class TelemetryWriter:
     # --- hot path
     def submit(self, table: str, row: dict[str, Any]) -> None:
         assert self._file is not None, "writer not started"
-        self._file.write(json.dumps({"t": table, "r": row}, default=_json_default, separators=(",", ":")) + "\n")
+        self._file.write(codec.dumps({"t": table, "r": row}, default=_json_default).decode() + "\n")
         self._file.flush()
         self._segment_rows.append((table, row))
         self._rows_in_segment += 1

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.protocol import codec
 from gateway.protocol.base import ErrorResponse
 from gateway.upstream.http import UpstreamFailure, UpstreamHttp
 
@@ -47,7 +48,7 @@ def _error_from_status(status: int, raw: bytes) -> ErrorResponse:
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
+    return codec.dumps(payload)
 
 
 class VllmClient:
@@ -67,7 +68,7 @@ class VllmClient:
         if status != 200:
             return _error_from_status(status, raw)
         try:
-            body = json.loads(raw)
+            body = codec.loads(raw)
             if not isinstance(body.get("choices"), list):
                 raise ValueError("no choices")
         except (ValueError, AttributeError):
