@@ -38,7 +38,8 @@ from gateway.telemetry.repository import (
 )
 from gateway.telemetry.retention import run_retention_loop
 from gateway.telemetry.writer import TelemetryWriter
-from gateway.upstream.http import AiohttpBackend, HttpxBackend, UpstreamHttp
+from gateway.upstream.h1 import H1Backend
+from gateway.upstream.http import HttpxBackend, UpstreamHttp
 from gateway.upstream.vllm_client import VllmClient
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def _build_upstream_http(settings: GatewaySettings, transport: Any) -> UpstreamH
     headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else None
     if transport is not None:
         return HttpxBackend(transport=transport, connect_timeout_s=settings.upstream_connect_timeout_s, headers=headers)
-    return AiohttpBackend(connect_timeout_s=settings.upstream_connect_timeout_s, headers=headers)
+    return H1Backend(connect_timeout_s=settings.upstream_connect_timeout_s, headers=headers)
 
 
 def _build_rate_limiter(settings: GatewaySettings) -> RateLimiter:

@@ -1,8 +1,8 @@
 """The HTTP hop to the model server, behind one small interface with two implementations.
 
-`AiohttpBackend` is what the gateway runs: on a 2-core host httpx costs ~1.1 ms of CPU per
-completion call against ~0.2 ms for aiohttp (benchmarks/gateway_overhead.py, loopback stub), and
-the gateway's CPU per request is what its added latency is made of under load.
+`H1Backend` (gateway.upstream.h1) is what the gateway runs: the gateway's CPU per request is what
+its added latency is made of under load, and per completion call httpx costs ~1.1 ms of CPU on the
+2-core host, aiohttp ~0.3 ms and that small client ~0.12 ms (benchmarks/gateway_overhead.py).
 `HttpxBackend` serves an injected httpx transport (fault-injection tests only: `create_app`'s
 `upstream_transport`).
 
@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal, Protocol
 
-import aiohttp
 import httpx
 
 # Keep pooled connections for less time than the server does (uvicorn, which vLLM runs on, closes
-# idle keep-alive connections after 5 s): reusing one the server is closing fails the request.
+# idle keep-alive connections after 5 s): reusing one the server is closing can fail the request.
 POOL_IDLE_S = 4.0
 # Enough connections for the highest concurrency we serve, so no request pays a TCP handshake.
 POOL_SIZE = 512
@@ -57,86 +56,6 @@ class UpstreamHttp(Protocol):
 
 
 _JSON = {"content-type": "application/json"}
-
-
-# --- aiohttp (production)
-def _aiohttp_failure(exc: BaseException) -> UpstreamFailure:
-    # Order matters: aiohttp's connect timeout is also a TimeoutError, and a 503 is the truth there.
-    if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)):
-        return UpstreamFailure("unreachable", exc)
-    if isinstance(exc, TimeoutError):
-        return UpstreamFailure("timeout", exc)
-    return UpstreamFailure("failed", exc)
-
-
-class _AiohttpStream:
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-
-    async def read(self) -> bytes:
-        try:
-            return await self._resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _aiohttp_failure(exc) from exc
-
-    async def lines(self) -> AsyncIterator[bytes]:
-        try:
-            async for line in self._resp.content:
-                yield line
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _aiohttp_failure(exc) from exc
-
-
-class AiohttpBackend:
-    """One pooled aiohttp session; create it inside the running event loop (the app's lifespan)."""
-
-    def __init__(self, *, connect_timeout_s: float, headers: dict[str, str] | None = None) -> None:
-        self._connect_s = connect_timeout_s
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=POOL_IDLE_S),
-            cookie_jar=aiohttp.DummyCookieJar(),  # an API hop: never keep cookies between users
-            headers=headers,
-        )
-
-    def _deadline(self, total_s: float) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=total_s, sock_connect=self._connect_s)
-
-    async def _call(self, method: str, url: str, body: bytes | None, timeout_s: float) -> tuple[int, bytes]:
-        try:
-            async with self._session.request(
-                method, url, data=body, headers=_JSON if body is not None else None, timeout=self._deadline(timeout_s)
-            ) as resp:
-                return resp.status, await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _aiohttp_failure(exc) from exc
-
-    async def post(self, url: str, body: bytes, *, timeout_s: float) -> tuple[int, bytes]:
-        return await self._call("POST", url, body, timeout_s)
-
-    async def get(self, url: str, *, timeout_s: float) -> tuple[int, bytes]:
-        return await self._call("GET", url, None, timeout_s)
-
-    @asynccontextmanager
-    async def stream(self, url: str, body: bytes, *, timeout_s: float) -> AsyncIterator[_AiohttpStream]:
-        # No total deadline for a stream: each wait for the next bytes is bounded instead.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_s, sock_read=timeout_s)
-        try:
-            resp = await self._session.post(url, data=body, headers=_JSON, timeout=timeout)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _aiohttp_failure(exc) from exc
-        try:
-            yield _AiohttpStream(resp)
-        finally:
-            # Leaving early (gateway-side stop, client gone) closes the connection, which is how
-            # vLLM learns to abort the generation; a fully read response goes back to the pool.
-            if resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()
-
-    async def aclose(self) -> None:
-        await self._session.close()
 
 
 # --- httpx (fault-injection tests)

@@ -1,23 +1,30 @@
-"""The production upstream client (aiohttp) over real loopback HTTP: every failure maps to its code.
+"""The production upstream client (H1Backend) over real loopback HTTP: every failure maps to its code.
 
-The route tests drive VllmClient through an injected httpx transport; these drive the aiohttp
-backend the gateway really runs, against fault-injection servers (named fakes, not vLLM).
+The route tests drive VllmClient through an injected httpx transport; these drive the backend the
+gateway really runs, against fault-injection servers (named fakes, not vLLM): aiohttp web apps, and
+raw sockets where a server must misbehave at the byte level.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from fakes import FakeHangingUpstream
 from gateway.protocol.base import ErrorResponse
-from gateway.upstream.http import AiohttpBackend
+from gateway.upstream.h1 import H1Backend
+from gateway.upstream.http import UpstreamFailure
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -40,7 +47,7 @@ async def fake_upstream(handler: Handler) -> AsyncIterator[str]:
 
 
 async def _with_client(url: str, fn: Callable[[VllmClient], Awaitable[Any]], timeout_s: float = 5.0) -> Any:
-    backend = AiohttpBackend(connect_timeout_s=1.0)
+    backend = H1Backend(connect_timeout_s=1.0)
     try:
         return await fn(VllmClient(backend, url, timeout_s=timeout_s))
     finally:
@@ -126,3 +133,212 @@ def test_models_and_health() -> None:
     assert models == ["m1"]
     assert _served(_answer(200, b"{}"), lambda c: c.is_healthy()) is True
     assert _served(_answer(500, b"{}"), lambda c: c.is_healthy()) is False
+
+
+# --- H1Backend at the byte level: connection reuse, framing, and how a misbehaving server maps
+class ScriptedUpstream:
+    """A raw-socket HTTP server: `answer(connection_no, request_no)` gives the bytes to send for each
+    request read (None: close the connection without answering). After sending, the connection stays
+    open unless `close_after`."""
+
+    def __init__(self, answer: Callable[[int, int], bytes | None], *, close_after: bool = False) -> None:
+        self._answer = answer
+        self._close_after = close_after
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self.connections = 0
+        self.requests: list[bytes] = []  # each request as received: head and body
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn, self.connections), daemon=True).start()
+
+    def _talk(self, conn: socket.socket, number: int) -> None:
+        with conn:
+            buffer, requests = b"", 0
+            while True:
+                head_end = buffer.find(b"\r\n\r\n")
+                if head_end == -1:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                    continue
+                length = int(re.search(rb"(?i)content-length: *(\d+)", buffer[:head_end]).group(1) or 0)  # type: ignore[union-attr]
+                if len(buffer) < head_end + 4 + length:
+                    buffer += conn.recv(65536)
+                    continue
+                self.requests.append(buffer[: head_end + 4 + length])
+                buffer = buffer[head_end + 4 + length :]
+                requests += 1
+                reply = self._answer(number, requests)
+                if reply is None:
+                    return
+                conn.sendall(reply)
+                if self._close_after:
+                    return
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+_OK = b'{"choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}]}'
+
+
+def _http(body: bytes, *extra: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + b"".join(extra) + b"\r\n" + body
+
+
+def _calls(url: str, n: int, timeout_s: float = 5.0) -> list[Any]:
+    async def run(client: VllmClient) -> list[Any]:
+        return [await client.complete({"prompt": "x"}) for _ in range(n)]
+
+    return asyncio.run(_with_client(url, run, timeout_s))
+
+
+def test_one_connection_serves_consecutive_calls_whatever_the_framing() -> None:
+    framed = [
+        _http(_OK, b"content-length: %d\r\n" % len(_OK)),
+        _http(b"%x\r\n%s\r\n0\r\n\r\n" % (len(_OK), _OK), b"transfer-encoding: chunked\r\n"),
+    ]
+    server = ScriptedUpstream(lambda _conn, request: framed[(request - 1) % 2])
+    try:
+        results = _calls(server.url, 4)
+    finally:
+        server.close()
+    assert all(isinstance(r, UpstreamCompletion) and r.body["choices"][0]["text"] == "ok" for r in results)
+    assert server.connections == 1
+
+
+def test_a_connection_idle_longer_than_the_pool_keeps_it_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.upstream.h1.POOL_IDLE_S", 0.0)  # every pooled connection is already too old
+    server = ScriptedUpstream(lambda _conn, _request: _http(_OK, b"content-length: %d\r\n" % len(_OK)))
+    try:
+        results = _calls(server.url, 3)
+    finally:
+        server.close()
+    assert all(isinstance(r, UpstreamCompletion) for r in results)
+    assert server.connections == 3
+
+
+def test_a_close_delimited_answer_is_complete_when_the_server_closes() -> None:
+    server = ScriptedUpstream(lambda _conn, _request: _http(_OK, b"connection: close\r\n"), close_after=True)
+    try:
+        results = _calls(server.url, 2)
+    finally:
+        server.close()
+    assert all(isinstance(r, UpstreamCompletion) for r in results)
+    assert server.connections == 2  # not reused: the answer ended with the connection
+
+
+def test_a_pooled_connection_the_server_dropped_is_retried_once_on_a_new_one() -> None:
+    # The second request on the first connection is read and the connection closed unanswered: what
+    # a server whose keep-alive ran out does. The client retries it on a new connection.
+    ok = _http(_OK, b"content-length: %d\r\n" % len(_OK))
+    server = ScriptedUpstream(lambda conn, request: None if (conn, request) == (1, 2) else ok)
+    try:
+        results = _calls(server.url, 3)
+    finally:
+        server.close()
+    assert all(isinstance(r, UpstreamCompletion) for r in results)
+    assert server.connections == 2
+
+
+def test_a_server_that_hangs_up_maps_to_503_before_an_answer_and_502_during_one() -> None:
+    silent = ScriptedUpstream(lambda _conn, _request: None)
+    cut = ScriptedUpstream(lambda _c, _r: _http(_OK[:10], b"content-length: %d\r\n" % len(_OK)), close_after=True)
+    try:
+        before = _calls(silent.url, 1)[0]
+        during = _calls(cut.url, 1)[0]
+    finally:
+        silent.close()
+        cut.close()
+    assert isinstance(before, ErrorResponse) and (before.status, before.code) == (503, "upstream_unavailable")
+    assert isinstance(during, ErrorResponse) and (during.status, during.code) == (502, "upstream_error")
+
+
+def test_a_stream_that_stalls_is_a_504_after_the_read_timeout() -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    first = b'data: {"choices": [{"index": 0, "text": "a"}]}\n\n'
+    server = ScriptedUpstream(lambda _conn, _request: head + b"%x\r\n%s\r\n" % (len(first), first))
+    try:
+        chunks = asyncio.run(_with_client(server.url, _collect, timeout_s=0.3))
+    finally:
+        server.close()
+    assert chunks[0] == {"choices": [{"index": 0, "text": "a"}]}
+    assert isinstance(chunks[1], ErrorResponse) and chunks[1].code == "upstream_timeout"
+
+
+def test_a_client_that_goes_away_closes_the_upstream_connection() -> None:
+    hanging = FakeHangingUpstream()
+
+    async def run(client: VllmClient) -> None:
+        task = asyncio.create_task(client.complete({"prompt": "x"}))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(_with_client(hanging.url, run))
+        deadline = time.monotonic() + 5
+        while not hanging.closed_by_peer and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        hanging.close()
+    assert hanging.closed_by_peer, "the upstream request outlived its caller"
+
+
+def test_a_request_carries_the_configured_headers_and_its_exact_body() -> None:
+    ok = _http(_OK, b"content-length: %d\r\n" % len(_OK))
+    server = ScriptedUpstream(lambda _conn, _request: ok)
+
+    async def run() -> tuple[int, bytes]:
+        backend = H1Backend(connect_timeout_s=1.0, headers={"Authorization": "Bearer upstream-key"})
+        try:
+            return await backend.post(f"{server.url}/v1/completions?x=1", b'{"prompt":"\xc3\xa9"}', timeout_s=5.0)
+        finally:
+            await backend.aclose()
+
+    try:
+        status, body = asyncio.run(run())
+    finally:
+        server.close()
+    assert (status, body) == (200, _OK)
+    head, _, sent = server.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /v1/completions?x=1 HTTP/1.1"
+    port = server.url.rsplit(":", 1)[1].encode()
+    assert set(lines[1:]) == {
+        b"Host: 127.0.0.1:" + port,
+        b"Authorization: Bearer upstream-key",
+        b"Content-Type: application/json",
+        b"Content-Length: %d" % len(sent),
+    }
+    assert sent == b'{"prompt":"\xc3\xa9"}'
+
+
+def test_header_values_with_line_breaks_are_refused() -> None:
+    with pytest.raises(ValueError, match="line breaks"):
+        H1Backend(connect_timeout_s=1.0, headers={"Authorization": "Bearer x\r\nX-Injected: 1"})
+
+
+def test_urls_other_than_http_are_failures_not_crashes() -> None:
+    async def run() -> None:
+        backend = H1Backend(connect_timeout_s=1.0)
+        try:
+            with pytest.raises(UpstreamFailure) as info:
+                await backend.post("ftp://127.0.0.1/v1/completions", b"{}", timeout_s=1.0)
+            assert info.value.kind == "failed"
+        finally:
+            await backend.aclose()
+
+    asyncio.run(run())
