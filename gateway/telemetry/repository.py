@@ -33,13 +33,19 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# Per table, the columns a replayed journal holds as ISO strings; found once here, not per row and column
+# (`python_type` is a property that builds its answer on each access).
+_DATETIME_COLUMNS = {
+    name: tuple(c.name for c in table.columns if c.type.python_type is datetime) for name, table in TABLES.items()
+}
+
+
 def _coerce(table_name: str, row: dict[str, Any]) -> dict[str, Any]:
-    table = TABLES[table_name]
     out = dict(row)
-    for col in table.columns:
-        v = out.get(col.name)
-        if isinstance(v, str) and col.type.python_type is datetime:
-            out[col.name] = datetime.fromisoformat(v)
+    for name in _DATETIME_COLUMNS[table_name]:
+        v = out.get(name)
+        if isinstance(v, str):
+            out[name] = datetime.fromisoformat(v)
     return out
 
 
