@@ -204,52 +204,47 @@ def _calls(url: str, n: int, timeout_s: float = 5.0) -> list[Any]:
     return asyncio.run(_with_client(url, run, timeout_s))
 
 
+def _scripted_calls(script: Any, n: int, **server_options: Any) -> tuple[list[Any], int]:
+    """n calls against a ScriptedUpstream running `script`: the results and the connections it saw."""
+    server = ScriptedUpstream(script, **server_options)
+    try:
+        return _calls(server.url, n), server.connections
+    finally:
+        server.close()
+
+
 def test_one_connection_serves_consecutive_calls_whatever_the_framing() -> None:
     framed = [
         _http(_OK, b"content-length: %d\r\n" % len(_OK)),
         _http(b"%x\r\n%s\r\n0\r\n\r\n" % (len(_OK), _OK), b"transfer-encoding: chunked\r\n"),
     ]
-    server = ScriptedUpstream(lambda _conn, request: framed[(request - 1) % 2])
-    try:
-        results = _calls(server.url, 4)
-    finally:
-        server.close()
+    results, connections = _scripted_calls(lambda _conn, request: framed[(request - 1) % 2], 4)
     assert all(isinstance(r, UpstreamCompletion) and r.body["choices"][0]["text"] == "ok" for r in results)
-    assert server.connections == 1
+    assert connections == 1
 
 
 def test_a_connection_idle_longer_than_the_pool_keeps_it_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gateway.upstream.h1.POOL_IDLE_S", 0.0)  # every pooled connection is already too old
-    server = ScriptedUpstream(lambda _conn, _request: _http(_OK, b"content-length: %d\r\n" % len(_OK)))
-    try:
-        results = _calls(server.url, 3)
-    finally:
-        server.close()
+    results, connections = _scripted_calls(lambda _conn, _request: _http(_OK, b"content-length: %d\r\n" % len(_OK)), 3)
     assert all(isinstance(r, UpstreamCompletion) for r in results)
-    assert server.connections == 3
+    assert connections == 3
 
 
 def test_a_close_delimited_answer_is_complete_when_the_server_closes() -> None:
-    server = ScriptedUpstream(lambda _conn, _request: _http(_OK, b"connection: close\r\n"), close_after=True)
-    try:
-        results = _calls(server.url, 2)
-    finally:
-        server.close()
+    results, connections = _scripted_calls(
+        lambda _conn, _request: _http(_OK, b"connection: close\r\n"), 2, close_after=True
+    )
     assert all(isinstance(r, UpstreamCompletion) for r in results)
-    assert server.connections == 2  # not reused: the answer ended with the connection
+    assert connections == 2  # not reused: the answer ended with the connection
 
 
 def test_a_pooled_connection_the_server_dropped_is_retried_once_on_a_new_one() -> None:
     # The second request on the first connection is read and the connection closed unanswered: what
     # a server whose keep-alive ran out does. The client retries it on a new connection.
     ok = _http(_OK, b"content-length: %d\r\n" % len(_OK))
-    server = ScriptedUpstream(lambda conn, request: None if (conn, request) == (1, 2) else ok)
-    try:
-        results = _calls(server.url, 3)
-    finally:
-        server.close()
+    results, connections = _scripted_calls(lambda conn, request: None if (conn, request) == (1, 2) else ok, 3)
     assert all(isinstance(r, UpstreamCompletion) for r in results)
-    assert server.connections == 2
+    assert connections == 2
 
 
 def test_a_server_that_hangs_up_maps_to_503_before_an_answer_and_502_during_one() -> None:
