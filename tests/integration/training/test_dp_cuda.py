@@ -77,6 +77,15 @@ def test_nccl_process_group(workdir: Path, cpu_report: dict[str, Any]) -> None:
     assert (workdir / "nccl" / "model.safetensors").is_file()
 
 
+def test_no_dp_baseline_over_nccl(workdir: Path) -> None:
+    """--no-dp under a process group on CUDA is torch DDP over NCCL (gradients all-reduced in backward)."""
+    nproc = min(2, torch.cuda.device_count())
+    report = launch(_cfg(workdir, "nccl-nodp", device="cuda", enable_dp=False, nproc=nproc), process_group=True)
+    assert report["dp"] is False and report["epsilon"] is None
+    assert report["distributed"]["backend"] == "nccl" and len(set(report["distributed"]["replica_checksums"])) == 1
+    assert report["device"].startswith("cuda (") and report["lora_max_abs_update"] > 0
+
+
 def test_a_cuda_checkpoint_resumes_on_the_cpu(workdir: Path) -> None:
     """Crash the GPU job after its step-8 checkpoint, finish on the CPU: the ledger holds all 16 steps
     (a checkpoint is device-neutral; the device is not one of the ledger's fields)."""
