@@ -152,6 +152,11 @@ def _failure(exc: BaseException, *, answered: bool) -> UpstreamFailure:
     return UpstreamFailure("failed", exc)
 
 
+def _request(head: bytes, body: bytes | None) -> bytes:
+    """The whole request: a POST head ends with "Content-Length: " (see H1Backend._target)."""
+    return head + b"%d\r\n\r\n" % len(body) + body if body is not None else head + b"\r\n"
+
+
 class _H1Stream:
     """A streamed answer: `status`, then its bytes whole (`read`) or line by line (`lines`)."""
 
@@ -282,7 +287,7 @@ class H1Backend:
 
     async def _call(self, method: str, url: str, body: bytes | None, timeout_s: float) -> tuple[int, bytes]:
         origin, head = self._target(method, url)
-        request = head + b"%d\r\n\r\n" % len(body) + body if body is not None else head + b"\r\n"
+        request = _request(head, body)
         async with self._slots:
             conn: _Connection | None = None
             try:
@@ -317,7 +322,7 @@ class H1Backend:
         async with self._slots:
             try:
                 async with asyncio.timeout(timeout_s):
-                    conn = await self._exchange(origin, head + b"%d\r\n\r\n" % len(body) + body)
+                    conn = await self._exchange(origin, _request(head, body))
             except (OSError, TimeoutError, httptools.HttpParserError) as exc:
                 raise _failure(exc, answered=False) from exc
             try:
