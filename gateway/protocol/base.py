@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,51 @@ def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorRespo
         )
     if not isinstance(value, dict) and not (allow_list and isinstance(value, list)):
         return ErrorResponse(400, "invalid_json", "the body must be a JSON object")
-    return value
+    return unstorable_text(raw, value) or value
+
+
+# Strict UTF-8 decoding already refuses raw surrogates and JSON refuses raw control characters, so NUL
+# and lone surrogates can only arrive as \u escapes: bodies without one skip the walk below.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text(raw: bytes, value: Any) -> ErrorResponse | None:
+    """The 400 for a string holding NUL or an unpaired surrogate, else None.
+
+    Neither is text: PostgreSQL refuses NUL in text columns, a lone surrogate cannot be encoded as
+    UTF-8 (SQLite, the journal's readers, vLLM), so a record holding one could be acknowledged and
+    never stored. (A valid surrogate pair escape decodes to one character and passes.)
+    """
+    if b"\\u" not in raw or _SUSPECT_ESCAPE.search(raw) is None:
+        return None
+    where = _find_unstorable(value, ())
+    if where is None:
+        return None
+    param = ".".join(map(str, where))[:200] or None  # the path only (keys are client text: bounded)
+    return ErrorResponse(
+        400,
+        "invalid_text",
+        f"{param or 'the body'}: strings may not contain NUL (\\u0000) or unpaired surrogates (\\ud800-\\udfff)",
+        param=param,
+    )
+
+
+def _find_unstorable(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, path)]  # iterative: bodies may nest deeply
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, str):
+            if _UNSTORABLE.search(v):
+                return at
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if _UNSTORABLE.search(k):
+                    return at
+                stack.append((item, (*at, k)))
+        elif isinstance(v, list):
+            stack.extend((item, (*at, i)) for i, item in enumerate(v))
+    return None
 
 
 _PYDANTIC_CODES = {
