@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from gateway.db import PG_CONNECT_ARGS
 from gateway.telemetry.tables import Base
 
 target_metadata = Base.metadata
@@ -13,7 +14,9 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url is not None
-    connectable = create_engine(url, poolclass=pool.NullPool)
+    # A bounded connect: a gateway starting during an outage must learn so, not hang (gateway.db).
+    connect_args = {} if url.startswith("sqlite") else PG_CONNECT_ARGS
+    connectable = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,

@@ -95,8 +95,9 @@ def test_spool_and_replay_while_postgresql_is_stopped(vllm_server: VllmServer, t
         for i, cid in enumerate(during):  # events on completions answered while the DB was down
             assert _events(gw.url, key, {"kind": "shown", "completion_id": cid, "event_id": f"d{i}"}).status_code == 202
         time.sleep(1.0)
-        ready = httpx.get(f"{gw.url}/ready")
-        assert ready.status_code == 503 and ready.json()["database"] == "unreachable"
+        ready = httpx.get(f"{gw.url}/ready")  # completions are still served: degraded, not out of service
+        assert ready.status_code == 200 and ready.json()["database"] == "unreachable"
+        assert ready.json()["status"] == "degraded" and ready.json()["degraded"] == ["database_unreachable"]
         assert ready.json()["telemetry_pending_segments"] >= 1
         pg.start()
         deadline = time.monotonic() + 60
