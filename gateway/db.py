@@ -120,8 +120,12 @@ class DatabaseLink:
         delay = first_delay_s
         while not self.attached:
             await asyncio.sleep(delay)
-            if await asyncio.to_thread(self.try_attach):
-                return
+            try:
+                if await asyncio.to_thread(self.try_attach):
+                    return
+            except Exception as exc:  # noqa: BLE001 - nobody to exit to now: report (/ready) and retry
+                self.last_error = f"{type(exc).__name__}"
+                log.error("telemetry database: attaching failed (%s); retrying", self.last_error)
             delay = min(delay * 2, max_delay_s)
 
     def _run_migrations_locked(self) -> None:
