@@ -71,7 +71,7 @@ def unstorable_text(raw: bytes, value: Any) -> ErrorResponse | None:
     """
     if b"\\u" not in raw or _SUSPECT_ESCAPE.search(raw) is None:
         return None
-    where = _find_unstorable(value, ())
+    where = _find_unstorable(value)
     if where is None:
         return None
     param = ".".join(map(str, where))[:200] or None  # the path only (keys are client text: bounded)
@@ -83,21 +83,35 @@ def unstorable_text(raw: bytes, value: Any) -> ErrorResponse | None:
     )
 
 
-def _find_unstorable(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, path)]  # iterative: bodies may nest deeply
+def _find_unstorable(value: Any) -> list[str | int] | None:
+    # Iterative (bodies may nest deeply); each node keeps only its parent and key, so the walk stays
+    # linear and the path is built once, for the string found.
+    parents: list[tuple[int, str | int]] = [(-1, "")]
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        v, at = stack.pop()
+        v, node = stack.pop()
         if isinstance(v, str):
             if _UNSTORABLE.search(v):
-                return at
+                return _path(parents, node)
         elif isinstance(v, dict):
             for k, item in v.items():
                 if _UNSTORABLE.search(k):
-                    return at
-                stack.append((item, (*at, k)))
+                    return _path(parents, node)
+                parents.append((node, k))
+                stack.append((item, len(parents) - 1))
         elif isinstance(v, list):
-            stack.extend((item, (*at, i)) for i, item in enumerate(v))
+            for i, item in enumerate(v):
+                parents.append((node, i))
+                stack.append((item, len(parents) - 1))
     return None
+
+
+def _path(parents: list[tuple[int, str | int]], node: int) -> list[str | int]:
+    out: list[str | int] = []
+    while node > 0:
+        node, key = parents[node]
+        out.append(key)
+    return out[::-1]
 
 
 _PYDANTIC_CODES = {
