@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 
@@ -53,24 +53,16 @@ def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorRespo
         )
     if not isinstance(value, dict) and not (allow_list and isinstance(value, list)):
         return ErrorResponse(400, "invalid_json", "the body must be a JSON object")
-    return unstorable_text(raw, value) or value
+    return unstorable_text(value) or value
 
 
-# Strict UTF-8 decoding already refuses raw surrogates and JSON refuses raw control characters, so NUL
-# and lone surrogates can only arrive as \u escapes: bodies without one skip the walk below.
-_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def unstorable_text(raw: bytes, value: Any) -> ErrorResponse | None:
-    """The 400 for a string holding NUL or an unpaired surrogate, else None.
+def unstorable_text(value: Any) -> ErrorResponse | None:
+    """The 400 for a string (or key) holding NUL or an unpaired surrogate, else None.
 
     Neither is text: PostgreSQL refuses NUL in text columns, a lone surrogate cannot be encoded as
     UTF-8 (SQLite, the journal's readers, vLLM), so a record holding one could be acknowledged and
     never stored. (A valid surrogate pair escape decodes to one character and passes.)
     """
-    if b"\\u" not in raw or _SUSPECT_ESCAPE.search(raw) is None:
-        return None
     where = _find_unstorable(value)
     if where is None:
         return None
@@ -83,6 +75,20 @@ def unstorable_text(raw: bytes, value: Any) -> ErrorResponse | None:
     )
 
 
+def _unstorable(s: str) -> bool:
+    # memchr for NUL; an ASCII string (an O(1) flag) holds no surrogate; otherwise orjson, which
+    # refuses lone surrogates, checks a 64 KB prompt in ~20 us (a regex took ~200 us, encode() ~100).
+    if "\x00" in s:
+        return True
+    if s.isascii():
+        return False
+    try:
+        orjson.dumps(s)
+    except orjson.JSONEncodeError:
+        return True
+    return False
+
+
 def _find_unstorable(value: Any) -> list[str | int] | None:
     # Iterative (bodies may nest deeply); each node keeps only its parent and key, so the walk stays
     # linear and the path is built once, for the string found.
@@ -91,11 +97,11 @@ def _find_unstorable(value: Any) -> list[str | int] | None:
     while stack:
         v, node = stack.pop()
         if isinstance(v, str):
-            if _UNSTORABLE.search(v):
+            if _unstorable(v):
                 return _path(parents, node)
         elif isinstance(v, dict):
             for k, item in v.items():
-                if _UNSTORABLE.search(k):
+                if _unstorable(k):
                     return _path(parents, node)
                 parents.append((node, k))
                 stack.append((item, len(parents) - 1))
