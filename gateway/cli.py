@@ -116,17 +116,21 @@ def _serve_workers(settings: Any, workers: int, log_level: str) -> None:
     import uvicorn
 
     from gateway.auth import load_or_create_pseudonym_key
-    from gateway.db import run_migrations
+    from gateway.db import DatabaseLink
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     load_or_create_pseudonym_key(settings.pseudonym_key, settings.data_dir)
+    migrated = not settings.auto_migrate
     if settings.auto_migrate:
-        run_migrations(settings.sync_db_url)
+        link = DatabaseLink(settings.sync_db_url, migrate=True, lock_path=settings.data_dir / "migrate.lock")
+        migrated = link.try_attach()
+        if not migrated:  # the workers start anyway, journal, and migrate (one at a time) when it returns
+            logging.getLogger(__name__).warning("telemetry database unreachable at start-up (%s)", link.last_error)
     for field, var in _WORKER_ENV.items():
         value = getattr(settings, field)
         if value is not None:
             os.environ[var] = str(value)
-    os.environ["CODESIEVE_AUTO_MIGRATE"] = "false"
+    os.environ["CODESIEVE_AUTO_MIGRATE"] = "false" if migrated else "true"
     # Spawned workers do not inherit this process's logging set-up: give them the same format.
     log_config = {
         "version": 1,

@@ -1,6 +1,12 @@
 """Start-up and shut-down: database, telemetry writer, upstream client (and embedded vLLM), filters.
 
 Everything long-lived is created here and kept on `app.state`; nothing is created at import time.
+
+The database is not needed to start: while it is unreachable the gateway serves completions, the
+telemetry journal keeps every record, and a background task migrates and attaches the database as
+soon as it answers (then the journal is replayed and experiments are loaded from it). Until then
+experiments come from the experiments file alone, and API keys can only be checked once the
+database answers (`auth_unavailable`, 503 with Retry-After, for a key this process has not seen).
 """
 
 from __future__ import annotations
@@ -19,13 +25,13 @@ from fastapi import FastAPI
 
 from gateway.auth import ApiKeyAuthenticator, load_or_create_pseudonym_key
 from gateway.config import GatewaySettings
-from gateway.db import build_async_engine, run_migrations
+from gateway.db import DatabaseLink, build_async_engine
 from gateway.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.service.arms import ExperimentRegistry
 from gateway.service.completions import CompletionService, ServiceConfig
 from gateway.service.events import EventService
-from gateway.service.experiment_admin import ExperimentAdmin
-from gateway.service.experiment_routing import ExperimentRouter, FilterFactory
+from gateway.service.experiment_admin import ExperimentAdmin, read_experiments_file
+from gateway.service.experiment_routing import ExperimentRouter, FilterFactory, check_definition
 from gateway.service.fim import resolve_fim_template
 from gateway.service.recent import RecentCompletions
 from gateway.supervisor import VllmSupervisor
@@ -114,6 +120,34 @@ async def _refresh_experiments(admin: ExperimentAdmin, every_s: float) -> None:
             log.warning("experiment refresh failed: %s", type(exc).__name__)
 
 
+async def _load_experiments(
+    admin: ExperimentAdmin, settings: GatewaySettings, link: DatabaseLink, build_filters: FilterFactory | None
+) -> None:
+    """From the file and the database; with no database yet, the file's definitions alone (assignment
+    is a pure hash, so arms are the same as they will be once the database is attached)."""
+    if link.attached:
+        if settings.experiments_file is not None:
+            await admin.load_file(settings.experiments_file)
+        await admin.refresh()
+    elif settings.experiments_file is not None:
+        defs = read_experiments_file(settings.experiments_file)
+        for exp in defs:
+            if problem := check_definition(exp, build_filters):
+                raise RuntimeError(f"{settings.experiments_file}: experiment {exp.name}: {problem}")
+        admin.registry.replace(defs)
+
+
+async def _attach_when_reachable(state: Any, settings: GatewaySettings) -> None:
+    link: DatabaseLink = state.db_link
+    await link.wait_attached()
+    log.info("telemetry database reachable and migrated; replaying the journal")
+    state.writer.attach()
+    try:
+        await _load_experiments(state.experiment_admin, settings, link, state.build_filters)
+    except Exception as exc:  # noqa: BLE001 - keep serving; the periodic refresh tries again
+        log.error("experiments could not be loaded after the database returned: %s", type(exc).__name__)
+
+
 def _freeze_startup_heap() -> None:
     """Exclude everything built at start-up from the cyclic garbage collector's full collections.
 
@@ -131,14 +165,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     state.pseudonym_key = load_or_create_pseudonym_key(settings.pseudonym_key, settings.data_dir)
-    if settings.auto_migrate:
-        await asyncio.to_thread(run_migrations, settings.sync_db_url)
+    state.db_link = link = DatabaseLink(
+        settings.sync_db_url, migrate=settings.auto_migrate, lock_path=settings.data_dir / "migrate.lock"
+    )
+    if not await asyncio.to_thread(link.try_attach):
+        log.warning("telemetry database unreachable at start-up (%s): serving and journaling", link.last_error)
     state.engine = build_async_engine(settings.async_db_url)
+    dead_letters = state.metrics.telemetry_dead_letters
     state.writer = TelemetryWriter(
         partial(insert_rows, state.engine),
         settings.spool_dir,
         batch_size=settings.telemetry_batch_size,
         flush_interval_s=settings.telemetry_flush_interval_s,
+        attached=link.attached,
+        on_dead_letter=lambda table, kind: dead_letters.labels(table, kind).inc(),
     )
     await state.writer.start()
     state.authenticator = ApiKeyAuthenticator(partial(fetch_api_key, state.engine))
@@ -175,9 +215,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upsert=partial(upsert_experiment, state.engine),
         build_filters=build_filters,
     )
-    if settings.experiments_file is not None:
-        await state.experiment_admin.load_file(settings.experiments_file)
-    await state.experiment_admin.refresh()
+    await _load_experiments(state.experiment_admin, settings, link, build_filters)
     router = ExperimentRouter(
         registry,
         http=state.http,
@@ -202,6 +240,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lookup_grace_s=2 * settings.telemetry_flush_interval_s + 0.1,
     )
     background = [asyncio.create_task(_refresh_experiments(state.experiment_admin, settings.experiments_refresh_s))]
+    if not link.attached:
+        background.append(asyncio.create_task(_attach_when_reachable(state, settings)))
     if settings.retention_days is not None:
         background.append(asyncio.create_task(run_retention_loop(state.engine, settings.retention_days)))
     log.info("gateway ready: model %s via %s (FIM template %s)", model_name, upstream_url, fim.name)

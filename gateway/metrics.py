@@ -34,3 +34,9 @@ class GatewayMetrics:
         self.telemetry_pending = Gauge(
             "codesieve_telemetry_pending_segments", "journal segments not yet in the database", registry=r
         )
+        self.telemetry_dead_letters = Counter(
+            "codesieve_telemetry_dead_letters",
+            "telemetry rows the database refused for their content, moved to the dead-letter file",
+            ["table", "error"],
+            registry=r,
+        )

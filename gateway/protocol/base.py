@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 
@@ -52,7 +53,71 @@ def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorRespo
         )
     if not isinstance(value, dict) and not (allow_list and isinstance(value, list)):
         return ErrorResponse(400, "invalid_json", "the body must be a JSON object")
-    return value
+    return unstorable_text(value) or value
+
+
+def unstorable_text(value: Any) -> ErrorResponse | None:
+    """The 400 for a string (or key) holding NUL or an unpaired surrogate, else None.
+
+    Neither is text: PostgreSQL refuses NUL in text columns, a lone surrogate cannot be encoded as
+    UTF-8 (SQLite, the journal's readers, vLLM), so a record holding one could be acknowledged and
+    never stored. (A valid surrogate pair escape decodes to one character and passes.)
+    """
+    where = _find_unstorable(value)
+    if where is None:
+        return None
+    param = ".".join(map(str, where))[:200] or None  # the path only (keys are client text: bounded)
+    return ErrorResponse(
+        400,
+        "invalid_text",
+        f"{param or 'the body'}: strings may not contain NUL (\\u0000) or unpaired surrogates (\\ud800-\\udfff)",
+        param=param,
+    )
+
+
+def _unstorable(s: str) -> bool:
+    # memchr for NUL; an ASCII string (an O(1) flag) holds no surrogate; otherwise orjson, which
+    # refuses lone surrogates, checks a 64 KB prompt in ~20 us (a regex took ~200 us, encode() ~100).
+    if "\x00" in s:
+        return True
+    if s.isascii():
+        return False
+    try:
+        orjson.dumps(s)
+    except orjson.JSONEncodeError:
+        return True
+    return False
+
+
+def _find_unstorable(value: Any) -> list[str | int] | None:
+    # Iterative (bodies may nest deeply); each node keeps only its parent and key, so the walk stays
+    # linear and the path is built once, for the string found.
+    parents: list[tuple[int, str | int]] = [(-1, "")]
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, node = stack.pop()
+        if isinstance(v, str):
+            if _unstorable(v):
+                return _path(parents, node)
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if _unstorable(k):
+                    return _path(parents, node)
+                parents.append((node, k))
+                stack.append((item, len(parents) - 1))
+        elif isinstance(v, list):
+            for i, item in enumerate(v):
+                parents.append((node, i))
+                stack.append((item, len(parents) - 1))
+    return None
+
+
+def _path(parents: list[tuple[int, str | int]], node: int) -> list[str | int]:
+    out: list[str | int] = []
+    while node > 0:
+        node, key = parents[node]
+        out.append(key)
+    return out[::-1]
 
 
 _PYDANTIC_CODES = {

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.protocol.base import ErrorResponse, validation_error
 
 StopSpec = str | list[str] | None
+# The telemetry column's size (gateway/telemetry/tables.py): what the edge accepts, storage takes.
+LANGUAGE_MAX_CHARS = 64
 
 
 class Segments(BaseModel):
@@ -32,7 +34,9 @@ class TabbyCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    language: str | None = Field(None, description="editor language id, e.g. python, typescript")
+    language: str | None = Field(
+        None, max_length=LANGUAGE_MAX_CHARS, description="editor language id, e.g. python, typescript"
+    )
     segments: Segments
     user: str | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
@@ -57,7 +61,9 @@ class OpenAICompletionRequest(BaseModel):
     stream: bool = False
     seed: int | None = None
     user: str | None = None
-    language: str | None = Field(None, description="codesieve: language id for stop sequences")
+    language: str | None = Field(
+        None, max_length=LANGUAGE_MAX_CHARS, description="codesieve: language id for stop sequences"
+    )
     # Accepted for client compatibility and forwarded as is.
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None

@@ -22,6 +22,8 @@ EventKind = Literal["shown", "accepted", "dismissed", "persisted"]
 # Checkpoints at which plugins report whether accepted code is still there (seconds after accept).
 PERSISTENCE_CHECKPOINTS_S = (15, 30, 120, 300, 600)
 MAX_EVENTS_PER_POST = 1000
+# The telemetry columns are 32-bit INTEGER (gateway/telemetry/tables.py): larger counts are refused here.
+INT32_MAX = 2**31 - 1
 
 
 class CodesieveEvent(BaseModel):
@@ -34,10 +36,10 @@ class CodesieveEvent(BaseModel):
         None, min_length=1, max_length=128, description="client event id; a retried event with the same id counts once"
     )
     accept_kind: Literal["full", "partial"] | None = Field(None, description="accepted: whole or part")
-    accepted_chars: Annotated[int, Field(ge=0)] | None = None
-    accepted_lines: Annotated[int, Field(ge=0)] | None = None
+    accepted_chars: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    accepted_lines: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     after_s: int | None = Field(None, description="persisted: seconds after accept, one of 15,30,120,300,600")
-    edit_distance_ratio: Annotated[float, Field(ge=0.0)] | None = Field(
+    edit_distance_ratio: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(
         None, description="persisted: relative lexical edit distance computed by the plugin"
     )
     current_text: str | None = Field(
@@ -46,7 +48,7 @@ class CodesieveEvent(BaseModel):
         description="persisted: the code now where the completion was accepted; "
         "the gateway computes the ratio and discards the text",
     )
-    elapsed_ms: Annotated[float, Field(ge=0)] | None = None
+    elapsed_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> CodesieveEvent:
@@ -71,7 +73,7 @@ class TabbyEvent(BaseModel):
     completion_id: str = Field(min_length=1, max_length=64)
     choice_index: Annotated[int, Field(ge=0, le=31)] = 0
     view_id: str | None = None
-    elapsed: Annotated[float, Field(ge=0)] | None = None
+    elapsed: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 @dataclass(frozen=True, slots=True)

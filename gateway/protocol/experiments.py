@@ -14,7 +14,9 @@ class ArmOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     upstream: str | None = Field(None, description="another vLLM server for this arm")
-    model: str | None = Field(None, description="model name to ask the (arm's) upstream for")
+    model: str | None = Field(
+        None, max_length=200, description="model name to ask the (arm's) upstream for (telemetry column: 200)"
+    )
     fim_template: str | None = Field(None, description="FIM template name for this arm")
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None

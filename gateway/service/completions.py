@@ -361,9 +361,9 @@ class CompletionService:
         row.update(
             upstream_latency_ms=upstream_ms,
             completion_chars=sum(len(c.text) for c in choices),
-            prompt_tokens=(usage or {}).get("prompt_tokens"),
-            completion_tokens=(usage or {}).get("completion_tokens"),
-            finish_reason=choices[0].finish_reason if choices else None,
+            prompt_tokens=_count((usage or {}).get("prompt_tokens")),
+            completion_tokens=_count((usage or {}).get("completion_tokens")),
+            finish_reason=_label(choices[0].finish_reason, 32) if choices else None,
             filter_action=strongest,
             filter_reasons=json.dumps(sorted({f["reason"] for c in choices for f in c.filters})) if actions else None,
             attributions=json.dumps(attributions) if attributions else None,
@@ -405,6 +405,16 @@ class CompletionService:
 
 # Finding actions (filter vocabulary) -> completion-record actions (telemetry vocabulary).
 _ACTION_NAME = {"annotate": "annotated", "redact": "redacted", "block": "blocked"}
+
+
+# What the upstream says goes into typed, sized columns: a value that would not fit is not stored
+# (it would otherwise be refused by the database and end in the writer's dead-letter file).
+def _count(v: Any) -> int | None:
+    return v if type(v) is int and 0 <= v <= 2**31 - 1 else None
+
+
+def _label(v: Any, max_chars: int) -> str | None:
+    return v if isinstance(v, str) and len(v) <= max_chars and v.isprintable() else None
 
 
 def _sse(obj: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ little more than the writer's flush interval) before the event is refused.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,8 @@ from gateway.protocol.events import ParsedEvent
 from gateway.service.completions import Caller, TelemetrySink
 from gateway.service.persistence import compute_persistence, persistence_from_ratio
 from gateway.service.recent import CompletionRef, RecentCompletions
+
+log = logging.getLogger(__name__)
 
 FetchFn = Callable[[list[str]], Awaitable[dict[str, CompletionRef]]]
 
@@ -60,7 +63,16 @@ class EventService:
 
     async def ingest(self, events: list[ParsedEvent], caller: Caller) -> dict[str, Any] | ErrorResponse:
         """All-or-nothing: either every event is accepted (and journaled) or none is."""
-        refs = await self._lookup([e.completion_id for e in events])
+        try:
+            refs = await self._lookup([e.completion_id for e in events])
+        except Exception as exc:  # noqa: BLE001 - the database is down: the client retries (nothing journaled)
+            log.warning("event lookup failed: %s", type(exc).__name__)
+            return ErrorResponse(
+                503,
+                "database_unavailable",
+                "the completion is not known to this gateway and the database is unreachable; retry shortly",
+                headers={"Retry-After": "5"},
+            )
         rows = []
         for i, e in enumerate(events):
             ref = refs.get(e.completion_id)

@@ -1,1 +1,2 @@
-"""Telemetry: schema (tables), the only gateway SQL (repository), and the batched durable writer."""
+"""Telemetry: schema (tables), the only gateway SQL (repository), the batched durable writer, and the
+dead-letter file for rows the database refuses (deadletter)."""

@@ -11,6 +11,13 @@ process takes the first unlocked directory, so a restarted gateway replays what 
 and moves into its own directory the segments of any other unlocked one (a dead process's: after
 `serve --workers 3` was killed, a restart with one worker still replays all three journals).
 
+A row the database refuses for its content (not an outage: see `deadletter.is_row_error`) must not
+block the rows behind it: the failing batch is split in halves until the refused row stands alone,
+that row goes to the dead-letter file with its error, and the rest are inserted in their order.
+
+Until the database is attached (the gateway started while it was down: `attach()` is called once
+it is migrated), segments accumulate exactly as during an outage.
+
 While the database keeps up, a closed segment's rows are also kept in memory until committed, so
 the writer inserts them without reading and parsing its own journal back (that re-read was ~6% of
 the CPU of an event post); segments from a crash or an outage are read from disk.
@@ -29,10 +36,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.protocol import codec
+from gateway.telemetry.deadletter import FILE_NAME, DeadLetterFile, is_row_error
 
 log = logging.getLogger(__name__)
 
 InsertFn = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+DeadLetterHook = Callable[[str, str], None]  # (table, error type): e.g. a metrics counter
 MAX_JOURNAL_DIRS = 64
 
 
@@ -43,8 +52,20 @@ def _json_default(v: Any) -> Any:
 
 
 class TelemetryWriter:
-    def __init__(self, insert: InsertFn, spool_root: Path, *, batch_size: int, flush_interval_s: float) -> None:
+    def __init__(
+        self,
+        insert: InsertFn,
+        spool_root: Path,
+        *,
+        batch_size: int,
+        flush_interval_s: float,
+        attached: bool = True,
+        on_dead_letter: DeadLetterHook | None = None,
+    ) -> None:
         self._insert = insert
+        self._attached = attached
+        self._on_dead_letter = on_dead_letter
+        self.dead_letters = DeadLetterFile(spool_root / FILE_NAME)
         self._root = spool_root
         self._batch_size = batch_size
         self._interval = flush_interval_s
@@ -87,6 +108,11 @@ class TelemetryWriter:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def attach(self) -> None:
+        """The database is migrated and reachable now: replay what accumulated, at once."""
+        self._attached = True
+        self._wake.set()
+
     # --- hot path
     def submit(self, table: str, row: dict[str, Any]) -> None:
         assert self._file is not None, "writer not started"
@@ -120,6 +146,9 @@ class TelemetryWriter:
         """Insert closed segments oldest first; stop at the first failure to keep order."""
         closed = [p for p in self._segments() if self._file is None or p.name != Path(self._file.name).name]
         self.pending_segments = len(closed)
+        if not self._attached:
+            self.db_ok = False
+            return False
         for seg in closed:
             by_table: dict[str, list[dict[str, Any]]] = {}
             for table, row in self._segment_content(seg):
@@ -129,7 +158,7 @@ class TelemetryWriter:
                 for table in sorted(by_table, key=lambda t: (t != "completions", t)):
                     rows = by_table[table]
                     for i in range(0, len(rows), self._batch_size):
-                        await self._insert(table, rows[i : i + self._batch_size])
+                        await self._insert_isolating(table, rows[i : i + self._batch_size], seg.name)
             except Exception as exc:  # noqa: BLE001 - DB down or slow: keep the segment, retry later
                 if self.db_ok:
                     log.warning(
@@ -145,6 +174,30 @@ class TelemetryWriter:
             log.info("telemetry: database back; journal replayed")
         self.db_ok = True
         return True
+
+    async def _insert_isolating(self, table: str, rows: list[dict[str, Any]], segment: str) -> None:
+        """Insert `rows`; a row refused for its content goes to the dead-letter file, the rest go in.
+
+        Bisection: a refused batch of n rows with one bad row costs about 2*log2(n) more INSERTs
+        (16 for the default 200). Inserts are idempotent, so halves committed before an outage
+        are simply skipped when the segment is retried. An outage (or a dead-letter file the
+        disk refuses) propagates: the caller keeps the whole segment for later.
+        """
+        try:
+            await self._insert(table, rows)
+            return
+        except Exception as exc:  # noqa: BLE001 - classified: row errors are isolated, outages propagate
+            if not is_row_error(exc):
+                raise
+            if len(rows) == 1:
+                kind = self.dead_letters.append(table, rows[0], exc, segment=segment)
+                log.error("telemetry: a %s row was refused (%s); kept in %s", table, kind, self.dead_letters.path)
+                if self._on_dead_letter is not None:
+                    self._on_dead_letter(table, kind)
+                return
+        mid = len(rows) // 2
+        await self._insert_isolating(table, rows[:mid], segment)
+        await self._insert_isolating(table, rows[mid:], segment)
 
     def _segment_content(self, seg: Path) -> list[tuple[str, dict[str, Any]]]:
         rows = self._in_memory.get(seg.name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
@@ -11,6 +14,8 @@ from gateway.deps import CallerDep
 from gateway.telemetry.repository import ping
 
 router = APIRouter()
+# A load balancer polls /ready every few seconds: it must answer even when the database hangs.
+_PING_TIMEOUT_S = 2.0
 
 
 @router.get("/health")
@@ -21,19 +26,44 @@ async def health() -> Response:
 
 @router.get("/ready")
 async def ready(request: Request) -> Response:
-    """The upstream model server and the telemetry database are both reachable."""
+    """Can this replica serve completions (200) or not (503); `status: degraded` says what is missing.
+
+    Only an unreachable upstream is 503: with the database down, completions are still answered and
+    their telemetry journaled, so a load balancer must keep sending traffic (`degraded`). Dead
+    letters (rows the database refused, kept in the spool's dead-letter file) also read `degraded`,
+    until an operator moves the file away.
+    """
     state = request.app.state
     upstream_ok = await state.vllm.is_healthy()
-    db_ok = await ping(state.engine)
+    database = await _database_state(state)
+    dead_letters = state.writer.dead_letters.count()
+    degraded = [
+        r
+        for r, bad in (("database_" + database, database != "ok"), ("telemetry_dead_letters", dead_letters > 0))
+        if bad
+    ]
     body = {
-        "status": "ready" if upstream_ok and db_ok else "not_ready",
+        "status": "not_ready" if not upstream_ok else "degraded" if degraded else "ready",
         "upstream": "ok" if upstream_ok else "unreachable",
-        "database": "ok" if db_ok else "unreachable",
+        "database": database,
         "telemetry_pending_segments": state.writer.pending_segments,
+        "telemetry_dead_letters": dead_letters,
+        "degraded": degraded,
     }
     if state.supervisor is not None:
         body["upstream_process"] = state.supervisor.describe()
-    return json_response(body, 200 if upstream_ok and db_ok else 503)
+    return json_response(body, 200 if upstream_ok else 503)
+
+
+async def _database_state(state: Any) -> str:
+    """ok | unreachable | not_migrated (reachable, but the gateway has not attached it yet)."""
+    try:
+        reachable = await asyncio.wait_for(ping(state.engine), timeout=_PING_TIMEOUT_S)
+    except TimeoutError:
+        reachable = False
+    if not reachable:
+        return "unreachable"
+    return "ok" if state.db_link.attached else "not_migrated"
 
 
 @router.get("/metrics")

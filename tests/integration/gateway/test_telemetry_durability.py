@@ -95,8 +95,9 @@ def test_spool_and_replay_while_postgresql_is_stopped(vllm_server: VllmServer, t
         for i, cid in enumerate(during):  # events on completions answered while the DB was down
             assert _events(gw.url, key, {"kind": "shown", "completion_id": cid, "event_id": f"d{i}"}).status_code == 202
         time.sleep(1.0)
-        ready = httpx.get(f"{gw.url}/ready")
-        assert ready.status_code == 503 and ready.json()["database"] == "unreachable"
+        ready = httpx.get(f"{gw.url}/ready")  # completions are still served: degraded, not out of service
+        assert ready.status_code == 200 and ready.json()["database"] == "unreachable"
+        assert ready.json()["status"] == "degraded" and ready.json()["degraded"] == ["database_unreachable"]
         assert ready.json()["telemetry_pending_segments"] >= 1
         pg.start()
         deadline = time.monotonic() + 60
@@ -111,6 +112,66 @@ def test_spool_and_replay_while_postgresql_is_stopped(vllm_server: VllmServer, t
         pg.destroy()
     assert set(before) | set(during) <= ids
     assert sorted(e["client_event_id"] for e in events) == [f"d{i}" for i in range(5)]
+
+
+def _wait_ready(url: str, predicate: object, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = httpx.get(f"{url}/ready").json()
+        if predicate(body) or time.monotonic() > deadline:  # type: ignore[operator]
+            return body
+        time.sleep(0.5)
+
+
+@pytest.mark.postgres
+def test_gateway_starts_serves_and_journals_while_postgresql_is_down(vllm_server: VllmServer, tmp_path: Path) -> None:
+    """issue 13 (availability): with PostgreSQL down the gateway exited at start-up (OperationalError).
+
+    Now it starts, answers completions and journals their telemetry, says `degraded` on /ready,
+    and migrates and replays as soon as the database answers. API keys live in the database: a
+    key can only be checked once it answers (503 auth_unavailable before), hence two gateways.
+    """
+    pg = PrivatePostgres()  # initialised, not started: nothing listens on its port
+    gateways = []
+    try:
+        open_gw = start_gateway(
+            tmp_path / "open", db_url=pg.url, upstream=vllm_server.url, env={"CODESIEVE_REQUIRE_AUTH": "false"}
+        )
+        gateways.append(open_gw)
+        auth_gw = start_gateway(tmp_path / "auth", db_url=pg.url, upstream=vllm_server.url)
+        gateways.append(auth_gw)
+        for gw in gateways:
+            assert httpx.get(f"{gw.url}/health").status_code == 200
+            ready = httpx.get(f"{gw.url}/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["status"] == "degraded" and ready.json()["database"] == "unreachable"
+        served = [_complete(open_gw.url, "none")["id"] for _ in range(3)]
+        for i, cid in enumerate(served):
+            assert _events(open_gw.url, "none", {"kind": "shown", "completion_id": cid, "event_id": f"o{i}"}).is_success
+        refused = _events(open_gw.url, "none", {"kind": "shown", "completion_id": "cmpl-elsewhere"})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "database_unavailable"
+        r = httpx.post(f"{auth_gw.url}/v1/completions", json={"prompt": "x"}, headers={"Authorization": "Bearer cs_x"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "auth_unavailable"
+        assert _wait_ready(open_gw.url, lambda b: b["telemetry_pending_segments"] >= 1, 5)["telemetry_pending_segments"]
+
+        pg.start()
+        for gw in gateways:  # back-off: 1, 2, 4, ... 30 s between attempts
+            ready = _wait_ready(
+                gw.url, lambda b: b["status"] == "ready" and not b["telemetry_pending_segments"], timeout_s=90
+            )
+            assert ready["status"] == "ready" and ready["database"] == "ok", ready
+        key = create_key(pg.url, user="after-outage")
+        assert _complete(auth_gw.url, key)["id"]
+        for gw in gateways:
+            stop_process_group(gw.proc)
+        ids = {r["id"] for r in _rows(pg.url, "SELECT id FROM completions")}
+        events = _rows(pg.url, "SELECT client_event_id FROM events")
+    finally:
+        for gw in gateways:
+            stop_process_group(gw.proc)
+        pg.destroy()
+    assert set(served) <= ids
+    assert sorted(e["client_event_id"] for e in events) == ["o0", "o1", "o2"]
 
 
 @pytest.mark.postgres

@@ -158,3 +158,164 @@ def test_a_live_process_journal_is_not_taken_over(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert [r["id"] for _, r in db.rows] == ["live"]
+
+
+class PickyDb(RecordingDb):
+    """Fault injection: refuses, all-or-nothing per batch, any batch holding a row marked `bad`
+    (as PostgreSQL refuses a batch with one over-long value), with the given exception."""
+
+    def __init__(self, refusal: Exception) -> None:
+        super().__init__()
+        self.refusal = refusal
+
+    async def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("database down")
+        if any(r.get("bad") for r in rows):
+            raise self.refusal
+        self.rows.extend((table, r) for r in rows)
+
+
+def _data_error() -> Exception:
+    from sqlalchemy.exc import DataError
+
+    return DataError("INSERT ...", {}, Exception("value too long for type character varying(64)\nDETAIL: x"))
+
+
+def _dead_letters(root: Path) -> list[dict[str, Any]]:
+    import json
+
+    path = root / "dead-letters.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_refused_row_is_dead_lettered_and_the_rows_behind_it_are_inserted(tmp_path: Path) -> None:
+    """issue 13: one poisoned row stopped the writer for ever (every later row acknowledged, none stored)."""
+    db = PickyDb(_data_error())
+    hooked: list[tuple[str, str]] = []
+
+    async def run() -> None:
+        w = TelemetryWriter(
+            db.insert, tmp_path, batch_size=50, flush_interval_s=0.01, on_dead_letter=lambda *a: hooked.append(a)
+        )
+        await w.start()
+        for i in range(120):
+            w.submit("events", {"id": i, "bad": i in (7, 64, 65)})
+        await asyncio.sleep(0.3)
+        assert w.db_ok and w.pending_segments == 0
+        for i in range(120, 130):  # the writer kept going
+            w.submit("events", {"id": i, "bad": False})
+        await w.close()
+        assert w.dead_letters.count() == 3
+
+    asyncio.run(run())
+    assert [r["id"] for _, r in db.rows] == [i for i in range(130) if i not in (7, 64, 65)]
+    letters = _dead_letters(tmp_path)
+    assert [x["row"]["id"] for x in letters] == [7, 64, 65]
+    assert letters[0]["table"] == "events"
+    assert letters[0]["error"] == {
+        "type": "DataError/Exception",
+        "message": "value too long for type character varying(64)",
+    }
+    assert letters[0]["at"].endswith("+00:00") and letters[0]["segment"].endswith(".jsonl")
+    assert (tmp_path / "dead-letters.jsonl").stat().st_mode & 0o777 == 0o600
+    assert hooked == [("events", "DataError/Exception")] * 3
+    assert db.calls < 130 // 2  # bisection, not one INSERT per row
+
+
+def test_a_refused_row_in_a_replayed_journal_is_dead_lettered(tmp_path: Path) -> None:
+    """A journal written before the fix (poisoned row included) replays now instead of blocking."""
+    import json
+
+    seg_dir = tmp_path / "0"
+    seg_dir.mkdir()
+    lines = [{"t": "events", "r": {"id": i, "bad": i == 2}} for i in range(5)]
+    (seg_dir / "000000000000.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    db = PickyDb(UnicodeEncodeError("utf-8", "py\ud800", 2, 3, "surrogates not allowed"))
+
+    async def run() -> None:
+        w = TelemetryWriter(db.insert, tmp_path, batch_size=100, flush_interval_s=0.01)
+        await w.start()
+        await asyncio.sleep(0.1)
+        await w.close()
+
+    asyncio.run(run())
+    assert [r["id"] for _, r in db.rows] == [0, 1, 3, 4]
+    assert [x["row"]["id"] for x in _dead_letters(tmp_path)] == [2]
+    assert _dead_letters(tmp_path)[0]["error"]["type"] == "UnicodeEncodeError"
+
+
+def test_an_outage_is_never_dead_lettered(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    db = PickyDb(OperationalError("INSERT ...", {}, Exception("connection refused")))
+
+    async def run() -> None:
+        w = TelemetryWriter(db.insert, tmp_path, batch_size=10, flush_interval_s=0.01)
+        await w.start()
+        for i in range(5):
+            w.submit("events", {"id": i, "bad": i == 3})
+        await asyncio.sleep(0.2)
+        assert not w.db_ok and w.pending_segments >= 1
+        db.refusal = _data_error()  # the database answers again, and now refuses only row 3
+        await asyncio.sleep(1.5)
+        await w.close()
+
+    asyncio.run(run())
+    assert [r["id"] for _, r in db.rows] == [0, 1, 2, 4]
+    assert [x["row"]["id"] for x in _dead_letters(tmp_path)] == [3]
+
+
+def test_rows_spool_until_the_database_is_attached(tmp_path: Path) -> None:
+    """A gateway started while its database was down journals everything until attach()."""
+    db = RecordingDb()
+
+    async def run() -> None:
+        w = TelemetryWriter(db.insert, tmp_path, batch_size=10, flush_interval_s=0.01, attached=False)
+        await w.start()
+        for i in range(15):
+            w.submit("completions", {"id": i})
+        await asyncio.sleep(0.2)
+        assert db.calls == 0 and not w.db_ok and w.pending_segments >= 1
+        w.attach()
+        await asyncio.sleep(0.1)
+        assert w.db_ok and w.pending_segments == 0
+        await w.close()
+
+    asyncio.run(run())
+    assert [r["id"] for _, r in db.rows] == list(range(15))
+
+
+def test_row_errors_are_told_from_outages() -> None:
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import exc
+
+    from gateway.telemetry.deadletter import is_row_error
+
+    def wrap(cls: type[exc.DBAPIError], orig: Exception) -> Exception:
+        return cls("INSERT ...", {}, orig)
+
+    row_errors = [
+        wrap(exc.DataError, psycopg.errors.StringDataRightTruncation("value too long")),
+        wrap(exc.IntegrityError, psycopg.errors.ForeignKeyViolation("no such completion")),
+        wrap(exc.ProgrammingError, psycopg.ProgrammingError("cannot adapt type 'dict'")),
+        wrap(exc.ProgrammingError, sqlite3.ProgrammingError("Error binding parameter 5: type 'dict' is not supported")),
+        UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"),
+        OverflowError("Python int too large to convert to SQLite INTEGER"),
+        exc.StatementError("bad value", "INSERT ...", {}, ValueError("x")),
+    ]
+    outages = [
+        wrap(exc.OperationalError, psycopg.OperationalError("connection refused")),
+        wrap(exc.OperationalError, sqlite3.OperationalError("database is locked")),
+        wrap(exc.InterfaceError, psycopg.InterfaceError("connection closed")),
+        wrap(exc.ProgrammingError, psycopg.errors.UndefinedTable("relation events does not exist")),
+        wrap(exc.ProgrammingError, sqlite3.ProgrammingError("Cannot operate on a closed database.")),
+        ConnectionRefusedError(),
+        TimeoutError(),
+        RuntimeError("unknown"),
+    ]
+    assert [is_row_error(e) for e in row_errors] == [True] * len(row_errors)
+    assert [is_row_error(e) for e in outages] == [False] * len(outages)
