@@ -71,7 +71,7 @@ def run(
     limit: int | None = typer.Option(None, help="only the first N problems"),
 ) -> None:
     """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
-    from experiments.bench.run import BenchConfig, run_eval
+    from experiments.bench.run import BenchConfig, EvalInterrupted, run_eval
     from experiments.bench.sandbox import SandboxError
 
     if (samples is None) == (endpoint is None):
@@ -91,6 +91,9 @@ def run(
     )
     try:
         summary = run_eval(cfg)
+    except EvalInterrupted as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=130) from None
     except (ValueError, FileNotFoundError, SandboxError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import platform
+import signal
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -28,12 +29,20 @@ from experiments.bench.pass_at_k import compute_pass_at_k
 from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
 from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
 
-__all__ = ["HARNESS_VERSION", "BenchConfig", "judge_sample", "read_samples", "run_eval"]
+__all__ = ["HARNESS_VERSION", "BenchConfig", "EvalInterrupted", "judge_sample", "read_samples", "run_eval"]
 
 logger = logging.getLogger(__name__)
 
 # Bump when a change to judging can change a verdict (wire format, test semantics, limits).
 HARNESS_VERSION = "codesieve-bench/1"
+
+
+class EvalInterrupted(Exception):  # noqa: N818 - it names what happened, not an error class
+    """Ctrl-C during a run: the sandboxes are gone, what was judged is on disk."""
+
+    def __init__(self, results_path: Path, judged: int) -> None:
+        super().__init__(f"interrupted: {judged} judged samples kept in {results_path}; rerun to resume")
+        self.judged = judged
 
 
 @dataclass(frozen=True)
@@ -104,10 +113,13 @@ def _read_jsonl_tolerant(path: Path) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    with path.open("a", encoding="utf-8") as fh:
+    """Append rows, each with one write(2) on an O_APPEND file: a row is on disk whole or not at all."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
         for row in rows:
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
+            os.write(fd, (json.dumps(row) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def _collect_samples(cfg: BenchConfig, problems: list[Problem], out_dir: Path) -> list[Sample]:
@@ -151,13 +163,38 @@ def _judge_all(
             todo.append(s)
     logger.info("judging %d samples (%d already done) with %d workers", len(todo), len(rows), cfg.workers)
     sandbox_cfg = SandboxConfig(timeout_s=cfg.timeout_s, cpu_s=max(1, int(cfg.timeout_s)))
-    with ProcessPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
-        futures = {pool.submit(judge_sample, problems[s.task_id], s.completion, sandbox_cfg): s for s in todo}
-        for future in as_completed(futures):
-            row = _row(futures[future], future.result())
+    jobs = [(problems[s.task_id], s.completion, sandbox_cfg) for s in todo]
+    # multiprocessing.Pool rather than ProcessPoolExecutor: its terminate() stops the workers at
+    # once (their sandboxes die with them, bwrap --die-with-parent), where the executor's shutdown
+    # waits for every queued sample.
+    pool = multiprocessing.get_context("fork").Pool(processes=max(1, cfg.workers), initializer=_worker_init)
+    try:
+        for i, verdict in pool.imap_unordered(_judge_job, enumerate(jobs)):
+            row = _row(todo[i], verdict)
             _append(results_path, [row])
             rows.append(row)
+        pool.close()
+    except KeyboardInterrupt:
+        pool.terminate()
+        raise EvalInterrupted(results_path, len(rows)) from None
+    finally:
+        pool.terminate()
+        pool.join()
     return rows
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _worker_init() -> None:
+    # terminate() sends SIGTERM: unwind, so that the sample's sandbox is killed and its cgroup removed.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _judge_job(job: tuple[int, tuple[Problem, str, SandboxConfig]]) -> tuple[int, SampleVerdict]:
+    i, (problem, completion, cfg) = job
+    return i, judge_sample(problem, completion, cfg)
 
 
 def _row(sample: Sample, verdict: SampleVerdict) -> dict[str, Any]:
