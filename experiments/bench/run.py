@@ -29,7 +29,15 @@ from experiments.bench.pass_at_k import compute_pass_at_k
 from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
 from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
 
-__all__ = ["HARNESS_VERSION", "BenchConfig", "EvalInterrupted", "judge_sample", "read_samples", "run_eval"]
+__all__ = [
+    "HARNESS_VERSION",
+    "BenchConfig",
+    "EvalInterrupted",
+    "broken_problems",
+    "judge_sample",
+    "read_samples",
+    "run_eval",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +72,38 @@ class BenchConfig:
             data["generation"].pop("api_key", None)  # never written to disk
         plain: dict[str, Any] = json.loads(json.dumps(data, default=str))
         return plain
+
+
+def _compiles(source: str, filename: str) -> str | None:
+    """None when `source` compiles, else why not (compiled only: benchmark code is never run here)."""
+    try:
+        compile(source, filename, "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
+        line = getattr(exc, "lineno", None)
+        return f"{getattr(exc, 'msg', exc)}{f' (line {line})' if line else ''}"
+    return None
+
+
+def broken_problems(problems: Iterable[Problem]) -> list[str]:
+    """Python problems whose own code cannot run: the benchmark is broken, not the samples.
+
+    The judge executes prompt + test ("check" style) or the test ("script" style); where the data has
+    a reference solution, prompt + solution must compile too. Each entry: "<task id>: <what> does not
+    compile: <why>". MultiPL-E programs are compiled by their toolchain in the sandbox, not here.
+    """
+    out = []
+    for p in problems:
+        if p.language != "py":
+            continue
+        judged = p.prompt + "\n" + p.test if p.test_style == "check" else p.test
+        why = _compiles(judged, p.task_id)
+        what = "its prompt and test" if p.test_style == "check" else "its test"
+        if why is None and p.canonical_solution is not None:
+            why = _compiles(p.prompt + p.canonical_solution, p.task_id)
+            what = "its prompt and reference solution"
+        if why is not None:
+            out.append(f"{p.task_id}: {what} do not compile: {why}")
+    return out
 
 
 def judge_sample(problem: Problem, completion: str, cfg: SandboxConfig) -> SampleVerdict:
@@ -284,6 +324,10 @@ def run_eval(cfg: BenchConfig) -> dict[str, Any]:
     check_sandbox_available()
     bench = load_benchmark(cfg.benchmark, data_dir=cfg.data_dir)
     problems = list(bench.problems[: cfg.limit] if cfg.limit else bench.problems)
+    broken = broken_problems(problems)
+    if broken:
+        more = f" (and {len(broken) - 3} more)" if len(broken) > 3 else ""
+        raise ValueError(f"the benchmark itself is broken, no sample can pass: {'; '.join(broken[:3])}{more}")
     if problems[0].language != "py":
         from experiments.bench.toolchains import check_toolchain
 
