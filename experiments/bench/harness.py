@@ -9,6 +9,9 @@
 The test's expected values and assertions never enter the sandbox; the sandbox only ever sees the
 arguments of the calls the test makes, and can only answer with plain data (see wire.py). A candidate
 that exits, kills its parent, loops or forges output loses its session, and a lost session is a failure.
+An answer is decoded under the sample's deadline and hash-flooded containers are refused
+(`wire.DecodeGuard`), so the judge's own work on it is linear in its size (at most
+`output_limit_bytes`) and ends with the sample.
 """
 
 from __future__ import annotations

@@ -42,7 +42,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Bump when a change to judging can change a verdict (wire format, test semantics, limits).
-HARNESS_VERSION = "codesieve-bench/1"
+# 2: bash tests in their own process (issue 13), memory-capped sandbox, benchmarks that cannot compile refused.
+HARNESS_VERSION = "codesieve-bench/2"
+# Whether a sample can forge its verdict, per judge (see toolchains.py): Python and bash tests run in a
+# process the candidate cannot read; the other MultiPL-E languages test the candidate in-process.
+_ISOLATED_LANGUAGES = ("py", "sh")
 
 
 class EvalInterrupted(Exception):  # noqa: N818 - it names what happened, not an error class
@@ -275,6 +279,11 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
             "num_problems": len(bench.problems),
         },
         "harness_version": HARNESS_VERSION,
+        "verdicts": (
+            "isolated: tests run outside the candidate's process"
+            if bench.problems and bench.problems[0].language in _ISOLATED_LANGUAGES
+            else "in-process: a sample written to search its own program or memory could forge a pass"
+        ),
         "model": gen.model if gen else None,
         "sampling": (
             {"n": gen.n, "temperature": gen.temperature, "top_p": gen.top_p, "max_tokens": gen.max_tokens}
@@ -303,6 +312,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- sampling: {summary['sampling']}, seed: {summary['seed']}",
         f"- benchmark version: {b['version']} ({summary['num_tasks']} tasks, {summary['num_samples']} samples)",
         f"- harness: {summary['harness_version']}, versions: {summary['versions']}",
+        f"- verdicts: {summary.get('verdicts', 'n/a')}",
         f"- blocked by gateway filters: {summary['blocked']}",
         "",
         "| metric | value (%) |",
