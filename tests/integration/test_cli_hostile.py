@@ -156,7 +156,7 @@ CASES = [
             "--output",
             "{out}",
         ),
-        None,
+        "{out}",
         "127.0.0.1:9",
     ),
     Case("eval-run-timeout-negative", (*RUN, "--timeout", "-1", "--output", "{out}"), "{out}", "--timeout"),
@@ -173,7 +173,7 @@ CASES = [
             "--output",
             "{out}",
         ),
-        None,
+        "{out}",
         "Broken/0",
     ),
     # --db unreachable or malformed
@@ -197,7 +197,7 @@ CASES = [
     Case(
         "serve-db-malformed",
         ("serve", "--upstream", "http://127.0.0.1:9", "--db", MALFORMED_DB, "--data-dir", "{out}"),
-        None,
+        "{out}",
         "database",
     ),
     Case(
