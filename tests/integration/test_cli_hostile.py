@@ -19,8 +19,9 @@ import pytest
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-UNREACHABLE_PG = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
-MALFORMED_DB = "postgresql+psycopg://user@host:notaport/db"
+PASSWORD = "s3cret-pw"  # in the URLs below: no error line may echo it
+UNREACHABLE_PG = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/nothing"
+MALFORMED_DB = f"postgresql+psycopg://user:{PASSWORD}@host:notaport/db"
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,7 @@ def test_hostile_command_line_gets_one_error_line(case: Case, scratch: Path, rea
     )
     assert proc.returncode != 0, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
+    assert PASSWORD not in proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: "), lines[0]
