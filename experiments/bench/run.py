@@ -101,12 +101,12 @@ def broken_problems(problems: Iterable[Problem]) -> list[str]:
             continue
         judged = p.prompt + "\n" + p.test if p.test_style == "check" else p.test
         why = _compiles(judged, p.task_id)
-        what = "its prompt and test" if p.test_style == "check" else "its test"
+        what = "its prompt and test do" if p.test_style == "check" else "its test does"
         if why is None and p.canonical_solution is not None:
             why = _compiles(p.prompt + p.canonical_solution, p.task_id)
-            what = "its prompt and reference solution"
+            what = "its prompt and reference solution do"
         if why is not None:
-            out.append(f"{p.task_id}: {what} do not compile: {why}")
+            out.append(f"{p.task_id}: {what} not compile: {why}")
     return out
 
 
