@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -83,10 +84,13 @@ def run(
     progress: ProgressOpt = True,
 ) -> None:
     """Exact then MinHash near dedup; writes the deduped corpus, clusters and a report."""
+    from dedup import storage
     from dedup.config import MinhashConfig
     from dedup.runners.artifacts import InputChangedError
 
+    created = not output.exists()
     try:
+        storage.require_records(storage.list_input_files(inputs))
         b, r = _resolve_bands_rows(threshold, num_perm, bands, rows, verify=verify)
         cfg = MinhashConfig(
             ngram=ngram,
@@ -107,6 +111,8 @@ def run(
 
             result = run_local(cfg, inputs, output, workers=workers, progress=progress)
     except (ValueError, InputChangedError, OSError) as exc:
+        if created:  # a run that never finished on bad input leaves nothing behind
+            shutil.rmtree(output, ignore_errors=True)
         raise _fail(str(exc)) from None
     totals = result.report["totals"]
     typer.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -47,6 +48,10 @@ def build(
         raise _fail(str(exc)) from None
     started = time.perf_counter()
     try:
+        records = read_corpus_records(input_path)
+        first = next(records, None)
+        if first is None:
+            raise _fail(f"no records in {input_path}: nothing to index")
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), disable=quiet, transient=True
         ) as bar:
@@ -56,7 +61,7 @@ def build(
                 if docs % 200 == 0:
                     bar.update(task, description=f"indexing: {docs} files, {chars / 1e6:.1f} MB")
 
-            index = build_index(read_corpus_records(input_path), config, workers=workers, progress=progress)
+            index = build_index(itertools.chain([first], records), config, workers=workers, progress=progress)
         save_index(index, output)
     except IndexFormatError as exc:
         raise _fail(str(exc)) from None

@@ -6,6 +6,7 @@ Input records are plain dicts with `content` and metadata (`repo`, `path`, `lice
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,21 @@ def is_permissive(licence: str | None) -> bool:
     return any(o in PERMISSIVE_LICENCES for o in options)
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
+def _stars(value: Any, doc_index: int) -> int:
+    """`stars` as an int64 (it is stored as one); absent or not a number counts as 0.
+
+    JSON readers accept `Infinity`, `NaN` and 1e300, which no star count is: refused with the record.
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return 0
+    if isinstance(value, float) and not math.isfinite(value) or abs(value) > _INT64_MAX:
+        raise ValueError(f"record {doc_index}: `stars` must be a whole number below 2**63, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True, slots=True)
 class CodeRecord:
     """One input record: its position-derived index, stable id, content and metadata."""
@@ -95,7 +111,6 @@ class CodeRecord:
         else:
             doc_id = f"#{doc_index:016x}"
         licence = raw.get("licence", raw.get("license"))
-        stars = raw.get("stars")
         return cls(
             doc_index=doc_index,
             doc_id=doc_id,
@@ -104,7 +119,7 @@ class CodeRecord:
             path=None if path is None else str(path),
             licence=None if licence is None else str(licence),
             language=None if raw.get("language") is None else str(raw["language"]),
-            stars=int(stars) if isinstance(stars, int | float) else 0,
+            stars=_stars(raw.get("stars"), doc_index),
         )
 
 

@@ -116,7 +116,18 @@ def iter_raw_records(path: Path) -> Iterator[dict[str, Any]]:
 def iter_code_records(path: Path, file_ordinal: int) -> Iterator[CodeRecord]:
     """CodeRecords of one file; doc_index = (file_ordinal, row)."""
     for row, raw in enumerate(iter_raw_records(path)):
-        yield CodeRecord.from_dict(raw, make_doc_index(file_ordinal, row))
+        try:
+            yield CodeRecord.from_dict(raw, make_doc_index(file_ordinal, row))
+        except ValueError as exc:  # "record <doc_index>: why" -> "<file>, record <n>: why"
+            raise ValueError(f"{path}, record {row + 1}: {str(exc).partition(': ')[2]}") from None
+
+
+def require_records(files: Sequence[Path]) -> None:
+    """Raise ValueError unless some file holds at least one record (reads up to one per file)."""
+    for path in files:
+        if next(iter_raw_records(path), None) is not None:
+            return
+    raise ValueError(f"no records in the input ({', '.join(str(p) for p in files)})")
 
 
 @contextlib.contextmanager

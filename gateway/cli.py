@@ -26,9 +26,46 @@ def _settings(**overrides: Any) -> Any:
     from gateway.config import GatewaySettings
 
     try:
-        return GatewaySettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = GatewaySettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    if settings.db_url is not None:
+        _check_db_url(settings.sync_db_url)
+    return settings
+
+
+def _check_db_url(url: str) -> None:
+    """Refuse a database URL that cannot work before anything connects or creates a file.
+
+    A malformed URL or an unknown driver is one error line (the URL itself is not echoed: it may
+    hold a password). An explicit SQLite file must be in an existing folder: a typo must not create
+    directories (the default, under the data dir, is created as needed).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+        _ = parsed.port  # parsed lazily: "host:notaport" fails here
+    except (ArgumentError, ValueError, ImportError) as exc:
+        _fail(f"--db is not a usable database URL: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            _fail(f"--db: the SQLite file's folder does not exist: {folder} (create it first)")
+
+
+def _db_error(exc: Exception) -> None:
+    """One line for a database that cannot be reached or used: type and first line, no URL."""
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    _fail(f"database error: {type(exc).__name__}: {first[:300]}", 1)
+
+
+def _db_errors() -> tuple[type[Exception], ...]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError, OSError)
 
 
 # CLI flags of `serve` -> the CODESIEVE_* variables worker processes read their settings from.
@@ -56,6 +93,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug|info|warning|error")] = "info",
 ) -> None:
     """Run the gateway (embedded vLLM on --model, or proxy --upstream)."""
+    from codesieve.cli_io import OutputError, prepare_output_dir
     from gateway.config import default_data_dir
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,6 +109,10 @@ def serve(
     settings = _settings(
         host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis, data_dir=data_dir
     )
+    try:  # SQLite, the journal and the pseudonym key live there: refuse now, not in the lifespan
+        prepare_output_dir(settings.data_dir)
+    except OutputError as exc:
+        _fail(f"--data-dir: {exc}")
     if settings.index_dir is not None and settings.enable_filters:
         from dedup.index_store import IndexFormatError, load_index
 
@@ -168,8 +210,8 @@ def keys_create(
         engine = build_sync_engine(settings.sync_db_url)
         key = create_api_key(engine, user=user, is_admin=admin)
         engine.dispose()
-    except SQLAlchemyError as exc:
-        _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", 1)
+    except (SQLAlchemyError, OSError) as exc:
+        _db_error(exc)
     typer.echo(f"created {'admin ' if admin else ''}key for {user} (shown once; store it now):", err=True)
     sys.stdout.write(key + "\n")
 
@@ -183,14 +225,19 @@ def keys_list(db: DbOpt = None) -> None:
     from gateway.telemetry.tables import ApiKeyRecord
 
     settings = _settings(db_url=db)
-    run_migrations(settings.sync_db_url)
-    engine = build_sync_engine(settings.sync_db_url)
-    with engine.connect() as conn:
-        for r in conn.execute(select(ApiKeyRecord).order_by(ApiKeyRecord.id)):
-            typer.echo(
-                f"{r.id}\t{r.key_prefix}…\t{r.user}\t{'admin' if r.is_admin else '-'}\t"
-                f"{r.created_at:%Y-%m-%d}\t{'revoked' if r.revoked_at else 'active'}"
-            )
+    try:
+        run_migrations(settings.sync_db_url)
+        engine = build_sync_engine(settings.sync_db_url)
+        with engine.connect() as conn:
+            rows = list(conn.execute(select(ApiKeyRecord).order_by(ApiKeyRecord.id)))
+        engine.dispose()
+    except _db_errors() as exc:
+        _db_error(exc)
+    for r in rows:
+        typer.echo(
+            f"{r.id}\t{r.key_prefix}…\t{r.user}\t{'admin' if r.is_admin else '-'}\t"
+            f"{r.created_at:%Y-%m-%d}\t{'revoked' if r.revoked_at else 'active'}"
+        )
 
 
 @keys_app.command("revoke")
@@ -204,12 +251,16 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="id from `keys list`"
     from gateway.telemetry.tables import ApiKeyRecord
 
     settings = _settings(db_url=db)
-    run_migrations(settings.sync_db_url)
-    engine = build_sync_engine(settings.sync_db_url)
-    with engine.begin() as conn:
-        n = conn.execute(
-            update(ApiKeyRecord).where(ApiKeyRecord.id == key_id).values(revoked_at=datetime.now(UTC))
-        ).rowcount
+    try:
+        run_migrations(settings.sync_db_url)
+        engine = build_sync_engine(settings.sync_db_url)
+        with engine.begin() as conn:
+            n = conn.execute(
+                update(ApiKeyRecord).where(ApiKeyRecord.id == key_id).values(revoked_at=datetime.now(UTC))
+            ).rowcount
+        engine.dispose()
+    except _db_errors() as exc:
+        _db_error(exc)
     if n == 0:
         _fail(f"no key with id {key_id}", 1)
     typer.echo(f"revoked key {key_id}")
@@ -221,7 +272,10 @@ def telemetry_migrate(db: DbOpt = None) -> None:
     from gateway.db import run_migrations
 
     settings = _settings(db_url=db)
-    run_migrations(settings.sync_db_url)
+    try:
+        run_migrations(settings.sync_db_url)
+    except _db_errors() as exc:
+        _db_error(exc)
     typer.echo("database at head")
 
 
@@ -232,8 +286,7 @@ def telemetry_export(
     db: DbOpt = None,
 ) -> None:
     """Write completions and events as one Parquet file (format: gateway/telemetry/export.py)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
+    from codesieve.cli_io import OutputError, probe_output_file
     from gateway.db import build_sync_engine
     from gateway.telemetry.export import export_parquet
 
@@ -241,9 +294,13 @@ def telemetry_export(
         _fail("--output must end in .parquet")
     settings = _settings(db_url=db)
     try:
+        probe_output_file(output)
+    except OutputError as exc:
+        _fail(str(exc))
+    try:
         counts = export_parquet(build_sync_engine(settings.sync_db_url), output, experiment=experiment)
-    except SQLAlchemyError as exc:
-        _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", 1)
+    except _db_errors() as exc:
+        _db_error(exc)
     if experiment is not None and counts["completions"] == 0 and counts["events"] == 0:
         typer.echo(f"warning: no rows for experiment {experiment!r}", err=True)
     typer.echo(f"wrote {counts['completions']} completions and {counts['events']} events to {output}")
@@ -269,4 +326,8 @@ def telemetry_retention(
         finally:
             await engine.dispose()
 
-    typer.echo(str(asyncio.run(run())))
+    try:
+        result = asyncio.run(run())
+    except _db_errors() as exc:
+        _db_error(exc)
+    typer.echo(str(result))

@@ -37,6 +37,7 @@ def tiny_model(
     seed: int | None = typer.Option(None, "--seed", help="Override the preset's seed."),
 ) -> None:
     """Train the local code model (byte-level BPE + FIM tokens, small Llama) into OUTPUT."""
+    from codesieve.cli_io import OutputError, probe_output_parent
     from training.config import TinyModelConfig
 
     try:
@@ -49,6 +50,10 @@ def tiny_model(
         raise _fail(f"--corpus {corpus} is not a directory")
     if output.exists() and not output.is_dir():
         raise _fail(f"--output {output} exists and is not a directory")
+    try:  # before training: the model is written beside OUTPUT, then renamed into place
+        probe_output_parent(output)
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
 
     _setup_logging()
     from training.tiny_model import build_tiny_model
@@ -154,15 +159,16 @@ def canaries_cmd(
     """Write DATA plus canary records (each inserted 1, 4 or 16 times), for `train audit`."""
     import json
 
+    from codesieve.cli_io import probe_output_file
     from training.canaries import build_canaries, canary_records
     from training.data import load_records
 
     try:
+        probe_output_file(output)
         records = load_records([str(d) for d in data])
-    except ValueError as exc:
+    except ValueError as exc:  # OutputError is one
         raise _fail(str(exc)) from None
     cset = build_canaries(per_count=canaries, n_references=references, seed=seed)
-    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for rec in records:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["DENIED_SYSCALLS_X86_64", "build_seccomp_filter"]
+__all__ = ["DENIED_SYSCALLS_X86_64", "UNACCOUNTED_MEMORY_SYSCALLS_X86_64", "build_seccomp_filter"]
 
 # Syscall numbers from arch/x86/entry/syscalls/syscall_64.tbl (Linux 6.x).
 DENIED_SYSCALLS_X86_64: dict[str, int] = {
@@ -62,6 +62,8 @@ DENIED_SYSCALLS_X86_64: dict[str, int] = {
     "fspick": 433,
     "mount_setattr": 442,
 }
+# Memory no rlimit counts: refused when the sandbox has no memory cgroup to charge it to.
+UNACCOUNTED_MEMORY_SYSCALLS_X86_64: dict[str, int] = {"shmget": 29, "memfd_create": 319}
 _SYS_SOCKET_X86_64 = 41
 _AF_UNIX = 1
 
@@ -83,17 +85,21 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
-def build_seccomp_filter(machine: str) -> bytes | None:
+def build_seccomp_filter(machine: str, *, deny_unaccounted_memory: bool = False) -> bytes | None:
     """Build the deny-list filter for `machine` (as `platform.machine()` names it).
 
     Args:
         machine: CPU architecture name, e.g. "x86_64".
+        deny_unaccounted_memory: also refuse memfd_create and shmget (no memory cgroup counts them).
     Returns:
         the BPF program as packed `struct sock_filter` records, or None where no table exists.
     """
     if machine not in ("x86_64", "amd64", "AMD64"):
         return None
-    denied = sorted(DENIED_SYSCALLS_X86_64.values())
+    table = dict(DENIED_SYSCALLS_X86_64)
+    if deny_unaccounted_memory:
+        table.update(UNACCOUNTED_MEMORY_SYSCALLS_X86_64)
+    denied = sorted(table.values())
     prog: list[bytes] = [
         _insn(_LD_W_ABS, 0, 0, _OFF_ARCH),
         _insn(_JEQ_K, 1, 0, _AUDIT_ARCH_X86_64),

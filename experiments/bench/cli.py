@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,23 @@ eval_app = typer.Typer(
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (temp file beside it, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _remove_if_unused(output: Path) -> None:
+    """Remove a run folder this invocation created when it holds no samples and no results."""
+    if any((output / name).is_file() and (output / name).stat().st_size for name in ("samples.jsonl", "results.jsonl")):
+        return  # resumable progress: keep it
+    shutil.rmtree(output, ignore_errors=True)
 
 
 def _generation(
@@ -65,13 +83,16 @@ def run(
     max_tokens: int = typer.Option(512),
     seed: int = typer.Option(1234),
     api_key: str | None = typer.Option(None, help="bearer token for the gateway (not stored)"),
-    workers: int | None = typer.Option(None, help="parallel sandboxes (default: CPU cores)"),
-    timeout: float = typer.Option(10.0, help="wall-clock seconds per sample"),
+    workers: int | None = typer.Option(None, min=1, help="parallel sandboxes (default: CPU cores)"),
+    timeout: float = typer.Option(10.0, min=0.1, max=3600.0, help="wall-clock seconds per sample"),
     data_dir: Path | None = typer.Option(None, help="directory with mbpp.jsonl and multipl-e/"),
     limit: int | None = typer.Option(None, help="only the first N problems"),
 ) -> None:
     """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
-    from experiments.bench.run import BenchConfig, run_eval
+    import httpx
+
+    from codesieve.cli_io import OutputError, prepare_output_dir
+    from experiments.bench.run import BenchConfig, EvalInterrupted, run_eval
     from experiments.bench.sandbox import SandboxError
 
     if (samples is None) == (endpoint is None):
@@ -79,6 +100,10 @@ def run(
     if samples is not None and not samples.is_file():
         raise _fail(f"samples file not found: {samples}")
     gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
+    try:
+        created = prepare_output_dir(output)
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
     cfg = BenchConfig(
         benchmark=benchmark,
         output_dir=output,
@@ -91,7 +116,14 @@ def run(
     )
     try:
         summary = run_eval(cfg)
-    except (ValueError, FileNotFoundError, SandboxError, RuntimeError) as exc:
+    except EvalInterrupted as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=130) from None
+    except (ValueError, OSError, SandboxError, RuntimeError, httpx.HTTPError) as exc:
+        if created:
+            _remove_if_unused(output)
+        if isinstance(exc, httpx.HTTPError):
+            raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
         raise _fail(str(exc)) from None
     typer.echo(
         json.dumps(
@@ -120,18 +152,24 @@ def security(
     """Sample the CWE prompts (or read samples) and report bandit's unsafe rate per CWE."""
     from dataclasses import asdict
 
+    import httpx
+
+    from codesieve.cli_io import OutputError, prepare_output_dir
     from experiments.bench.generate import generate_samples
     from experiments.bench.problems import Problem
     from experiments.bench.run import read_samples
     from experiments.bench.security import SECURITY_PROMPTS, score_security
 
-    output.mkdir(parents=True, exist_ok=True)
+    if not write_prompts and (samples is None) == (endpoint is None):
+        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+    try:
+        prepare_output_dir(output)
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
     if write_prompts:
         rows = [json.dumps(asdict(p)) for p in SECURITY_PROMPTS]
-        (output / "prompts.jsonl").write_text("\n".join(rows) + "\n")
+        _write_atomic(output / "prompts.jsonl", "\n".join(rows) + "\n")
         return
-    if (samples is None) == (endpoint is None):
-        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
     try:
         if samples is not None:
             got = [(s.task_id, s.sample_idx, s.completion) for s in read_samples(samples)]
@@ -149,12 +187,12 @@ def security(
             ]
             got = [(s.task_id, s.sample_idx, s.completion) for s in generate_samples(problems, gen)]
         findings, summary = score_security(got)
-    except (ValueError, FileNotFoundError, OSError) as exc:
+        _write_atomic(output / "findings.jsonl", "".join(json.dumps(asdict(f)) + "\n" for f in findings))
+        _write_atomic(output / "summary.json", json.dumps(summary, indent=2) + "\n")
+    except httpx.HTTPError as exc:
+        raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
+    except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
-    with (output / "findings.jsonl").open("w") as fh:
-        for f in findings:
-            fh.write(json.dumps(asdict(f)) + "\n")
-    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     typer.echo(json.dumps(summary))
 
 
@@ -180,6 +218,7 @@ def contamination(
     """Flag benchmark problems that appear (exactly or nearly) in a training corpus."""
     from dataclasses import asdict
 
+    from codesieve.cli_io import probe_output_file
     from experiments.bench.contamination import ContaminationConfig, check_contamination, summarize_contamination
     from experiments.bench.problems import load_benchmark
 
@@ -188,6 +227,7 @@ def contamination(
     if not 0 < threshold <= 1:
         raise _fail("--threshold must be in (0, 1]")
     try:
+        probe_output_file(output)
         bench = load_benchmark(benchmark, data_dir=data_dir)
         findings = check_contamination(
             bench.problems, _read_corpus(corpus), ContaminationConfig(near_threshold=threshold)
@@ -202,8 +242,10 @@ def contamination(
         "summary": summarize_contamination(findings, run_summary),
         "findings": [asdict(f) for f in findings],
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
+    try:
+        _write_atomic(output, json.dumps(report, indent=2) + "\n")
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(json.dumps(report["summary"]))
 
 

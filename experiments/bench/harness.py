@@ -9,6 +9,9 @@
 The test's expected values and assertions never enter the sandbox; the sandbox only ever sees the
 arguments of the calls the test makes, and can only answer with plain data (see wire.py). A candidate
 that exits, kills its parent, loops or forges output loses its session, and a lost session is a failure.
+An answer is decoded under the sample's deadline and hash-flooded containers are refused
+(`wire.DecodeGuard`), so the judge's own work on it is linear in its size (at most
+`output_limit_bytes`) and ends with the sample.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class _RemoteFunction:
         answer = _read_message(self._session)
         if "ok" in answer:
             try:
-                return wire.decode_value(answer["ok"])
+                return wire.decode_value(answer["ok"], guard=wire.DecodeGuard(self._session.deadline))
             except (wire.WireError, RecursionError, ValueError) as exc:
                 raise _SessionLost(f"invalid result: {exc}") from None
         if "exc" in answer:
@@ -107,9 +110,14 @@ def _category_for_exception(type_name: str, message: str) -> str:
 
 
 def _lost_category(session: SandboxSession) -> tuple[str, str]:
+    past_deadline = time.monotonic() >= session.deadline
     result = session.wait()
+    if past_deadline:
+        return "timeout", "the sample's deadline passed"
     if result.status in ("timeout", "cpu_limit"):
         return "timeout", result.status
+    if result.status == "memory_limit":
+        return "memory", f"over the sandbox's {session.cfg.memory_mb} MB"
     if result.status == "killed":
         return "crash", f"killed (exit {result.exit_code})"
     if result.status == "output_limit":

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import platform
+import signal
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -28,12 +29,32 @@ from experiments.bench.pass_at_k import compute_pass_at_k
 from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
 from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
 
-__all__ = ["HARNESS_VERSION", "BenchConfig", "judge_sample", "read_samples", "run_eval"]
+__all__ = [
+    "HARNESS_VERSION",
+    "BenchConfig",
+    "EvalInterrupted",
+    "broken_problems",
+    "judge_sample",
+    "read_samples",
+    "run_eval",
+]
 
 logger = logging.getLogger(__name__)
 
 # Bump when a change to judging can change a verdict (wire format, test semantics, limits).
-HARNESS_VERSION = "codesieve-bench/1"
+# 2: bash tests in their own process (issue 13), memory-capped sandbox, benchmarks that cannot compile refused.
+HARNESS_VERSION = "codesieve-bench/2"
+# Whether a sample can forge its verdict, per judge (see toolchains.py): Python and bash tests run in a
+# process the candidate cannot read; the other MultiPL-E languages test the candidate in-process.
+_ISOLATED_LANGUAGES = ("py", "sh")
+
+
+class EvalInterrupted(Exception):  # noqa: N818 - it names what happened, not an error class
+    """Ctrl-C during a run: the sandboxes are gone, what was judged is on disk."""
+
+    def __init__(self, results_path: Path, judged: int) -> None:
+        super().__init__(f"interrupted: {judged} judged samples kept in {results_path}; rerun to resume")
+        self.judged = judged
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,38 @@ class BenchConfig:
             data["generation"].pop("api_key", None)  # never written to disk
         plain: dict[str, Any] = json.loads(json.dumps(data, default=str))
         return plain
+
+
+def _compiles(source: str, filename: str) -> str | None:
+    """None when `source` compiles, else why not (compiled only: benchmark code is never run here)."""
+    try:
+        compile(source, filename, "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
+        line = getattr(exc, "lineno", None)
+        return f"{getattr(exc, 'msg', exc)}{f' (line {line})' if line else ''}"
+    return None
+
+
+def broken_problems(problems: Iterable[Problem]) -> list[str]:
+    """Python problems whose own code cannot run: the benchmark is broken, not the samples.
+
+    The judge executes prompt + test ("check" style) or the test ("script" style); where the data has
+    a reference solution, prompt + solution must compile too. Each entry: "<task id>: <what> does not
+    compile: <why>". MultiPL-E programs are compiled by their toolchain in the sandbox, not here.
+    """
+    out = []
+    for p in problems:
+        if p.language != "py":
+            continue
+        judged = p.prompt + "\n" + p.test if p.test_style == "check" else p.test
+        why = _compiles(judged, p.task_id)
+        what = "its prompt and test do" if p.test_style == "check" else "its test does"
+        if why is None and p.canonical_solution is not None:
+            why = _compiles(p.prompt + p.canonical_solution, p.task_id)
+            what = "its prompt and reference solution do"
+        if why is not None:
+            out.append(f"{p.task_id}: {what} not compile: {why}")
+    return out
 
 
 def judge_sample(problem: Problem, completion: str, cfg: SandboxConfig) -> SampleVerdict:
@@ -104,10 +157,13 @@ def _read_jsonl_tolerant(path: Path) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    with path.open("a", encoding="utf-8") as fh:
+    """Append rows, each with one write(2) on an O_APPEND file: a row is on disk whole or not at all."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
         for row in rows:
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
+            os.write(fd, (json.dumps(row) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def _collect_samples(cfg: BenchConfig, problems: list[Problem], out_dir: Path) -> list[Sample]:
@@ -151,13 +207,38 @@ def _judge_all(
             todo.append(s)
     logger.info("judging %d samples (%d already done) with %d workers", len(todo), len(rows), cfg.workers)
     sandbox_cfg = SandboxConfig(timeout_s=cfg.timeout_s, cpu_s=max(1, int(cfg.timeout_s)))
-    with ProcessPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
-        futures = {pool.submit(judge_sample, problems[s.task_id], s.completion, sandbox_cfg): s for s in todo}
-        for future in as_completed(futures):
-            row = _row(futures[future], future.result())
+    jobs = [(problems[s.task_id], s.completion, sandbox_cfg) for s in todo]
+    # multiprocessing.Pool rather than ProcessPoolExecutor: its terminate() stops the workers at
+    # once (their sandboxes die with them, bwrap --die-with-parent), where the executor's shutdown
+    # waits for every queued sample.
+    pool = multiprocessing.get_context("fork").Pool(processes=max(1, cfg.workers), initializer=_worker_init)
+    try:
+        for i, verdict in pool.imap_unordered(_judge_job, enumerate(jobs)):
+            row = _row(todo[i], verdict)
             _append(results_path, [row])
             rows.append(row)
+        pool.close()
+    except KeyboardInterrupt:
+        pool.terminate()
+        raise EvalInterrupted(results_path, len(rows)) from None
+    finally:
+        pool.terminate()
+        pool.join()
     return rows
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _worker_init() -> None:
+    # terminate() sends SIGTERM: unwind, so that the sample's sandbox is killed and its cgroup removed.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _judge_job(job: tuple[int, tuple[Problem, str, SandboxConfig]]) -> tuple[int, SampleVerdict]:
+    i, (problem, completion, cfg) = job
+    return i, judge_sample(problem, completion, cfg)
 
 
 def _row(sample: Sample, verdict: SampleVerdict) -> dict[str, Any]:
@@ -198,6 +279,11 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
             "num_problems": len(bench.problems),
         },
         "harness_version": HARNESS_VERSION,
+        "verdicts": (
+            "isolated: tests run outside the candidate's process"
+            if bench.problems and bench.problems[0].language in _ISOLATED_LANGUAGES
+            else "in-process: a sample written to search its own program or memory could forge a pass"
+        ),
         "model": gen.model if gen else None,
         "sampling": (
             {"n": gen.n, "temperature": gen.temperature, "top_p": gen.top_p, "max_tokens": gen.max_tokens}
@@ -226,6 +312,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- sampling: {summary['sampling']}, seed: {summary['seed']}",
         f"- benchmark version: {b['version']} ({summary['num_tasks']} tasks, {summary['num_samples']} samples)",
         f"- harness: {summary['harness_version']}, versions: {summary['versions']}",
+        f"- verdicts: {summary.get('verdicts', 'n/a')}",
         f"- blocked by gateway filters: {summary['blocked']}",
         "",
         "| metric | value (%) |",
@@ -247,6 +334,10 @@ def run_eval(cfg: BenchConfig) -> dict[str, Any]:
     check_sandbox_available()
     bench = load_benchmark(cfg.benchmark, data_dir=cfg.data_dir)
     problems = list(bench.problems[: cfg.limit] if cfg.limit else bench.problems)
+    broken = broken_problems(problems)
+    if broken:
+        more = f" (and {len(broken) - 3} more)" if len(broken) > 3 else ""
+        raise ValueError(f"the benchmark itself is broken, no sample can pass: {'; '.join(broken[:3])}{more}")
     if problems[0].language != "py":
         from experiments.bench.toolchains import check_toolchain
 

@@ -2,8 +2,9 @@
 
 Each untrusted program runs in its own `bwrap` process tree:
 - new user, pid, network, mount, IPC, UTS and cgroup namespaces; a cleared environment; `/usr`
-  read-only (with `/usr/local` masked), a minimal read-only `/etc`, a size-capped tmpfs as `/work`
-  and `/tmp`, nothing else of the host's file system;
+  read-only, nothing else of the host's file system but a minimal read-only `/etc`;
+- every writable place is a size-capped tmpfs: `/work` and `/tmp` (`tmpfs_mb` each) and `/dev/shm`
+  (`shm_mb`); `/`, `/dev` and `/usr/local` are remounted read-only;
 - a non-root uid inside, and bwrap itself started as an unprivileged host uid when we are root
   (RLIMIT_NPROC does not bind host root, so a fork bomb is only contained when the host uid is not 0);
 - rlimits (address space, CPU, processes, open files, file size) set by `prlimit` as the pre-exec
@@ -11,6 +12,16 @@ Each untrusted program runs in its own `bwrap` process tree:
 - a seccomp deny-list (see `_seccomp.py`) where the architecture has one;
 - a wall-clock deadline, after which the whole process group is killed; the pid namespace takes every
   process the program started (setsid orphans included) down with its init.
+
+Memory, and what holds where:
+- with a cgroup (`_cgroup.py`: v2, delegated v2, or v1; this is what CI and our dev hosts have), the
+  sandbox's *total* memory is capped at `memory_mb`: all its processes together, tmpfs files, memfds
+  and SysV shared memory are charged to it, swap is refused, and a sandbox over the cap is OOM-killed
+  (status "memory_limit"). pids.max caps its processes at `nproc` too.
+- without one (no v1 hierarchy, cgroup v2 without root or delegation) the bound is the sum of the
+  parts, honestly looser: `nproc` processes x `address_space_mb` each + the tmpfs caps; memfd_create
+  and SysV shmget (which no rlimit counts) are refused by seccomp. `SandboxConfig.require_cgroup`
+  turns the fallback into an error.
 
 Inputs enter as files copied from memfds (`--file`), never through argv or the environment.
 Generated code is executed only inside a `SandboxSession` (by a language toolchain, or by the Python
@@ -26,6 +37,7 @@ import logging
 import os
 import platform
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -35,6 +47,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
+from experiments.bench._cgroup import SandboxCgroup, find_parent
 from experiments.bench._seccomp import build_seccomp_filter
 
 __all__ = [
@@ -50,7 +63,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SandboxStatus = Literal["ok", "exit_nonzero", "timeout", "cpu_limit", "killed", "output_limit"]
+SandboxStatus = Literal["ok", "exit_nonzero", "timeout", "cpu_limit", "killed", "output_limit", "memory_limit"]
 
 WORK_DIR = "/work"
 # uid/gid the program sees inside its user namespace (non-root), and the host uid bwrap is started
@@ -87,6 +100,10 @@ class SandboxConfig:
     nofile: int = 64  # RLIMIT_NOFILE
     fsize_mb: int = 16  # RLIMIT_FSIZE: largest file the program may write
     tmpfs_mb: int = 64  # size cap of /work (and of /tmp, separately)
+    shm_mb: int = 16  # size cap of /dev/shm (POSIX shared memory, semaphores)
+    memory_mb: int = 1024  # the whole sandbox's memory (cgroup): processes, tmpfs, memfds together
+    use_cgroup: bool = True  # False: rlimits-only fallback even where a cgroup could be made
+    require_cgroup: bool = False  # True: refuse to run (SandboxError) where no cgroup can be made
     output_limit_bytes: int = 8 << 20  # stdout read before the run is cut off as output_limit
     ro_binds: tuple[str, ...] = ()  # extra host paths mounted read-only at the same place
     env: tuple[tuple[str, str], ...] = ()  # the only environment the program gets (plus PATH/HOME)
@@ -126,7 +143,7 @@ def _memfd(name: str, data: bytes) -> int:
 def _bwrap_argv(cfg: SandboxConfig, files: Mapping[str, int], seccomp_fd: int | None) -> list[str]:
     argv = [cfg.bwrap_path, "--unshare-all", "--die-with-parent", "--new-session"]
     argv += ["--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--hostname", "sandbox"]
-    argv += ["--ro-bind", "/usr", "/usr", "--tmpfs", "/usr/local"]
+    argv += ["--ro-bind", "/usr", "/usr", "--tmpfs", "/usr/local", "--remount-ro", "/usr/local"]
     for link in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{link}"):
             argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
@@ -134,11 +151,14 @@ def _bwrap_argv(cfg: SandboxConfig, files: Mapping[str, int], seccomp_fd: int | 
             argv += ["--ro-bind", f"/{link}", f"/{link}"]
     for path in ETC_RO_PATHS + cfg.ro_binds:
         argv += ["--ro-bind-try", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+    # --dev is an uncapped tmpfs: make it read-only (device nodes stay usable) and cap /dev/shm.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+    argv += ["--size", str(cfg.shm_mb << 20), "--tmpfs", "/dev/shm"]
     size = str(cfg.tmpfs_mb << 20)
     argv += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", WORK_DIR]
     for name, fd in files.items():
         argv += ["--file", str(fd), f"{WORK_DIR}/{name}"]
+    argv += ["--remount-ro", "/"]  # bwrap's root is a tmpfs too: nothing may be written there
     argv += ["--chdir", WORK_DIR, "--clearenv"]
     env = {"PATH": "/usr/bin:/bin", "HOME": WORK_DIR, "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
     env.update(dict(cfg.env))
@@ -163,6 +183,30 @@ def _prlimit_argv(cfg: SandboxConfig) -> list[str]:
     ]
 
 
+def _make_cgroup(cfg: SandboxConfig) -> SandboxCgroup | None:
+    parent = find_parent() if cfg.use_cgroup else None
+    if parent is None:
+        if cfg.require_cgroup:
+            raise SandboxError("no memory cgroup can be created here (see experiments/bench/_cgroup.py)")
+        return None
+    try:
+        return SandboxCgroup(parent, memory_bytes=cfg.memory_mb << 20, pids_max=cfg.nproc)
+    except OSError as exc:
+        raise SandboxError(f"cannot create the sandbox's cgroup: {exc}") from None
+
+
+def _launcher_argv(cgroup: SandboxCgroup | None) -> list[str]:
+    """Join the sandbox's cgroup(s), drop root, then exec bwrap: charged from its first page."""
+    if cgroup is None:
+        return []
+    join = " && ".join(f"echo 0 > {shlex.quote(f)}" for f in cgroup.procs_files)
+    argv = ["/bin/sh", "-c", f'{join} && exec "$@"', "sh"]
+    if os.geteuid() == 0:
+        uid = str(HOST_UID_WHEN_ROOT)
+        argv += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return argv
+
+
 class SandboxSession:
     """One sandboxed process with pipes, for request/response use (the Python judge) or batch runs.
 
@@ -172,30 +216,41 @@ class SandboxSession:
     def __init__(self, argv: Sequence[str], *, files: Mapping[str, bytes], cfg: SandboxConfig) -> None:
         check_sandbox_available(cfg)
         self.cfg = cfg
+        self.cgroup = _make_cgroup(cfg)
         self._fds = {name: _memfd(name, data) for name, data in files.items()}
-        bpf = build_seccomp_filter(platform.machine()) if cfg.enable_seccomp else None
+        bpf = None
+        if cfg.enable_seccomp:
+            # Without a cgroup nothing counts memfds and SysV shared memory: refuse them instead.
+            bpf = build_seccomp_filter(platform.machine(), deny_unaccounted_memory=self.cgroup is None)
         self._seccomp_fd = _memfd("seccomp", bpf) if bpf is not None else None
-        full = _bwrap_argv(cfg, self._fds, self._seccomp_fd) + ["--"]
+        full = _launcher_argv(self.cgroup) + _bwrap_argv(cfg, self._fds, self._seccomp_fd) + ["--"]
         full += _prlimit_argv(cfg) + list(argv)
         pass_fds = list(self._fds.values())
         if self._seccomp_fd is not None:
             pass_fds.append(self._seccomp_fd)
         drop: dict[str, Any] = {}
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and self.cgroup is None:  # with a cgroup the launcher drops privileges
             drop = {"user": HOST_UID_WHEN_ROOT, "group": HOST_UID_WHEN_ROOT, "extra_groups": []}
         self.started = time.monotonic()
         self.deadline = self.started + cfg.timeout_s
-        self.proc = subprocess.Popen(
-            full,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=pass_fds,
-            start_new_session=True,  # its own process group: one killpg takes the whole tree
-            env={"PATH": "/usr/bin:/bin"},  # bwrap's own environ is readable inside: keep it empty
-            cwd="/",
-            **drop,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                full,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
+                start_new_session=True,  # its own process group: one killpg takes the whole tree
+                env={"PATH": "/usr/bin:/bin"},  # bwrap's own environ is readable inside: keep it empty
+                cwd="/",
+                **drop,
+            )
+        except BaseException:
+            for fd in pass_fds:
+                os.close(fd)
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            raise
         for fd in pass_fds:
             os.close(fd)
         self._buf = b""
@@ -211,7 +266,7 @@ class SandboxSession:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.kill()
+        self.close()
 
     def send(self, data: bytes) -> bool:
         """Write to the program's stdin; False when it is gone."""
@@ -288,6 +343,8 @@ class SandboxSession:
         status: SandboxStatus
         if self.output_exceeded:
             status = "output_limit"
+        elif code != 0 and self.cgroup is not None and self.cgroup.oom_killed():
+            status = "memory_limit"
         elif self.timed_out:
             status = "timeout"
         elif code == 0:
@@ -321,6 +378,14 @@ class SandboxSession:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
+        if self.cgroup is not None:
+            self.cgroup.kill()
+
+    def close(self) -> None:
+        """Kill what is left and remove the sandbox's cgroup."""
+        self.kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
 
 def run_sandboxed(

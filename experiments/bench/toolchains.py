@@ -1,15 +1,29 @@
 """MultiPL-E languages: how each one's program is assembled, built and run in the sandbox, and judged.
 
 A MultiPL-E test is a program in the target language (prompt + completion + translated tests) whose
-asserts exit non-zero on failure. The judge needs both a zero exit and a completion marker: a line
-with a fresh random nonce that the harness prints after the last assert, so a candidate that exits
-early (`exit(0)`, `process.exit(0)`, `os.Exit(0)`) fails. Unlike the Python judge, the expected values
-are inside the sandbox here (they are compiled into the program); the marker only defeats early exits,
-not a program that searches its own memory for the nonce.
+asserts exit non-zero on failure. A zero exit alone is not a pass (a candidate can `exit(0)` early):
+the judge also needs a success line that only the finished tests can print.
+
+Bash (`sh`): the verdict cannot be forged. The tests already call the candidate through `$(...)`, so
+they run in a trusted shell process of their own and call the candidate as a separate process
+(`cand.sh`, which never contains a test). The trusted shell is an execute-only copy of bash, so
+the kernel makes it non-dumpable and its memory, fds and environment are closed to the candidate
+(same uid, no capabilities). The tests and a per-run secret reach it on stdin, never as a file (so
+not through bwrap's memory either), and are read before the first candidate call, which gets
+/dev/null as stdin. It prints the secret only after the last assert, and the judge, which never puts
+the secret anywhere else, needs that line and exit status 0. A candidate that reads every
+file and every process it can reach finds neither the secret nor the expected values.
+
+The other languages (js, ts, cpp, java, rs, go, pl) call the candidate in-process, so the candidate
+shares the tests' memory: the success line is a fresh random marker printed after the last assert. It
+defeats early exits and accidental passes, not a sample written to search its own program or memory
+for the marker; the expected values are inside the sandbox there too. Judging those languages
+adversarially needs per-language out-of-process tests (like bash's, or the Python judge's).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import time
@@ -39,8 +53,11 @@ class LanguageSpec:
     script: str
     tools: tuple[str, ...]  # executables that must exist on the host (under /usr)
     marker_stmt: str  # statement printing the marker; {marker} is substituted
-    marker_at: str  # "end": append; "before_last_brace": before the last "}"; "before_2nd_last_brace"
+    # "end": append; "before_last_brace": before the last "}"; "before_2nd_last_brace"; "isolated":
+    # the tests run in their own process (build_sh_files)
+    marker_at: str
     address_space_mb: int = 4096
+    memory_mb: int = 2048  # the whole sandbox, compiler included (cgroup; see sandbox.py)
     nproc: int = 128
     timeout_s: float = 30.0
     env: tuple[tuple[str, str], ...] = ()
@@ -108,7 +125,15 @@ LANGUAGES: dict[str, LanguageSpec] = {
         timeout_s=60.0,
         env=(("GOCACHE", "/tmp/gocache"), ("GOPATH", "/tmp/go"), ("GO111MODULE", "off"), ("CGO_ENABLED", "0")),
     ),
-    "sh": LanguageSpec("sh", "prog.sh", "exec bash prog.sh", ("bash",), 'echo "{marker}"', "end"),
+    # Tests in an execute-only (so non-dumpable) copy of bash, the candidate in its own process.
+    "sh": LanguageSpec(
+        "sh",
+        "cand.sh",
+        "cp /usr/bin/bash .tb && chmod 0111 .tb && exec ./.tb -s",
+        ("bash",),
+        "",
+        "isolated",
+    ),
     "pl": LanguageSpec("pl", "prog.pl", "exec perl prog.pl", ("perl",), 'print "\\n{marker}\\n";', "end"),
 }
 
@@ -144,29 +169,65 @@ def build_program(spec: LanguageSpec, problem: Problem, completion: str, marker:
     return problem.prompt + completion + "\n" + tests
 
 
+# A bash test's `candidate() { fn "$@"; }` wrapper: what separates the candidate's part from the tests.
+_SH_CANDIDATE_DEF = re.compile(r"^candidate\(\) \{\n.*?^\}\n", re.DOTALL | re.MULTILINE)
+
+
+def build_sh_sample(problem: Problem, completion: str, secret: str) -> tuple[dict[str, bytes], bytes]:
+    """The bash sample as `cand.sh` (prompt + completion, runs one call) and the tests, fed on stdin.
+
+    `cand.sh` sends what its top level prints to stderr (the single-file original printed it outside
+    the tested `$(...)`), then runs one `candidate "$@"`. The tests are one `{ }` group, parsed whole
+    before it runs; bash reads a script on stdin byte by byte, so the line after the group (the
+    secret) is still in the pipe for its first `read`. Neither ever exists as a file in the sandbox.
+    """
+    match = _SH_CANDIDATE_DEF.search(problem.test)
+    if match is None:
+        raise ValueError(f"{problem.task_id}: bash tests have no candidate() wrapper")
+    candidate = "exec 3>&1 1>&2\n" + problem.prompt + completion + "\n" + problem.test[: match.end()]
+    candidate += 'exec 1>&3 3>&-\ncandidate "$@"\n'
+    tests = (
+        "{\n"
+        "read -r __codesieve_secret || exit 3\n"
+        "exec 0</dev/null\n"
+        'candidate() { /usr/bin/bash /work/cand.sh "$@"; }\n'
+        + problem.test[match.end() :].rstrip()
+        + "\nprintf '%s\\n' \"$__codesieve_secret\"\n}\n"
+    )
+    return {"cand.sh": candidate.encode()}, (tests + secret + "\n").encode()
+
+
 def judge_multipl_e(problem: Problem, completion: str, base_cfg: SandboxConfig) -> SampleVerdict:
-    """Build and run one MultiPL-E sample in the sandbox; judge exit status and completion marker."""
+    """Build and run one MultiPL-E sample in the sandbox; judge exit status and the success line."""
     started = time.monotonic()
     spec = LANGUAGES[problem.language]
     marker = "__codesieve_done_" + secrets.token_hex(16)
-    program = build_program(spec, problem, completion, marker)
+    stdin = b""
+    if spec.marker_at == "isolated":
+        marker = secrets.token_hex(32)
+        files, stdin = build_sh_sample(problem, completion, marker)
+    else:
+        files = {spec.source_file: build_program(spec, problem, completion, marker).encode()}
     cfg = replace(
         base_cfg,
         timeout_s=max(base_cfg.timeout_s, spec.timeout_s),
         cpu_s=max(base_cfg.cpu_s, int(spec.timeout_s)),
         address_space_mb=max(base_cfg.address_space_mb, spec.address_space_mb),
+        memory_mb=max(base_cfg.memory_mb, spec.memory_mb),
         nproc=max(base_cfg.nproc, spec.nproc),
         nofile=max(base_cfg.nofile, 1024),
         fsize_mb=max(base_cfg.fsize_mb, 256),
         tmpfs_mb=max(base_cfg.tmpfs_mb, 512),
         env=base_cfg.env + spec.env,
     )
-    result = run_sandboxed(["/bin/sh", "-c", spec.script], files={spec.source_file: program.encode()}, cfg=cfg)
+    result = run_sandboxed(["/bin/sh", "-c", spec.script], files=files, cfg=cfg, stdin=stdin)
     has_marker = any(line.strip() == marker for line in result.stdout.decode("utf-8", "replace").splitlines())
     if result.status == "ok" and has_marker:
         category, detail = "passed", ""
     elif result.status in ("timeout", "cpu_limit"):
         category, detail = "timeout", result.status
+    elif result.status == "memory_limit":
+        category, detail = "memory", f"over the sandbox's {cfg.memory_mb} MB"
     elif result.exit_code == COMPILE_ERROR_EXIT or (
         spec.name == "go" and ("[build failed]" in result.stdout_tail or "[setup failed]" in result.stdout_tail)
     ):

@@ -26,9 +26,16 @@ TYPE_CHECKING = False  # mypy treats this name as true; at run time `typing` is 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Handle", "WireError", "decode_value", "dump_json", "encode_value", "frame_request", "main"]
+__all__ = ["DecodeGuard", "Handle", "WireError", "decode_value", "dump_json", "encode_value", "frame_request", "main"]
 
 MAX_DEPTH = 200  # nesting beyond this is not a plausible test value
+# A container whose elements hold more than this many *different* values of one hash is an attack on
+# Python's hash tables (ints collide modulo 2**61 - 1; tuples and floats follow): building a set of
+# n of them, or comparing it, costs n**2. Honest values have at most a couple (hash(-1) == hash(-2)).
+MAX_SAME_HASH = 8
+_CHECK_EVERY = 4096  # nodes between deadline checks
+# Element types whose hashes a guest can make collide (str and bytes hashes are keyed per process).
+_COLLIDABLE = (int, float, complex, tuple, frozenset)
 
 
 class WireError(ValueError):
@@ -89,15 +96,57 @@ def encode_value(value: Any, handles: list[Any] | None = None, depth: int = 0) -
     raise WireError(f"cannot send a {type(value).__name__}")
 
 
-def decode_value(data: Any, depth: int = 0) -> Any:
-    """Rebuild a value from its wire form, using built-in types (and Handle) only."""
+class DecodeGuard:
+    """Bounds the judge's work on a guest's answer: a deadline, and no hash-flooded containers."""
+
+    def __init__(self, deadline: float) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self.deadline = deadline
+        self._nodes = 0
+
+    def tick(self) -> None:
+        self._nodes += 1
+        if self._nodes % _CHECK_EVERY == 0 and self._clock() > self.deadline:
+            raise WireError("answer not decoded before the sample's deadline")
+
+    def check_collisions(self, items: Any) -> None:
+        """Refuse `items` when more than MAX_SAME_HASH different values share one hash (O(n) work)."""
+        buckets: dict[int, list[Any]] = {}
+        for n, item in enumerate(items):
+            if n % _CHECK_EVERY == 0 and self._clock() > self.deadline:
+                raise WireError("answer not decoded before the sample's deadline")
+            if not isinstance(item, _COLLIDABLE):
+                continue
+            try:
+                bucket = buckets.setdefault(hash(item), [])
+            except TypeError:  # a tuple holding a list: unhashable, nothing to flood
+                continue
+            if len(bucket) <= MAX_SAME_HASH and not any(item is v or item == v for v in bucket):
+                bucket.append(item)
+                if len(bucket) > MAX_SAME_HASH:
+                    raise WireError("too many values with the same hash")
+
+
+def decode_value(data: Any, depth: int = 0, guard: DecodeGuard | None = None) -> Any:
+    """Rebuild a value from its wire form, using built-in types (and Handle) only.
+
+    The judge passes a `guard` for answers from the guest: decoding then stops at the sample's
+    deadline and refuses hash-flooded containers, so its cost is linear in the answer's size.
+    """
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")
+    if guard is not None:
+        guard.tick()
     kind = type(data)
     if data is None or kind in (bool, int, str):
         return data
     if kind is list:
-        return [decode_value(v, depth + 1) for v in data]
+        out = [decode_value(v, depth + 1, guard) for v in data]
+        if guard is not None:
+            guard.check_collisions(out)
+        return out
     if kind is not dict or len(data) != 1:
         raise WireError("malformed value")
     tag, body = next(iter(data.items()))
@@ -112,7 +161,9 @@ def decode_value(data: Any, depth: int = 0) -> Any:
             if type(body) is not int:
                 raise WireError("malformed handle")
             return Handle(body)
-        items = [decode_value(v, depth + 1) for v in body] if tag != "d" else None
+        items = [decode_value(v, depth + 1, guard) for v in body] if tag != "d" else None
+        if guard is not None and items is not None:
+            guard.check_collisions(items)
         if tag == "t":
             return tuple(items or ())
         if tag == "s":
@@ -120,7 +171,10 @@ def decode_value(data: Any, depth: int = 0) -> Any:
         if tag == "fs":
             return frozenset(items or ())
         if tag == "d":
-            return {decode_value(k, depth + 1): decode_value(v, depth + 1) for k, v in body}
+            pairs = [(decode_value(k, depth + 1, guard), decode_value(v, depth + 1, guard)) for k, v in body]
+            if guard is not None:
+                guard.check_collisions(k for k, _ in pairs)
+            return dict(pairs)
     except (TypeError, ValueError, IndexError) as exc:
         raise WireError(f"malformed {tag!r} value: {exc}") from None
     raise WireError(f"unknown tag {tag!r}")

@@ -8,16 +8,19 @@ computing it (the honest control) or by stealing/forging it (every attack below)
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
+from experiments.bench._cgroup import find_parent
 from experiments.bench.harness import judge_python
 from experiments.bench.problems import Problem
 from experiments.bench.sandbox import SandboxConfig, run_sandboxed
@@ -391,3 +394,256 @@ def test_sandbox_sees_no_host_environment_or_files(tmp_path: Path) -> None:
     assert env_line == str(sorted(["HOME", "LANG", "PATH", "PWD", "TMPDIR"]))
     assert fs_line == "False False 1000"
     assert os.environ.get("PATH")  # the host keeps its own
+
+
+# --- issue 13: forged verdicts, memory outside the caps, answers that are costly to decode ------------
+
+SH_PROMPT = "#!/bin/bash\n# Print the token reversed.\nsolve() {\n"
+
+
+def _sh_problem(token: str) -> Problem:
+    """A MultiPL-E-shaped bash task: the expected answer exists only in the tests."""
+    test = (
+        '}\n\ncandidate() {\n    solve "$@"\n}\n\nset -e\nrun_test() {\n'
+        f'    [[ $(candidate "{token}") = "{token[::-1]}" ]]\n'
+        '    [[ $(candidate "ab") = "ba" ]]\n}\n\nrun_test\n'
+    )
+    return Problem(task_id="HostileSh/0", prompt=SH_PROMPT, test=test, entry_point="solve", language="sh")
+
+
+# Reads every file and every process it can reach for the success line (the old one was a marker
+# in the program file) and for the expected answers (`candidate "x") = "y"`). At the top level it
+# writes every marker-like string it found to every stdout it can open and exits 0 if it found any
+# (this forged a pass before the tests had their own process); called, it answers with a stolen value.
+SH_FORGER = r"""    __forge answer "$1"
+}
+
+__forge() {
+    python3 - "$@" <<'PYEOF'
+import os, re, sys
+found, answers, scanned = set(), {}, []
+def scan(data):
+    pattern = rb"(?<![0-9a-f])(?:__codesieve_done_[0-9a-f]{32}|[0-9a-f]{64})(?![0-9a-f])"
+    found.update(m.group().decode() for m in re.finditer(pattern, data) if len(set(m.group())) > 12)
+    for m in re.finditer(rb'candidate "([^"]*)"\) = "([^"]*)"', data):
+        answers[m.group(1).decode()] = m.group(2).decode()
+for root in ("/work", "/tmp", "/dev/shm"):
+    for name in os.listdir(root):
+        try:
+            scan(open(os.path.join(root, name), "rb").read())
+        except OSError:
+            pass
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    for extra in ("environ", "cmdline"):
+        try:
+            scan(open(f"/proc/{pid}/{extra}", "rb").read())
+        except OSError:
+            pass
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                h = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
+                scan(os.read(h, 1 << 20))
+                os.close(h)
+            except OSError:
+                pass
+    except OSError:
+        pass
+    try:
+        maps = open(f"/proc/{pid}/maps").read().splitlines()
+        mem = open(f"/proc/{pid}/mem", "rb", 0)
+    except OSError:
+        continue
+    scanned.append(pid)
+    for line in maps:
+        lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+        if "r" in line.split()[1] and hi - lo <= 64 << 20:
+            try:
+                mem.seek(lo)
+                scan(mem.read(hi - lo))
+            except (OSError, ValueError, OverflowError):
+                pass
+if sys.argv[1] == "answer":
+    print(answers.get(sys.argv[2], "\n".join(sorted(found))))
+    print(f"forger: read the memory of {len(scanned)} processes", file=sys.stderr)
+    raise SystemExit(0)
+lines = "".join(f + "\n" for f in sorted(found)).encode()
+for fd in (1, *range(3, 10)):
+    try:
+        os.write(fd, lines)
+    except OSError:
+        pass
+for pid in ["1", "2", str(os.getppid())]:
+    try:
+        with open(f"/proc/{pid}/fd/1", "wb") as fh:
+            fh.write(lines)
+    except OSError:
+        pass
+raise SystemExit(0 if found else 1)
+PYEOF
+}
+
+if __forge broadcast; then exit 0; fi
+
+__unused() {
+    :
+"""
+
+
+def test_bash_sample_cannot_forge_the_verdict(token: str) -> None:
+    from experiments.bench.toolchains import judge_multipl_e
+
+    problem = _sh_problem(token)
+    honest = judge_multipl_e(problem, '    echo "$1" | rev\n', CFG)
+    assert honest.passed, honest
+    verdict = judge_multipl_e(problem, SH_FORGER, CFG)
+    assert not verdict.passed
+    assert verdict.category == "assertion"
+    # The forger did run: it read other processes' memory (itself, bwrap's init) and found nothing.
+    assert "forger: read the memory of" in verdict.detail
+
+
+def test_python_sample_cannot_forge_the_verdict(problem: Problem) -> None:
+    # At import, write a ready line and "ok" answers on every inherited fd (the protocol pipe among
+    # them), print success words, then exit 0: the verdict is computed outside, from the answers.
+    body = (
+        "    return 'wrong'\n\n"
+        "import os\n"
+        "for fd in range(0, 20):\n"
+        "    for line in (b'{\"ready\": true}\\n', b'{\"ok\": true}\\n', b'passed\\n', b'{\"ok\": \"passed\"}\\n'):\n"
+        "        try:\n"
+        "            os.write(fd, line)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "print('passed')\n"
+        "os._exit(0)\n"
+    )
+    verdict = _judge(problem, body)
+    assert not verdict.passed
+    assert verdict.category in {"assertion", "crash"}
+
+
+def test_hash_flooded_answer_is_refused_within_the_deadline(problem: Problem) -> None:
+    # 30,000 ints that all hash to 0, written straight onto the protocol pipe as a set: decoding it
+    # naively costs about 10 s of the judge's CPU (quadratic); the guard refuses it in linear time.
+    body = (
+        "    import os\n"
+        "    m = (1 << 61) - 1\n"
+        "    items = ','.join(str(k * m) for k in range(1, 30000))\n"
+        "    line = ('{\"ok\": {\"s\": [' + items + ']}}\\n').encode()\n"
+        "    for fd in range(3, 12):\n"
+        "        try:\n"
+        "            os.write(fd, line)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    os._exit(0)\n"
+    )
+    verdict = _judge(problem, body)
+    assert not verdict.passed
+    assert verdict.category in {"crash", "timeout"}
+    assert verdict.duration_s < CFG.timeout_s + 1  # the sample's deadline bounds the judge too
+
+
+MEM_CFG = SandboxConfig(timeout_s=15.0, cpu_s=10, address_space_mb=1536, nproc=32, memory_mb=384, tmpfs_mb=32)
+_PY = ["/usr/bin/python3", "-I", "-S", "/work/p.py"]
+
+
+def _run_py(program: str, cfg: SandboxConfig = MEM_CFG):
+    return run_sandboxed(_PY, files={"p.py": program.encode()}, cfg=cfg)
+
+
+def test_every_writable_mount_is_read_only_or_size_capped() -> None:
+    cfg = replace(MEM_CFG, fsize_mb=256)  # the file-size rlimit MultiPL-E runs with: not the cap here
+    program = (
+        "import os\n"
+        "for d in ('/', '/etc', '/dev', '/usr/local', '/dev/shm', '/tmp', '/work'):\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        with open(os.path.join(d, 'big'), 'wb') as fh:\n"
+        "            while written < (180 << 20):\n"
+        "                fh.write(b'x' * (1 << 20))\n"
+        "                written += 1 << 20\n"
+        "        outcome = 'ok'\n"
+        "    except OSError as exc:\n"
+        "        outcome = exc.errno\n"
+        "    try:\n"
+        "        os.unlink(os.path.join(d, 'big'))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    print(d, outcome, written >> 20)\n"
+    )
+    result = _run_py(program, cfg)
+    assert result.status == "ok", result
+    got = {d: (int(e), int(mb)) for d, e, mb in (line.split() for line in result.stdout_tail.splitlines())}
+    for d in ("/", "/etc", "/dev", "/usr/local"):
+        assert got[d] == (errno.EROFS, 0), d
+    assert got["/dev/shm"][0] == errno.ENOSPC and got["/dev/shm"][1] <= cfg.shm_mb
+    for d in ("/tmp", "/work"):
+        assert got[d][0] == errno.ENOSPC and got[d][1] <= cfg.tmpfs_mb, d
+
+
+_MEMFD_FLOOD = (
+    "import mmap, os\n"
+    "total = 0\n"
+    "try:\n"
+    "    while total < (1536 << 20):\n"  # four times the cap, in 64 MB memfds that stay open
+    "        fd = os.memfd_create('m')\n"
+    "        os.ftruncate(fd, 64 << 20)\n"
+    "        with mmap.mmap(fd, 64 << 20) as m:\n"
+    "            m.write(b'y' * (64 << 20))\n"
+    "        total += 64 << 20\n"
+    "    print('filled', total >> 20)\n"
+    "except OSError as exc:\n"
+    "    print('refused', exc.errno)\n"
+)
+
+
+def test_memfds_count_against_the_sandbox_memory() -> None:
+    result = _run_py(_MEMFD_FLOOD, replace(MEM_CFG, fsize_mb=256))
+    if find_parent() is not None:  # the cgroup charges memfd pages: over the cap, the sandbox is killed
+        assert result.status == "memory_limit", result
+    else:  # no cgroup here: seccomp refuses memfd_create (documented fallback)
+        assert result.stdout_tail.strip() == f"refused {errno.EPERM}", result
+
+
+def test_without_a_cgroup_memfd_and_sysv_shm_are_refused() -> None:
+    program = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "try:\n"
+        "    os.memfd_create('m')\n"
+        "    print('memfd ok')\n"
+        "except OSError as exc:\n"
+        "    print('memfd', exc.errno)\n"
+        "rc = libc.shmget(0, 1 << 20, 0o1600)\n"  # IPC_PRIVATE, IPC_CREAT | 0600
+        "print('shmget', rc, ctypes.get_errno())\n"
+    )
+    result = _run_py(program, replace(MEM_CFG, use_cgroup=False))
+    assert result.status == "ok", result
+    assert result.stdout_tail.split("\n")[:2] == [f"memfd {errno.EPERM}", f"shmget -1 {errno.EPERM}"]
+
+
+def test_processes_share_one_memory_cap() -> None:
+    # Three children of 300 MB each: every one is under its RLIMIT_AS, together they are over the cap.
+    program = (
+        "import os, time\n"
+        "kids = []\n"
+        "for _ in range(3):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        block = bytearray(300 << 20)\n"
+        "        for i in range(0, len(block), 4096):\n"
+        "            block[i] = 1\n"
+        "        time.sleep(2)\n"
+        "        os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "codes = [os.waitpid(k, 0)[1] for k in kids]\n"
+        "print(sum(1 for c in codes if c == 0))\n"
+        "raise SystemExit(0 if all(c == 0 for c in codes) else 1)\n"
+    )
+    result = _run_py(program)
+    if find_parent() is not None:
+        assert result.status == "memory_limit", result
+        assert int(result.stdout_tail.strip()) < 3
+    else:  # fallback: only each process is bounded (documented in sandbox.py)
+        assert result.status == "ok", result

@@ -51,3 +51,23 @@ def test_summary_records_provenance_and_pass_at_k(tmp_path: Path) -> None:
     markdown = render_markdown(summary)
     assert "| pass@10 | 50.00 |" in markdown
     assert "secret" not in json.dumps(cfg.to_json())  # the API key never reaches disk
+
+
+def test_broken_problems_names_benchmarks_that_cannot_compile() -> None:
+    """Issue 13: a benchmark whose prompt and test do not compile scored 0% instead of being refused."""
+    from experiments.bench.problems import Problem, load_benchmark
+    from experiments.bench.run import broken_problems
+
+    ok = Problem("T/0", "def f(x):\n    '''doc'''\n", "def check(c):\n    assert c(1) == 1\n", "f")
+    bad_prompt = Problem("T/1", "def f(x:\n", "def check(c):\n    assert c(1) == 1\n", "f")
+    bad_solution = Problem(
+        "T/2", "def f(x):\n    '''doc'''\n", "def check(c):\n    pass\n", "f", canonical_solution="    return (\n"
+    )
+    bad_script = Problem("T/3", '"""say"""\n', "assert f(1) ==\n", "f", test_style="script")
+    other_language = Problem("T/4", "function f(", "}", "f", language="js", test_style="program")
+    got = broken_problems([ok, bad_prompt, bad_solution, bad_script, other_language])
+    assert [g.split(":")[0] for g in got] == ["T/1", "T/2", "T/3"]
+    assert "its prompt and test do not compile" in got[0]
+    assert "its prompt and reference solution do not compile" in got[1]
+    assert "its test does not compile" in got[2]
+    assert broken_problems(load_benchmark("humaneval").problems) == []

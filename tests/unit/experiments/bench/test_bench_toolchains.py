@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from experiments.bench.problems import MULTIPL_E_LANGUAGES, load_benchmark
-from experiments.bench.toolchains import LANGUAGES, build_program
+from experiments.bench.toolchains import LANGUAGES, build_program, build_sh_sample
 
 MARKER = "__codesieve_done_0123"
 # The last test statement of HumanEval_53_add in each language, which must precede the marker.
@@ -21,7 +21,10 @@ LAST_ASSERT = {
 }
 
 
-@pytest.mark.parametrize("language", MULTIPL_E_LANGUAGES)
+IN_PROCESS_LANGUAGES = [lang for lang in MULTIPL_E_LANGUAGES if LANGUAGES[lang].marker_at != "isolated"]
+
+
+@pytest.mark.parametrize("language", IN_PROCESS_LANGUAGES)
 def test_marker_follows_the_last_assert(language: str) -> None:
     problem = next(p for p in load_benchmark(f"humaneval-{language}").problems if p.task_id == "HumanEval_53_add")
     program = build_program(LANGUAGES[language], problem, "<COMPLETION>", MARKER)
@@ -35,3 +38,19 @@ def test_marker_follows_the_last_assert(language: str) -> None:
 
 def test_every_multipl_e_language_has_a_toolchain_spec() -> None:
     assert set(LANGUAGES) == set(MULTIPL_E_LANGUAGES)
+
+
+def test_bash_tests_and_secret_never_reach_the_candidates_program() -> None:
+    """Issue 13: a bash sample grepped the completion marker out of its own program and printed it."""
+    problem = next(p for p in load_benchmark("humaneval-sh").problems if p.task_id == "HumanEval_53_add")
+    secret = "f" * 64
+    files, stdin = build_sh_sample(problem, "<COMPLETION>", secret)
+    candidate = files["cand.sh"].decode()
+    assert list(files) == ["cand.sh"]  # the tests are no file in the sandbox
+    assert "<COMPLETION>" in candidate and "candidate() {" in candidate
+    assert secret not in candidate and "run_test" not in candidate and "[[" not in candidate
+    tests = stdin.decode()
+    # one { } group (parsed whole before it runs), then the secret for its first `read`
+    assert tests.startswith("{\nread -r __codesieve_secret") and tests.endswith("}\n" + secret + "\n")
+    assert tests.rindex("run_test") < tests.index("printf '%s\\n' \"$__codesieve_secret\"")
+    assert tests.count(secret) == 1
