@@ -1,0 +1,327 @@
+"""The console's SQL adapter: sessions, audit rows, keys, and the overview's aggregates.
+
+Aggregates run in SQL over the gateway's tables (Python sees a few rows per page, never an event
+row). The metric definitions (persistence checkpoints, which checkpoint counts retained characters)
+are imported from experiments.ab.metrics, so the overview counts what `codesieve ab report` counts.
+Works on PostgreSQL (production) and SQLite (the embedded default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Date, and_, case, cast, delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ColumnElement
+
+from gateway.console.overview import PERSISTENCE_SHOWN_S, RETAINED_AFTER_S, OverviewFilters
+from gateway.telemetry.repository import KEY_PREFIX, hash_api_key
+from gateway.telemetry.tables import (
+    ApiKeyRecord,
+    CompletionRecord,
+    ConsoleAuditRecord,
+    ConsoleSessionRecord,
+    EventRecord,
+)
+
+_C = CompletionRecord.__table__.c
+_E = EventRecord.__table__.c
+_K = ApiKeyRecord.__table__.c
+_S = ConsoleSessionRecord.__table__.c
+
+# Rows on the filter-actions page: the most recent ones (the page is a log, not a report).
+RECENT_FILTER_ACTIONS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    key_id: int
+    user: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+# --- sessions and audit ------------------------------------------------------------------------
+
+
+async def create_session(engine: AsyncEngine, key_id: int, ttl_s: int) -> tuple[str, ConsoleSession]:
+    """A new session for an admin key: (cookie token, session). Only the token's hash is stored."""
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    session = ConsoleSession(key_id, "", secrets.token_urlsafe(32), now + timedelta(seconds=ttl_s))
+    async with engine.begin() as conn:
+        await conn.execute(delete(ConsoleSessionRecord).where(_S.expires_at < now))  # keep the table small
+        await conn.execute(
+            insert(ConsoleSessionRecord).values(
+                token_hash=_token_hash(token),
+                key_id=key_id,
+                csrf_token=session.csrf_token,
+                created_at=now,
+                expires_at=session.expires_at,
+            )
+        )
+    return token, session
+
+
+async def fetch_session(engine: AsyncEngine, token: str) -> ConsoleSession | None:
+    """The live session behind a cookie: unexpired, and its key still an active admin key."""
+    stmt = (
+        select(_S.key_id, _K.user, _S.csrf_token, _S.expires_at)
+        .join(ApiKeyRecord, _K.id == _S.key_id)
+        .where(_S.token_hash == _token_hash(token), _K.revoked_at.is_(None), _K.is_admin.is_(True))
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(stmt)).first()
+    if row is None or _utc(row.expires_at) <= datetime.now(UTC):
+        return None
+    return ConsoleSession(row.key_id, row.user, row.csrf_token, _utc(row.expires_at))
+
+
+async def delete_session(engine: AsyncEngine, token: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(delete(ConsoleSessionRecord).where(_S.token_hash == _token_hash(token)))
+
+
+async def write_audit(
+    engine: AsyncEngine,
+    *,
+    action: str,
+    outcome: str,
+    key_id: int | None = None,
+    user: str | None = None,
+    target: str | None = None,
+    detail: str | None = None,
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(ConsoleAuditRecord).values(
+                at=datetime.now(UTC),
+                key_id=key_id,
+                user=user,
+                action=action,
+                target=target[:200] if target else None,
+                outcome=outcome,
+                detail=detail[:500] if detail else None,
+            )
+        )
+
+
+async def fetch_audit(engine: AsyncEngine, limit: int = 50) -> list[dict[str, Any]]:
+    stmt = select(ConsoleAuditRecord).order_by(ConsoleAuditRecord.id.desc()).limit(limit)
+    async with engine.connect() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+async def list_keys(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every key's metadata (prefix, user, admin, created, revoked); the hash is never read."""
+    stmt = select(_K.id, _K.key_prefix, _K.user, _K.is_admin, _K.created_at, _K.revoked_at).order_by(_K.id)
+    async with engine.connect() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def create_key(engine: AsyncEngine, *, user: str, is_admin: bool) -> tuple[int, str]:
+    """(id, key): the key in the same format as `codesieve keys create`, stored only as its hash."""
+    key = KEY_PREFIX + secrets.token_urlsafe(24)
+    values = {
+        "key_prefix": key[:8],
+        "key_hash": hash_api_key(key),
+        "user": user,
+        "is_admin": is_admin,
+        "created_at": datetime.now(UTC),
+    }
+    async with engine.begin() as conn:
+        key_id = (await conn.execute(insert(ApiKeyRecord).values(**values).returning(_K.id))).scalar_one()
+    return int(key_id), key
+
+
+async def revoke_key(engine: AsyncEngine, key_id: int) -> bool:
+    """Revoke an active key; False when there is no such active key."""
+    stmt = update(ApiKeyRecord).where(_K.id == key_id, _K.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+    async with engine.begin() as conn:
+        return bool((await conn.execute(stmt)).rowcount)
+
+
+# --- overview ----------------------------------------------------------------------------------
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _day(col: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.date_trunc("day", func.timezone("UTC", col)), Date)
+    return func.date(col)
+
+
+def _completion_where(f: OverviewFilters) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.since is not None:
+        conds.append(_C.created_at >= f.since)
+    if f.until is not None:
+        conds.append(_C.created_at < f.until)
+    for col, value in ((_C.language, f.language), (_C.model, f.model), (_C.experiment, f.experiment)):
+        if value is not None:
+            conds.append(col == value)
+    if f.arm is not None:
+        conds.append(_C.arm == f.arm)
+    if f.unit_id is not None:
+        conds.append(_C.unit_id == f.unit_id)
+    return conds
+
+
+def _event_where(f: OverviewFilters) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [_E.created_at >= f.since, _E.created_at < f.until]
+    if f.experiment is not None:
+        conds.append(_E.experiment == f.experiment)
+    if f.arm is not None:
+        conds.append(_E.arm == f.arm)
+    if f.unit_id is not None:
+        conds.append(_E.unit_id == f.unit_id)
+    if f.language is not None or f.model is not None:
+        # model and language live on the completion; events reach them through it
+        sub = select(_C.id).where(*_completion_where(f.without_time()))
+        conds.append(_E.completion_id.in_(sub))
+    return conds
+
+
+def _event_sums() -> list[ColumnElement[Any]]:
+    persisted_ok = and_(_E.kind == "persisted", _E.is_persisted.is_(True))
+    return [
+        _count_if(_E.kind == "shown").label("shown"),
+        _count_if(_E.kind == "accepted").label("accepted"),
+        func.coalesce(func.sum(case((_E.kind == "accepted", _E.accepted_chars), else_=0)), 0).label("accepted_chars"),
+        *(_count_if(and_(persisted_ok, _E.after_s == s)).label(f"persisted_{s}s") for s in PERSISTENCE_SHOWN_S),
+        func.coalesce(
+            func.sum(case((and_(persisted_ok, _E.after_s == RETAINED_AFTER_S), _E.retained_chars), else_=0)), 0
+        ).label("retained_chars"),
+    ]
+
+
+async def _percentiles(conn: AsyncConnection, f: OverviewFilters, qs: tuple[float, ...]) -> list[float | None]:
+    """Latency percentiles with PostgreSQL's percentile_cont definition (linear interpolation)."""
+    where = _completion_where(f)
+    if conn.dialect.name == "postgresql":
+        cols = [func.percentile_cont(q).within_group(_C.latency_ms) for q in qs]
+        row = (await conn.execute(select(*cols).where(*where))).one()
+        return [None if v is None else float(v) for v in row]
+    n = (await conn.execute(select(func.count()).where(*where))).scalar_one()
+    out: list[float | None] = []
+    for q in qs:
+        if n == 0:
+            out.append(None)
+            continue
+        pos = q * (n - 1)
+        lo = int(pos)
+        stmt = select(_C.latency_ms).where(*where).order_by(_C.latency_ms).offset(lo).limit(2)
+        vals = [float(v) for v in (await conn.execute(stmt)).scalars()]
+        hi = vals[1] if len(vals) > 1 else vals[0]
+        out.append(vals[0] + (hi - vals[0]) * (pos - lo))
+    return out
+
+
+async def fetch_overview(engine: AsyncEngine, f: OverviewFilters) -> dict[str, Any]:
+    """Every number of the overview page for the filters: raw sums, for overview.summarize()."""
+    dialect = engine.dialect.name
+    c_day = _day(_C.created_at, dialect).label("day")
+    e_day = _day(_E.created_at, dialect).label("day")
+    completions_by_day = (
+        select(c_day, func.count().label("completions"), _count_if(_C.is_error.is_(True)).label("errors"))
+        .where(*_completion_where(f))
+        .group_by(c_day)
+        .order_by(c_day)
+    )
+    actions = select(_C.filter_action, func.count().label("n")).where(*_completion_where(f)).group_by(_C.filter_action)
+    reasons = (
+        select(_C.filter_reasons, func.count().label("n"))
+        .where(*_completion_where(f), _C.filter_reasons.is_not(None))
+        .group_by(_C.filter_reasons)
+    )
+    events_by_day = select(e_day, *_event_sums()).where(*_event_where(f)).group_by(e_day).order_by(e_day)
+    by_arm = (
+        select(_E.experiment, _E.arm, *_event_sums())
+        .where(*_event_where(f), _E.arm.is_not(None))
+        .group_by(_E.experiment, _E.arm)
+        .order_by(_E.experiment, _E.arm)
+    )
+    async with engine.connect() as conn:
+        if dialect == "postgresql":
+            await conn.execute(text("SET LOCAL jit = off"))  # one-pass aggregates: compiling costs more
+        out = {
+            "completions_by_day": [dict(r._mapping) for r in (await conn.execute(completions_by_day)).all()],
+            "filter_actions": {r.filter_action: r.n for r in (await conn.execute(actions)).all()},
+            "reason_rows": [(r.filter_reasons, r.n) for r in (await conn.execute(reasons)).all()],
+            "events_by_day": [dict(r._mapping) for r in (await conn.execute(events_by_day)).all()],
+            "by_arm": [dict(r._mapping) for r in (await conn.execute(by_arm)).all()],
+            "latency_p50_ms": None,
+            "latency_p95_ms": None,
+        }
+        out["latency_p50_ms"], out["latency_p95_ms"] = await _percentiles(conn, f, (0.5, 0.95))
+    return out
+
+
+# --- filter actions and health -----------------------------------------------------------------
+
+
+async def fetch_filter_actions(engine: AsyncEngine, *, include_text: bool) -> list[dict[str, Any]]:
+    """The most recent completions a filter acted on: reasons and provenance metadata.
+
+    The completion text is read only when the deployment stores raw text (and then it was stored
+    redacted); the prompt is never read.
+    """
+    cols = [_C.id, _C.created_at, _C.model, _C.language, _C.experiment, _C.arm, _C.filter_action]
+    cols += [_C.filter_reasons, _C.attributions]
+    if include_text:
+        cols.append(_C.completion_text)
+    stmt = (
+        select(*cols)
+        .where(_C.filter_action != "none")
+        .order_by(_C.created_at.desc())
+        .limit(RECENT_FILTER_ACTIONS)
+    )
+    async with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+    for r in rows:
+        r["filter_reasons"] = json.loads(r["filter_reasons"]) if r["filter_reasons"] else []
+        r["attributions"] = json.loads(r["attributions"]) if r["attributions"] else []
+    return rows
+
+
+async def fetch_schema_revision(engine: AsyncEngine) -> str | None:
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+    except Exception:  # noqa: BLE001 - shown as "unknown" on the health page
+        return None
+
+
+__all__ = [
+    "ConsoleSession",
+    "create_key",
+    "create_session",
+    "delete_session",
+    "fetch_audit",
+    "fetch_filter_actions",
+    "fetch_overview",
+    "fetch_schema_revision",
+    "fetch_session",
+    "list_keys",
+    "revoke_key",
+    "write_audit",
+]
