@@ -127,7 +127,13 @@ def summarize(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The page's numbers from queries.fetch_overview's sums: totals, rates, per-day and per-arm rows."""
     completions = sum(int(r["completions"]) for r in raw["completions_by_day"])
     errors = sum(int(r["errors"]) for r in raw["completions_by_day"])
-    ev_keys = ("shown", "accepted", "accepted_chars", "retained_chars", *(f"persisted_{s}s" for s in PERSISTENCE_SHOWN_S))
+    ev_keys = (
+        "shown",
+        "accepted",
+        "accepted_chars",
+        "retained_chars",
+        *(f"persisted_{s}s" for s in PERSISTENCE_SHOWN_S),
+    )
     totals = {k: sum(int(r[k] or 0) for r in raw["events_by_day"]) for k in ev_keys}
     days = [
         {"day": str(r["day"]), "completions": int(r["completions"]), "errors": int(r["errors"])}

@@ -289,12 +289,7 @@ async def fetch_filter_actions(engine: AsyncEngine, *, include_text: bool) -> li
     cols += [_C.filter_reasons, _C.attributions]
     if include_text:
         cols.append(_C.completion_text)
-    stmt = (
-        select(*cols)
-        .where(_C.filter_action != "none")
-        .order_by(_C.created_at.desc())
-        .limit(RECENT_FILTER_ACTIONS)
-    )
+    stmt = select(*cols).where(_C.filter_action != "none").order_by(_C.created_at.desc()).limit(RECENT_FILTER_ACTIONS)
     async with engine.connect() as conn:
         rows = [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
     for r in rows:

@@ -46,9 +46,7 @@ _HEADERS = {
 }
 
 
-def _render(
-    request: Request, name: str, ctx: dict[str, Any], status: int = 200, session: Any = None
-) -> Response:
+def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200, session: Any = None) -> Response:
     ctx = {"session": session, "csrf": session.csrf_token if session else None, **ctx}
     return templates.TemplateResponse(request, name, ctx, status_code=status, headers=_HEADERS)
 

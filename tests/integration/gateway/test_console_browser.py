@@ -65,10 +65,18 @@ def _seed(db_url: str, start: datetime) -> None:
     reference = {"repo": "acme/widgets", "path": "src/widget.py", "licence": "MIT", "licence_family": "mit",
                  "line_start": 10, "line_end": 42, "similarity": 0.97, "matched_lexemes": 120}  # fmt: skip
     rows = [
-        {**base, "id": f"cmpl-filter-{i}", "created_at": datetime.now(UTC) - timedelta(hours=i), "latency_ms": 40.0,
-         "filter_action": action, "filter_reasons": json.dumps(reasons), "attributions": attributions,
-         # as if an earlier deployment had stored raw text: the console must still not show it
-         "prompt_text": f"{PLANTED_CODE}\n    key = '{PLANTED_SECRET}'", "completion_text": PLANTED_CODE}  # fmt: skip
+        {
+            **base,
+            "id": f"cmpl-filter-{i}",
+            "created_at": datetime.now(UTC) - timedelta(hours=i),
+            "latency_ms": 40.0,
+            "filter_action": action,
+            "filter_reasons": json.dumps(reasons),
+            "attributions": attributions,
+            # as if an earlier deployment had stored raw text: the console must still not show it
+            "prompt_text": f"{PLANTED_CODE}\n    key = '{PLANTED_SECRET}'",
+            "completion_text": PLANTED_CODE,
+        }  # fmt: skip
         for i, (action, reasons, attributions) in enumerate(
             [
                 ("redacted", ["secret.aws_access_key"], None),
@@ -226,7 +234,12 @@ def test_console_pages_with_seeded_telemetry(console: Console, browser: Any, tmp
     assert "licence.gpl" in log and "acme/widgets" in log and "src/widget.py:10-42" in log and "MIT" in log
     visit("health", "/console/health")
     assert page.inner_text("#pending-segments") == "0"
-    assert "postgresql reachable, schema 0005" in page.inner_text("#health")
+    from alembic.script import ScriptDirectory
+
+    from gateway.db import MIGRATIONS_DIR
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert f"postgresql reachable, schema {head}" in page.inner_text("#health")
 
     # --- keys: create (shown once), revoke; the revoked key stops working on the API
     page.goto(f"{url}/console/keys")
@@ -265,6 +278,7 @@ def test_console_pages_with_seeded_telemetry(console: Console, browser: Any, tmp
     with engine.connect() as conn:
         audit = {(r.action, r.outcome) for r in conn.execute(text("SELECT action, outcome FROM console_audit"))}
     engine.dispose()
-    assert {("sign_in", "refused"), ("sign_in", "ok"), ("view", "ok"), ("experiment_save", "invalid"),
-            ("experiment_save", "ok"), ("experiment_stop", "ok"), ("key_create", "ok"), ("key_revoke", "ok"), ("key_create", "refused"),
-            ("sign_out", "ok")} <= audit  # fmt: skip
+    expected = {("sign_in", "refused"), ("sign_in", "ok"), ("view", "ok"), ("experiment_save", "invalid"),
+                ("experiment_save", "ok"), ("experiment_stop", "ok"), ("key_create", "ok"), ("key_revoke", "ok"),
+                ("key_create", "refused"), ("sign_out", "ok")}  # fmt: skip
+    assert expected <= audit
