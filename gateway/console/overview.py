@@ -146,6 +146,7 @@ def summarize(raw: Mapping[str, Any]) -> dict[str, Any]:
         "error_rate": _rate(errors, completions),
         "latency_p50_ms": raw["latency_p50_ms"],
         "latency_p95_ms": raw["latency_p95_ms"],
+        "latency_resolution": raw.get("latency_resolution", "exact"),
         **_event_rates(totals),
         "filter_actions": {a: int(raw["filter_actions"].get(a, 0)) for a in ("annotated", "redacted", "blocked")},
         "reasons": reason_counts(raw["reason_rows"]),
@@ -153,3 +154,48 @@ def summarize(raw: Mapping[str, Any]) -> dict[str, Any]:
         "acceptance_by_day": acceptance_by_day,
         "by_arm": [{"experiment": r["experiment"], "arm": r["arm"], **_event_rates(r)} for r in raw["by_arm"]],
     }
+
+
+def merge_sums(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Sums over two disjoint day ranges (rolled-up days, then raw days) as one."""
+    arms: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in [*a["by_arm"], *b["by_arm"]]:
+        key = (row["experiment"], row["arm"])
+        cur = arms.setdefault(key, {"experiment": key[0], "arm": key[1]})
+        for k, v in row.items():
+            if k not in ("experiment", "arm"):
+                cur[k] = cur.get(k, 0) + int(v or 0)
+    actions = {k: int(a["filter_actions"].get(k, 0)) + int(b["filter_actions"].get(k, 0)) for k in
+               {*a["filter_actions"], *b["filter_actions"]}}  # fmt: skip
+    return {
+        "completions_by_day": [*a["completions_by_day"], *b["completions_by_day"]],
+        "filter_actions": actions,
+        "reason_rows": [*a["reason_rows"], *b["reason_rows"]],
+        "events_by_day": [*a["events_by_day"], *b["events_by_day"]],
+        "by_arm": sorted(arms.values(), key=lambda r: (str(r["experiment"]), str(r["arm"]))),
+    }
+
+
+def histogram_percentile(hist: Mapping[int, int], q: float) -> float | None:
+    """percentile_cont(q) of the multiset a histogram describes (value -> count).
+
+    Linear interpolation between the order statistics at floor and ceil of q * (n - 1), as
+    PostgreSQL's percentile_cont; over whole-millisecond values, so within 0.5 ms of the raw one.
+    """
+    n = sum(hist.values())
+    if n == 0:
+        return None
+    pos = q * (n - 1)
+    lo_rank, frac = int(pos), pos - int(pos)
+    lo_val = hi_val = None
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if lo_val is None and seen > lo_rank:
+            lo_val = value
+        if seen > lo_rank + 1 or (frac == 0 and lo_val is not None):
+            hi_val = value
+            break
+    assert lo_val is not None
+    hi_val = lo_val if hi_val is None else hi_val
+    return float(lo_val + (hi_val - lo_val) * frac)

@@ -11,15 +11,38 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, delete, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
-from gateway.console.overview import PERSISTENCE_SHOWN_S, RETAINED_AFTER_S, OverviewFilters
+from gateway.console.overview import (
+    PERSISTENCE_SHOWN_S,
+    RETAINED_AFTER_S,
+    OverviewFilters,
+    histogram_percentile,
+    merge_sums,
+)
+from gateway.console.rollup import rolled_until
 from gateway.telemetry.repository import KEY_PREFIX, hash_api_key
 from gateway.telemetry.tables import (
     ApiKeyRecord,
@@ -33,6 +56,24 @@ _C = CompletionRecord.__table__.c
 _E = EventRecord.__table__.c
 _K = ApiKeyRecord.__table__.c
 _S = ConsoleSessionRecord.__table__.c
+
+_ACTIONS = ("annotated", "redacted", "blocked")
+_DIMS = (column("day", Date), column("experiment", String), column("arm", String), column("model", String))
+_DIMS += (column("language", String),)
+# The rollup tables (migration 0005), for reading; gateway/console/rollup.py writes them.
+_ROLLUP = {
+    "daily": table(
+        "console_daily",
+        *[column(c.name, c.type) for c in _DIMS],
+        *[column(n, BigInteger) for n in ("completions", "errors", *_ACTIONS, "events", "shown", "accepted")],
+        column("accepted_chars", BigInteger),
+        *[column(n, BigInteger) for n in ("persisted_30s", "persisted_120s", "persisted_600s", "retained_chars")],
+    ),
+    "latency": table(
+        "console_daily_latency", *[column(c.name, c.type) for c in _DIMS], column("latency_ms"), column("n")
+    ),
+    "reasons": table("console_daily_reasons", *[column(c.name, c.type) for c in _DIMS], column("reason"), column("n")),
+}
 
 # Rows on the filter-actions page: the most recent ones (the page is a log, not a report).
 RECENT_FILTER_ACTIONS = 100
@@ -236,43 +277,127 @@ async def _percentiles(conn: AsyncConnection, f: OverviewFilters, qs: tuple[floa
     return out
 
 
-async def fetch_overview(engine: AsyncEngine, f: OverviewFilters) -> dict[str, Any]:
-    """Every number of the overview page for the filters: raw sums, for overview.summarize()."""
-    dialect = engine.dialect.name
+def _raw_statements(f: OverviewFilters, dialect: str) -> dict[str, Any]:
     c_day = _day(_C.created_at, dialect).label("day")
     e_day = _day(_E.created_at, dialect).label("day")
-    completions_by_day = (
-        select(c_day, func.count().label("completions"), _count_if(_C.is_error.is_(True)).label("errors"))
+    return {
+        "completions_by_day": select(
+            c_day, func.count().label("completions"), _count_if(_C.is_error.is_(True)).label("errors")
+        )
         .where(*_completion_where(f))
         .group_by(c_day)
-        .order_by(c_day)
-    )
-    actions = select(_C.filter_action, func.count().label("n")).where(*_completion_where(f)).group_by(_C.filter_action)
-    reasons = (
-        select(_C.filter_reasons, func.count().label("n"))
+        .order_by(c_day),
+        "actions": select(_C.filter_action, func.count().label("n"))
+        .where(*_completion_where(f))
+        .group_by(_C.filter_action),
+        "reasons": select(_C.filter_reasons, func.count().label("n"))
         .where(*_completion_where(f), _C.filter_reasons.is_not(None))
-        .group_by(_C.filter_reasons)
-    )
-    events_by_day = select(e_day, *_event_sums()).where(*_event_where(f)).group_by(e_day).order_by(e_day)
-    by_arm = (
-        select(_E.experiment, _E.arm, *_event_sums())
+        .group_by(_C.filter_reasons),
+        "events_by_day": select(e_day, *_event_sums()).where(*_event_where(f)).group_by(e_day).order_by(e_day),
+        "by_arm": select(_E.experiment, _E.arm, *_event_sums())
         .where(*_event_where(f), _E.arm.is_not(None))
         .group_by(_E.experiment, _E.arm)
-        .order_by(_E.experiment, _E.arm)
-    )
+        .order_by(_E.experiment, _E.arm),
+    }
+
+
+async def _raw_sums(conn: AsyncConnection, f: OverviewFilters) -> dict[str, Any]:
+    q = _raw_statements(f, conn.dialect.name)
+    return {
+        "completions_by_day": [dict(r._mapping) for r in (await conn.execute(q["completions_by_day"])).all()],
+        "filter_actions": {r.filter_action: r.n for r in (await conn.execute(q["actions"])).all()},
+        "reason_rows": [(r.filter_reasons, r.n) for r in (await conn.execute(q["reasons"])).all()],
+        "events_by_day": [dict(r._mapping) for r in (await conn.execute(q["events_by_day"])).all()],
+        "by_arm": [dict(r._mapping) for r in (await conn.execute(q["by_arm"])).all()],
+    }
+
+
+_EVENT_COLS = (
+    "shown",
+    "accepted",
+    "accepted_chars",
+    *(f"persisted_{s}s" for s in PERSISTENCE_SHOWN_S),
+    "retained_chars",
+)
+
+
+def _rollup_where(f: OverviewFilters, t: Any) -> list[ColumnElement[bool]]:
+    assert f.since is not None and f.until is not None
+    conds = [t.c.day >= f.since.date(), t.c.day < f.until.date()]
+    for name in ("experiment", "arm", "model", "language"):
+        if getattr(f, name) is not None:
+            conds.append(t.c[name] == getattr(f, name))
+    return conds
+
+
+async def _rollup_sums(conn: AsyncConnection, f: OverviewFilters) -> tuple[dict[str, Any], dict[int, int]]:
+    """The same sums as _raw_sums (and a latency histogram) from the daily rollups."""
+    d = _ROLLUP["daily"]
+    w = _rollup_where(f, d)
+    sums = [func.sum(d.c[n]).label(n) for n in ("completions", "errors", "events", *_EVENT_COLS)]
+    days = (await conn.execute(select(d.c.day, *sums).where(*w).group_by(d.c.day).order_by(d.c.day))).all()
+    actions = (await conn.execute(select(*[func.sum(d.c[a]).label(a) for a in _ACTIONS]).where(*w))).one()
+    arm_q = select(d.c.experiment, d.c.arm, *sums).where(*w, d.c.arm != "").group_by(d.c.experiment, d.c.arm)
+    arms = (await conn.execute(arm_q)).all()
+    r = _ROLLUP["reasons"]
+    reason_q = select(r.c.reason, func.sum(r.c.n)).where(*_rollup_where(f, r)).group_by(r.c.reason)
+    lat = _ROLLUP["latency"]
+    lat_q = select(lat.c.latency_ms, func.sum(lat.c.n)).where(*_rollup_where(f, lat)).group_by(lat.c.latency_ms)
+    return {
+        "completions_by_day": [
+            {"day": x.day, "completions": x.completions, "errors": x.errors} for x in days if x.completions
+        ],
+        "filter_actions": {a: int(actions._mapping[a] or 0) for a in _ACTIONS},
+        "reason_rows": [(json.dumps([x[0]]), int(x[1])) for x in (await conn.execute(reason_q)).all()],
+        "events_by_day": [{"day": x.day, **{k: x._mapping[k] for k in _EVENT_COLS}} for x in days if x.events],
+        "by_arm": [
+            {"experiment": x.experiment or None, "arm": x.arm, **{k: x._mapping[k] for k in _EVENT_COLS}}
+            for x in arms
+            if x.events
+        ],
+    }, {int(x[0]): int(x[1]) for x in (await conn.execute(lat_q)).all()}
+
+
+async def _raw_histogram(conn: AsyncConnection, f: OverviewFilters) -> dict[int, int]:
+    ms = cast(func.round(_C.latency_ms), Integer)
+    stmt = select(ms, func.count()).where(*_completion_where(f)).group_by(ms)
+    return {int(x[0]): int(x[1]) for x in (await conn.execute(stmt)).all()}
+
+
+async def _split_day(conn: AsyncConnection, f: OverviewFilters) -> datetime | None:
+    """Where rolled-up days end inside the filter's range (PostgreSQL, no user filter), else None."""
+    if conn.dialect.name != "postgresql" or f.unit_id is not None or f.since is None or f.until is None:
+        return None
+    first_open = await rolled_until(conn)
+    if first_open is None:
+        return None
+    split = min(max(datetime.combine(first_open, time(), UTC), f.since), f.until)
+    return None if split == f.since else split
+
+
+async def fetch_overview(engine: AsyncEngine, f: OverviewFilters) -> dict[str, Any]:
+    """Every number of the overview page for the filters: raw sums, for overview.summarize().
+
+    Closed days come from the daily rollups (gateway/console/rollup.py) where they exist, the rest
+    from the raw tables; latency percentiles are then over whole milliseconds (the rollups keep a
+    histogram), else PostgreSQL's exact percentile_cont.
+    """
     async with engine.connect() as conn:
-        if dialect == "postgresql":
+        if conn.dialect.name == "postgresql":
             await conn.execute(text("SET LOCAL jit = off"))  # one-pass aggregates: compiling costs more
-        out = {
-            "completions_by_day": [dict(r._mapping) for r in (await conn.execute(completions_by_day)).all()],
-            "filter_actions": {r.filter_action: r.n for r in (await conn.execute(actions)).all()},
-            "reason_rows": [(r.filter_reasons, r.n) for r in (await conn.execute(reasons)).all()],
-            "events_by_day": [dict(r._mapping) for r in (await conn.execute(events_by_day)).all()],
-            "by_arm": [dict(r._mapping) for r in (await conn.execute(by_arm)).all()],
-            "latency_p50_ms": None,
-            "latency_p95_ms": None,
-        }
-        out["latency_p50_ms"], out["latency_p95_ms"] = await _percentiles(conn, f, (0.5, 0.95))
+        split = await _split_day(conn, f)
+        if split is None:
+            out = await _raw_sums(conn, f)
+            out["latency_p50_ms"], out["latency_p95_ms"] = await _percentiles(conn, f, (0.5, 0.95))
+            out["latency_resolution"] = "exact"
+            return out
+        out, hist = await _rollup_sums(conn, replace(f, until=split))
+        if split < f.until:
+            out = merge_sums(out, await _raw_sums(conn, replace(f, since=split)))
+            for ms, n in (await _raw_histogram(conn, replace(f, since=split))).items():
+                hist[ms] = hist.get(ms, 0) + n
+    out["latency_p50_ms"], out["latency_p95_ms"] = (histogram_percentile(hist, q) for q in (0.5, 0.95))
+    out["latency_resolution"] = "1 ms"
     return out
 
 
@@ -296,6 +421,15 @@ async def fetch_filter_actions(engine: AsyncEngine, *, include_text: bool) -> li
         r["filter_reasons"] = json.loads(r["filter_reasons"]) if r["filter_reasons"] else []
         r["attributions"] = json.loads(r["attributions"]) if r["attributions"] else []
     return rows
+
+
+async def fetch_rolled_until(engine: AsyncEngine) -> str | None:
+    """The first day the overview reads from raw rows (earlier ones come from the rollups), if any."""
+    if engine.dialect.name != "postgresql":
+        return None
+    async with engine.connect() as conn:
+        day = await rolled_until(conn)
+    return day.isoformat() if day else None
 
 
 async def fetch_schema_revision(engine: AsyncEngine) -> str | None:

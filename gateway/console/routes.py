@@ -10,6 +10,8 @@ import asyncio
 import hmac
 import re
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,28 @@ from gateway.console import queries
 from gateway.console.charts import overview_charts
 from gateway.console.overview import PERSISTENCE_SHOWN_S, parse_filters, summarize
 from gateway.console.reports import build_report, markdown_to_html
+from gateway.console.rollup import run_rollup_loop
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.experiments import ExperimentDefinition
 from gateway.service.experiment_admin import ExperimentFileError, parse_experiments_text
 from gateway.telemetry.repository import fetch_api_key
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+
+@asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """Runs inside the gateway's lifespan: keeps the overview's daily rollups fresh on PostgreSQL."""
+    state = app.state
+    task = None
+    if state.engine.dialect.name == "postgresql":
+        task = asyncio.create_task(run_rollup_loop(state.engine, state.settings.console_rollup_interval_s))
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, lifespan=_lifespan)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 SESSION_COOKIE = "codesieve_console"

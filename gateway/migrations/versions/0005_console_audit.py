@@ -1,4 +1,4 @@
-"""console_sessions and console_audit: browser console sign-in sessions and the audit trail
+"""console_sessions, console_audit and the console's daily rollups (gateway/console/rollup.py)
 
 Revision ID: 0005
 Revises: 0003
@@ -11,6 +11,17 @@ revision = "0005"
 down_revision = "0003"  # the head when this was written; re-chain if another revision lands first
 branch_labels = None
 depends_on = None
+
+
+def _dims() -> list[sa.Column]:  # type: ignore[type-arg]
+    """The rollups' key: UTC day and the overview's filters ('' for none)."""
+    return [
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("experiment", sa.String(200), primary_key=True),
+        sa.Column("arm", sa.String(200), primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        sa.Column("language", sa.String(64), primary_key=True),
+    ]
 
 
 def upgrade() -> None:
@@ -36,8 +47,33 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
     )
     op.create_index("ix_console_audit_at", "console_audit", ["at"])
+    counts = ("completions", "errors", "annotated", "redacted", "blocked", "events", "shown", "accepted")
+    counts += ("accepted_chars",)
+    counts += ("persisted_30s", "persisted_120s", "persisted_600s", "retained_chars")
+    op.create_table("console_daily", *_dims(), *[sa.Column(n, sa.BigInteger(), nullable=False) for n in counts])
+    op.create_table(
+        "console_daily_latency",
+        *_dims(),
+        sa.Column("latency_ms", sa.Integer(), primary_key=True),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
+        "console_daily_reasons",
+        *_dims(),
+        sa.Column("reason", sa.String(100), primary_key=True),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
+        "console_rollup_days",
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("completions", sa.BigInteger(), nullable=False),
+        sa.Column("events", sa.BigInteger(), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    for name in ("console_rollup_days", "console_daily_reasons", "console_daily_latency", "console_daily"):
+        op.drop_table(name)
     op.drop_table("console_audit")
     op.drop_table("console_sessions")

@@ -176,7 +176,16 @@ def test_console_pages_with_seeded_telemetry(console: Console, browser: Any, tmp
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
     assert 0 < cookie["expires"] - datetime.now(UTC).timestamp() <= 8 * 3600 + 5
 
-    # --- overview: its numbers are the CLI's for the same data
+    # --- overview: its numbers are the CLI's for the same data (closed days from the daily rollups,
+    # which the gateway builds in the background at start-up)
+    for _ in range(60):
+        page.goto(f"{url}/console/health")
+        if page.inner_text("#rollups").startswith("days before"):
+            break
+        page.wait_for_timeout(500)
+    assert page.inner_text("#rollups") == f"days before {(datetime.now(UTC) - timedelta(days=1)).date()}"
+    page.goto(f"{url}/console/")
+    assert "(1 ms)" in page.inner_text(".tiles")
     visit("overview")
     page.screenshot(path=str(CONSOLE_SCREENSHOTS / "overview-viewport.png"))
     export = tmp_path / "t.parquet"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
+import numpy as np
+import pytest
+
 from gateway.console.overview import (
     PERSISTENCE_SHOWN_S,
     RETAINED_AFTER_S,
@@ -76,3 +79,15 @@ def test_summarize_rates() -> None:
     assert s["by_arm"][0]["acceptance_rate"] == 0.5
     empty = summarize({**raw, "events_by_day": [], "completions_by_day": [], "by_arm": []})
     assert (empty["acceptance_rate"], empty["error_rate"]) == (None, None)
+
+
+def test_histogram_percentile_is_percentile_cont_of_the_values() -> None:
+    from gateway.console.overview import histogram_percentile
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 7, 100, 1001):
+        values = np.round(rng.gamma(2.0, 50.0, n)).astype(int)
+        hist = dict(zip(*np.unique(values, return_counts=True), strict=True))
+        for q in (0.0, 0.5, 0.95, 1.0):
+            assert histogram_percentile(hist, q) == pytest.approx(float(np.percentile(values, 100 * q)))
+    assert histogram_percentile({}, 0.5) is None
