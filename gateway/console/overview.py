@@ -199,3 +199,48 @@ def histogram_percentile(hist: Mapping[int, int], q: float) -> float | None:
     assert lo_val is not None
     hi_val = lo_val if hi_val is None else hi_val
     return float(lo_val + (hi_val - lo_val) * frac)
+
+
+_EVENT_KEYS = (
+    "shown",
+    "accepted",
+    "accepted_chars",
+    *(f"persisted_{s}s" for s in PERSISTENCE_SHOWN_S),
+    "retained_chars",
+)
+
+
+def fold_raw(completion_rows: list[dict[str, Any]], event_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The overview's sums from the raw statements' rows.
+
+    Args:
+        completion_rows: per (day, filter_action, filter_reasons): completions, errors.
+        event_rows: per (day, experiment, arm): the event sums (shown, accepted, ...).
+    """
+    by_day: dict[Any, dict[str, int]] = {}
+    actions: dict[str, int] = {}
+    reasons: list[tuple[str, int]] = []
+    for r in completion_rows:
+        day = by_day.setdefault(r["day"], {"completions": 0, "errors": 0})
+        day["completions"] += int(r["completions"])
+        day["errors"] += int(r["errors"])
+        actions[r["filter_action"]] = actions.get(r["filter_action"], 0) + int(r["completions"])
+        if r["filter_reasons"] is not None:
+            reasons.append((r["filter_reasons"], int(r["completions"])))
+    ev_day: dict[Any, dict[str, int]] = {}
+    arms: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for r in event_rows:
+        targets = [ev_day.setdefault(r["day"], dict.fromkeys(_EVENT_KEYS, 0))]
+        if r["arm"] is not None:
+            targets.append(arms.setdefault((r["experiment"], r["arm"]), {
+                "experiment": r["experiment"], "arm": r["arm"], **dict.fromkeys(_EVENT_KEYS, 0)}))  # fmt: skip
+        for t in targets:
+            for k in _EVENT_KEYS:
+                t[k] += int(r[k] or 0)
+    return {
+        "completions_by_day": [{"day": d, **v} for d, v in sorted(by_day.items())],
+        "filter_actions": actions,
+        "reason_rows": reasons,
+        "events_by_day": [{"day": d, **v} for d, v in sorted(ev_day.items())],
+        "by_arm": sorted(arms.values(), key=lambda r: (str(r["experiment"]), str(r["arm"]))),
+    }

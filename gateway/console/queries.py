@@ -39,6 +39,7 @@ from gateway.console.overview import (
     PERSISTENCE_SHOWN_S,
     RETAINED_AFTER_S,
     OverviewFilters,
+    fold_raw,
     histogram_percentile,
     merge_sums,
 )
@@ -277,39 +278,35 @@ async def _percentiles(conn: AsyncConnection, f: OverviewFilters, qs: tuple[floa
     return out
 
 
-def _raw_statements(f: OverviewFilters, dialect: str) -> dict[str, Any]:
+def _raw_statements(f: OverviewFilters, dialect: str) -> tuple[Any, Any]:
+    """One statement per raw table, each a single scan of the range, grouped finely enough that
+    overview.fold_raw derives every total, per-day and per-arm figure from their few rows."""
     c_day = _day(_C.created_at, dialect).label("day")
     e_day = _day(_E.created_at, dialect).label("day")
-    return {
-        "completions_by_day": select(
-            c_day, func.count().label("completions"), _count_if(_C.is_error.is_(True)).label("errors")
+    completions = (
+        select(
+            c_day,
+            _C.filter_action,
+            _C.filter_reasons,
+            func.count().label("completions"),
+            _count_if(_C.is_error.is_(True)).label("errors"),
         )
         .where(*_completion_where(f))
-        .group_by(c_day)
-        .order_by(c_day),
-        "actions": select(_C.filter_action, func.count().label("n"))
-        .where(*_completion_where(f))
-        .group_by(_C.filter_action),
-        "reasons": select(_C.filter_reasons, func.count().label("n"))
-        .where(*_completion_where(f), _C.filter_reasons.is_not(None))
-        .group_by(_C.filter_reasons),
-        "events_by_day": select(e_day, *_event_sums()).where(*_event_where(f)).group_by(e_day).order_by(e_day),
-        "by_arm": select(_E.experiment, _E.arm, *_event_sums())
-        .where(*_event_where(f), _E.arm.is_not(None))
-        .group_by(_E.experiment, _E.arm)
-        .order_by(_E.experiment, _E.arm),
-    }
+        .group_by(c_day, _C.filter_action, _C.filter_reasons)
+    )
+    events = (
+        select(e_day, _E.experiment, _E.arm, *_event_sums())
+        .where(*_event_where(f))
+        .group_by(e_day, _E.experiment, _E.arm)
+    )
+    return completions, events
 
 
 async def _raw_sums(conn: AsyncConnection, f: OverviewFilters) -> dict[str, Any]:
-    q = _raw_statements(f, conn.dialect.name)
-    return {
-        "completions_by_day": [dict(r._mapping) for r in (await conn.execute(q["completions_by_day"])).all()],
-        "filter_actions": {r.filter_action: r.n for r in (await conn.execute(q["actions"])).all()},
-        "reason_rows": [(r.filter_reasons, r.n) for r in (await conn.execute(q["reasons"])).all()],
-        "events_by_day": [dict(r._mapping) for r in (await conn.execute(q["events_by_day"])).all()],
-        "by_arm": [dict(r._mapping) for r in (await conn.execute(q["by_arm"])).all()],
-    }
+    completions, events = _raw_statements(f, conn.dialect.name)
+    c_rows = [dict(r._mapping) for r in (await conn.execute(completions)).all()]
+    e_rows = [dict(r._mapping) for r in (await conn.execute(events)).all()]
+    return fold_raw(c_rows, e_rows)
 
 
 _EVENT_COLS = (
