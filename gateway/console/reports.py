@@ -9,6 +9,9 @@ Blocking (SQL, statistics, matplotlib): callers run it in a thread.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from typing import Any
 
 POSTGRES_ONLY_MESSAGE = (
@@ -52,3 +55,39 @@ def markdown_to_html(markdown: str) -> str:
     from markdown_it import MarkdownIt
 
     return str(MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown))
+
+
+class ReportCache:
+    """Live reports computed in the background, at most one at a time per experiment.
+
+    At 10M events the CLI's analysis takes tens of seconds (benchmarks/ab_report.py), far beyond a
+    page's budget: a page answers with the last report computed (and its age), starts a fresh one
+    when that is older than `max_age_s`, and without any says "computing" and reloads itself.
+    """
+
+    def __init__(self, sync_db_url: str, max_age_s: float) -> None:
+        self._url = sync_db_url
+        self._max_age_s = max_age_s
+        self._done: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def _compute(self, name: str) -> None:
+        try:
+            report = await asyncio.to_thread(build_report, self._url, name)
+        except Exception as exc:  # noqa: BLE001 - shown on the page; the next view retries
+            report = {"error": f"the report failed: {type(exc).__name__}"}
+        self._done[name] = (time.monotonic(), report)
+
+    async def get(self, name: str, wait_s: float) -> tuple[dict[str, Any] | None, float | None]:
+        """(report, its age in seconds), waiting at most `wait_s` for one being computed; else (None, None)."""
+        done = self._done.get(name)
+        stale = done is None or time.monotonic() - done[0] > self._max_age_s
+        if stale and name not in self._running:
+            task = asyncio.create_task(self._compute(name))
+            self._running[name] = task
+            task.add_done_callback(lambda _t: self._running.pop(name, None))
+        if done is None and name in self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._running[name]), wait_s)
+            done = self._done.get(name)
+        return (done[1], time.monotonic() - done[0]) if done else (None, None)

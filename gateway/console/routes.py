@@ -25,7 +25,7 @@ from gateway.auth import pseudonymize
 from gateway.console import queries
 from gateway.console.charts import overview_charts
 from gateway.console.overview import PERSISTENCE_SHOWN_S, parse_filters, summarize
-from gateway.console.reports import build_report, markdown_to_html
+from gateway.console.reports import ReportCache, markdown_to_html
 from gateway.console.rollup import run_rollup_loop
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.experiments import ExperimentDefinition
@@ -37,6 +37,7 @@ from gateway.telemetry.repository import fetch_api_key
 async def _lifespan(app: Any) -> AsyncIterator[None]:
     """Runs inside the gateway's lifespan: keeps the overview's daily rollups fresh on PostgreSQL."""
     state = app.state
+    state.console_reports = ReportCache(state.settings.sync_db_url, state.settings.console_report_max_age_s)
     task = None
     if state.engine.dialect.name == "postgresql":
         task = asyncio.create_task(run_rollup_loop(state.engine, state.settings.console_rollup_interval_s))
@@ -52,6 +53,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 SESSION_COOKIE = "codesieve_console"
 _EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # ExperimentDefinition.name's pattern
+_REPORT_WAIT_S = 0.3  # a live report not ready by then: the page says "computing" and reloads
 LOGIN_COOKIE = "codesieve_console_login"  # double-submit token for the sign-in form (no session yet)
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -261,10 +263,10 @@ async def experiment_report(request: Request, name: str) -> Response:
         return session
     if not _EXPERIMENT_NAME.match(name):
         return _message(request, 400, "Bad name", "experiment names are letters, digits and _.- (at most 100)", session)
-    report = await asyncio.to_thread(build_report, request.app.state.settings.sync_db_url, name)
-    if "markdown" in report:
-        report["html"] = Markup(markdown_to_html(report["markdown"]))
-    return _render(request, "report.html", {"name": name, "r": report}, 200, session)
+    report, age_s = await request.app.state.console_reports.get(name, wait_s=_REPORT_WAIT_S)
+    if report is not None and "markdown" in report:
+        report = {**report, "html": Markup(markdown_to_html(report["markdown"]))}
+    return _render(request, "report.html", {"name": name, "r": report, "age_s": age_s}, 200, session)
 
 
 @router.get("/filters")

@@ -227,7 +227,9 @@ def test_console_pages_with_seeded_telemetry(console: Console, browser: Any, tmp
     assert page.locator(f"#experiments tr[data-name='{EXPERIMENT}']").count() == 1
     visit("experiments")
     cli_report = json.loads(_cli("ab", "report", "--experiment", EXPERIMENT, "--db", db, "--format", "json").stdout)
-    visit("experiment-report", f"/console/experiments/{EXPERIMENT}")
+    page.goto(f"{url}/console/experiments/{EXPERIMENT}")
+    page.wait_for_selector("#report", timeout=60_000)  # computed in the background; the page reloads
+    visit("experiment-report")
     assert page.inner_text("#verdict-treatment") == f"treatment: {cli_report['comparisons'][0]['verdict']}"
     assert "Sample ratio check" in page.inner_text("#report")
     assert page.locator(".plots img").count() >= 2

@@ -7,6 +7,7 @@ the browser-level tests on PostgreSQL are tests/integration/gateway/test_console
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,8 +88,6 @@ def test_overview_on_sqlite_counts_what_the_request_path_wrote(parts) -> None:
     events = [{"kind": "shown", "completion_id": cid, "event_id": "e1"},
               {"kind": "accepted", "completion_id": cid, "event_id": "e2", "accept_kind": "full"}]  # fmt: skip
     assert client.post("/v1/events", json=events, headers=auth).status_code == 202
-    import time
-
     _sign_in(client, admin)
     for _ in range(50):  # the writer flushes within its interval (50 ms here)
         page = client.get("/console/?language=python").text
@@ -108,10 +107,12 @@ def test_every_page_renders_and_the_report_says_it_needs_postgresql(parts) -> No
         r = client.get(path)
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "no-store" and "script-src 'none'" in r.headers["content-security-policy"]
-    assert (
-        "SQL targets PostgreSQL" in POSTGRES_ONLY_MESSAGE
-        and "SQL targets PostgreSQL" in client.get("/console/experiments/some-exp").text
-    )
+    for _ in range(100):  # the report is computed in the background; the page says so meanwhile
+        page = client.get("/console/experiments/some-exp").text
+        if 'id="computing"' not in page:
+            break
+        time.sleep(0.1)
+    assert "SQL targets PostgreSQL" in POSTGRES_ONLY_MESSAGE and "SQL targets PostgreSQL" in page
     assert client.get("/console/experiments/bad%20name").status_code == 400
 
 
