@@ -59,8 +59,8 @@ _K = ApiKeyRecord.__table__.c
 _S = ConsoleSessionRecord.__table__.c
 
 _ACTIONS = ("annotated", "redacted", "blocked")
-_DIMS = (column("day", Date), column("experiment", String), column("arm", String), column("model", String))
-_DIMS += (column("language", String),)
+_DIMS: tuple[Any, ...] = (column("day", Date), column("experiment", String), column("arm", String))
+_DIMS += (column("model", String), column("language", String))
 # The rollup tables (migration 0005), for reading; gateway/console/rollup.py writes them.
 _ROLLUP = {
     "daily": table(
@@ -389,7 +389,7 @@ async def fetch_overview(engine: AsyncEngine, f: OverviewFilters) -> dict[str, A
             out["latency_resolution"] = "exact"
             return out
         out, hist = await _rollup_sums(conn, replace(f, until=split))
-        if split < f.until:
+        if f.until is not None and split < f.until:
             out = merge_sums(out, await _raw_sums(conn, replace(f, since=split)))
             for ms, n in (await _raw_histogram(conn, replace(f, since=split))).items():
                 hist[ms] = hist.get(ms, 0) + n
