@@ -1,12 +1,13 @@
-"""Daily pre-aggregates for the overview on PostgreSQL: closed UTC days rolled up once, kept exact.
+"""Daily pre-aggregates for the overview on PostgreSQL: ended UTC days rolled up, kept exact.
 
-A day is closed two days after it starts (its last persistence checks, 600 s after a completion,
-are long in). Each closed day is summed per (experiment, arm, model, language) into console_daily
-(counts), console_daily_latency (completions per whole millisecond of latency) and
-console_daily_reasons (completions per filter reason). console_rollup_days keeps the raw row counts
-each day was rolled up from; a refresh re-rolls any day whose counts changed (late spool replays,
-retention), so the overview stays equal to the raw tables. One replica refreshes at a time
-(an advisory lock). The overview reads rolled days from here and the rest from the raw tables.
+A day is rolled up once it has ended; its last persistence checks (600 s after a completion) may
+still arrive, and they change the day's raw counts, so the day is rolled up again. Each day is summed
+per (experiment, arm, model, language) into console_daily (counts), console_daily_latency
+(completions per whole millisecond of latency) and console_daily_reasons (completions per filter
+reason). console_rollup_days keeps the raw row counts each day was rolled up from; a refresh re-rolls
+any day whose counts changed (late spool replays, retention), so the overview stays equal to the raw
+tables. One replica refreshes at a time (an advisory lock). The overview reads rolled days from
+here and the rest (today) from the raw tables.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
 
-CLOSED_AFTER_DAYS = 2  # day d is rolled up from d + 2 days on (00:00 UTC)
+CLOSED_AFTER_DAYS = 1  # day d is rolled up from d + 1 day on (00:00 UTC): the overview reads only today raw
 _LOCK_ID = 0x636F6E73  # pg advisory lock key ("cons"): one refreshing replica at a time
 # Each statement: one closed day of the raw tables (index range scans on created_at).
 _DIMS = "coalesce(c.experiment, ''), coalesce(c.arm, ''), c.model, coalesce(c.language, '')"
