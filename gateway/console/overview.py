@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -32,9 +32,6 @@ class OverviewFilters:
     arm: str | None = None
     user: str | None = None  # as typed; only its keyed hash (unit_id) reaches SQL
     unit_id: str | None = None
-
-    def without_time(self) -> OverviewFilters:
-        return replace(self, since=None, until=None)
 
     def form_values(self) -> dict[str, str]:
         """The filters as the form shows them (dates inclusive)."""

@@ -8,6 +8,7 @@ Works on PostgreSQL (production) and SQLite (the embedded default).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -236,11 +237,19 @@ def _event_where(f: OverviewFilters) -> list[ColumnElement[bool]]:
         conds.append(_E.arm == f.arm)
     if f.unit_id is not None:
         conds.append(_E.unit_id == f.unit_id)
-    if f.language is not None or f.model is not None:
-        # model and language live on the completion; events reach them through it
-        sub = select(_C.id).where(*_completion_where(f.without_time()))
-        conds.append(_E.completion_id.in_(sub))
+    if f.language is not None:
+        conds.append(_C.language == f.language)  # model and language: on the joined completion
+    if f.model is not None:
+        conds.append(_C.model == f.model)
     return conds
+
+
+def _events_from(f: OverviewFilters) -> Any:
+    """events, joined to their completions when a filter needs the completion's model or language."""
+    events = EventRecord.__table__
+    if f.language is None and f.model is None:
+        return events
+    return events.join(CompletionRecord.__table__, _C.id == _E.completion_id)
 
 
 def _event_sums() -> list[ColumnElement[Any]]:
@@ -296,16 +305,24 @@ def _raw_statements(f: OverviewFilters, dialect: str) -> tuple[Any, Any]:
     )
     events = (
         select(e_day, _E.experiment, _E.arm, *_event_sums())
+        .select_from(_events_from(f))
         .where(*_event_where(f))
         .group_by(e_day, _E.experiment, _E.arm)
     )
     return completions, events
 
 
-async def _raw_sums(conn: AsyncConnection, f: OverviewFilters) -> dict[str, Any]:
-    completions, events = _raw_statements(f, conn.dialect.name)
-    c_rows = [dict(r._mapping) for r in (await conn.execute(completions)).all()]
-    e_rows = [dict(r._mapping) for r in (await conn.execute(events)).all()]
+async def _rows(engine: AsyncEngine, stmt: Any) -> list[dict[str, Any]]:
+    """One statement on its own connection (the overview's statements run concurrently)."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SET LOCAL jit = off"))  # one-pass aggregates: compiling costs more
+        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def _raw_sums(engine: AsyncEngine, f: OverviewFilters) -> dict[str, Any]:
+    completions, events = _raw_statements(f, engine.dialect.name)
+    c_rows, e_rows = await asyncio.gather(_rows(engine, completions), _rows(engine, events))
     return fold_raw(c_rows, e_rows)
 
 
@@ -355,10 +372,10 @@ async def _rollup_sums(conn: AsyncConnection, f: OverviewFilters) -> tuple[dict[
     }, {int(x[0]): int(x[1]) for x in (await conn.execute(lat_q)).all()}
 
 
-async def _raw_histogram(conn: AsyncConnection, f: OverviewFilters) -> dict[int, int]:
-    ms = cast(func.round(_C.latency_ms), Integer)
-    stmt = select(ms, func.count()).where(*_completion_where(f)).group_by(ms)
-    return {int(x[0]): int(x[1]) for x in (await conn.execute(stmt)).all()}
+async def _raw_histogram(engine: AsyncEngine, f: OverviewFilters) -> dict[int, int]:
+    ms = cast(func.round(_C.latency_ms), Integer).label("ms")
+    stmt = select(ms, func.count().label("n")).where(*_completion_where(f)).group_by(ms)
+    return {int(x["ms"]): int(x["n"]) for x in await _rows(engine, stmt)}
 
 
 async def _split_day(conn: AsyncConnection, f: OverviewFilters) -> datetime | None:
@@ -377,25 +394,44 @@ async def fetch_overview(engine: AsyncEngine, f: OverviewFilters) -> dict[str, A
 
     Closed days come from the daily rollups (gateway/console/rollup.py) where they exist, the rest
     from the raw tables; latency percentiles are then over whole milliseconds (the rollups keep a
-    histogram), else PostgreSQL's exact percentile_cont.
+    histogram), else PostgreSQL's exact percentile_cont. Independent statements run concurrently,
+    each on its own pooled connection (PostgreSQL runs them on separate cores).
     """
     async with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SET LOCAL jit = off"))  # one-pass aggregates: compiling costs more
         split = await _split_day(conn, f)
-        if split is None:
-            out = await _raw_sums(conn, f)
-            out["latency_p50_ms"], out["latency_p95_ms"] = await _percentiles(conn, f, (0.5, 0.95))
-            out["latency_resolution"] = "exact"
-            return out
-        out, hist = await _rollup_sums(conn, replace(f, until=split))
-        if f.until is not None and split < f.until:
-            out = merge_sums(out, await _raw_sums(conn, replace(f, since=split)))
-            for ms, n in (await _raw_histogram(conn, replace(f, since=split))).items():
-                hist[ms] = hist.get(ms, 0) + n
+    if split is None:
+        out, pcts = await asyncio.gather(_raw_sums(engine, f), _exact_percentiles(engine, f))
+        out["latency_p50_ms"], out["latency_p95_ms"] = pcts
+        out["latency_resolution"] = "exact"
+        return out
+    raw = replace(f, since=split) if f.until is not None and split < f.until else None
+    rolled, raw_sums, raw_hist = await asyncio.gather(
+        _rolled(engine, replace(f, until=split)),
+        _raw_sums(engine, raw) if raw else _nothing(),
+        _raw_histogram(engine, raw) if raw else _nothing(),
+    )
+    out, hist = rolled
+    if raw is not None:
+        out = merge_sums(out, raw_sums)
+        for ms, n in raw_hist.items():
+            hist[ms] = hist.get(ms, 0) + n
     out["latency_p50_ms"], out["latency_p95_ms"] = (histogram_percentile(hist, q) for q in (0.5, 0.95))
     out["latency_resolution"] = "1 ms"
     return out
+
+
+async def _nothing() -> dict[str, Any]:
+    return {}
+
+
+async def _rolled(engine: AsyncEngine, f: OverviewFilters) -> tuple[dict[str, Any], dict[int, int]]:
+    async with engine.connect() as conn:
+        return await _rollup_sums(conn, f)
+
+
+async def _exact_percentiles(engine: AsyncEngine, f: OverviewFilters) -> list[float | None]:
+    async with engine.connect() as conn:
+        return await _percentiles(conn, f, (0.5, 0.95))
 
 
 # --- filter actions and health -----------------------------------------------------------------
