@@ -242,8 +242,11 @@ async def stop_experiment(request: Request, name: str) -> Response:
     current = next((e for e in (await admin.describe())["data"] if e["name"] == name), None)
     if current is None:
         return _message(request, 404, "Not found", f"no experiment named {name!r}", session)
+    now = datetime.now(UTC)
+    if current["stop"] is not None and datetime.fromisoformat(current["stop"].replace("Z", "+00:00")) <= now:
+        return await _experiments_page(request, session, status=409, error=f"{name} has already stopped")
     try:
-        stopped = ExperimentDefinition.model_validate({**current, "stop": datetime.now(UTC)})
+        stopped = ExperimentDefinition.model_validate({**current, "stop": now})
     except ValueError:
         await _audit(request, session, "experiment_stop", "invalid", target=name, detail="not started yet")
         return await _experiments_page(request, session, status=409, error=f"{name} has not started; nothing to stop")

@@ -238,6 +238,8 @@ def test_console_pages_with_seeded_telemetry(console: Console, browser: Any, tmp
     page.click(f"#experiments tr[data-name='{EXPERIMENT}'] button")
     assert page.inner_text("#note") == f"stopped: {EXPERIMENT}"
     assert page.inner_text(f"#experiments tr[data-name='{EXPERIMENT}'] td:nth-child(5)") != "-"
+    page.click(f"#experiments tr[data-name='{EXPERIMENT}'] button")  # stopping twice never reopens it
+    assert page.inner_text("#error") == f"{EXPERIMENT} has already stopped"
 
     # --- filters & references, health
     visit("filters", "/console/filters")
