@@ -95,8 +95,8 @@ async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
 async def time_pages(url: str, repeat: int, report_repeat: int) -> list[tuple[str, list[float]]]:
     engine = build_async_engine(url)
     t0 = time.perf_counter()
-    days = await refresh_rollups(engine, datetime.now(UTC).date())
-    print(f"rollups (the gateway's background refresh): {days} closed day(s) in {time.perf_counter() - t0:.1f} s")
+    days = await refresh_rollups(engine, datetime.now(UTC))
+    print(f"rollups (the gateway's background refresh): {days} day(s) in {time.perf_counter() - t0:.1f} s")
     async with engine.connect() as conn:
         some_unit = (await conn.execute(text("SELECT unit_id FROM completions LIMIT 1"))).scalar_one()
     pages: dict[str, Callable[[], Awaitable[Any]]] = {

@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -337,7 +337,8 @@ _EVENT_COLS = (
 
 def _rollup_where(f: OverviewFilters, t: Any) -> list[ColumnElement[bool]]:
     assert f.since is not None and f.until is not None
-    conds = [t.c.day >= f.since.date(), t.c.day < f.until.date()]
+    last = (f.until - timedelta(microseconds=1)).date()  # until may end inside today's rolled span
+    conds = [t.c.day >= f.since.date(), t.c.day <= last]
     for name in ("experiment", "arm", "model", "language"):
         if getattr(f, name) is not None:
             conds.append(t.c[name] == getattr(f, name))
@@ -382,10 +383,10 @@ async def _split_day(conn: AsyncConnection, f: OverviewFilters) -> datetime | No
     """Where rolled-up days end inside the filter's range (PostgreSQL, no user filter), else None."""
     if conn.dialect.name != "postgresql" or f.unit_id is not None or f.since is None or f.until is None:
         return None
-    first_open = await rolled_until(conn)
-    if first_open is None:
+    covered = await rolled_until(conn)
+    if covered is None:
         return None
-    split = min(max(datetime.combine(first_open, time(), UTC), f.since), f.until)
+    split = min(max(covered, f.since), f.until)
     return None if split == f.since else split
 
 
@@ -457,12 +458,12 @@ async def fetch_filter_actions(engine: AsyncEngine, *, include_text: bool) -> li
 
 
 async def fetch_rolled_until(engine: AsyncEngine) -> str | None:
-    """The first day the overview reads from raw rows (earlier ones come from the rollups), if any."""
+    """Where the overview starts reading raw rows (earlier ones come from the rollups), if anywhere."""
     if engine.dialect.name != "postgresql":
         return None
     async with engine.connect() as conn:
-        day = await rolled_until(conn)
-    return day.isoformat() if day else None
+        covered = await rolled_until(conn)
+    return covered.strftime("%Y-%m-%d %H:%M UTC") if covered else None
 
 
 async def fetch_schema_revision(engine: AsyncEngine) -> str | None:

@@ -1,13 +1,14 @@
-"""Daily pre-aggregates for the overview on PostgreSQL: ended UTC days rolled up, kept exact.
+"""Daily pre-aggregates for the overview on PostgreSQL: every UTC day up to the last whole hour, kept exact.
 
-A day is rolled up once it has ended; its last persistence checks (600 s after a completion) may
-still arrive, and they change the day's raw counts, so the day is rolled up again. Each day is summed
+Each day is rolled up to the start of the current hour (ended days whole); late rows (persistence
+checks 600 s after a completion, spool replays) change a day's raw counts over the span it covers,
+so the day is rolled up again. Each day is summed
 per (experiment, arm, model, language) into console_daily (counts), console_daily_latency
 (completions per whole millisecond of latency) and console_daily_reasons (completions per filter
 reason). console_rollup_days keeps the raw row counts each day was rolled up from; a refresh re-rolls
 any day whose counts changed (late spool replays, retention), so the overview stays equal to the raw
-tables. One replica refreshes at a time (an advisory lock). The overview reads rolled days from
-here and the rest (today) from the raw tables.
+tables. One replica refreshes at a time (an advisory lock). The overview reads rolled spans from
+here and the rest (at most the current hour) from the raw tables.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
 
-CLOSED_AFTER_DAYS = 1  # day d is rolled up from d + 1 day on (00:00 UTC): the overview reads only today raw
 _LOCK_ID = 0x636F6E73  # pg advisory lock key ("cons"): one refreshing replica at a time
 # Each statement: one closed day of the raw tables (index range scans on created_at).
 _DIMS = "coalesce(c.experiment, ''), coalesce(c.arm, ''), c.model, coalesce(c.language, '')"
@@ -69,66 +69,72 @@ WHERE {_DAY_RANGE.format(t="c")} AND c.filter_reasons IS NOT NULL GROUP BY 2, 3,
 _ROLLUP_TABLES = ("console_daily", "console_daily_latency", "console_daily_reasons")
 
 
-def _bounds(day: date) -> dict[str, Any]:
-    lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return {"day": day, "lo": lo, "hi": lo + timedelta(days=1)}
+def _bounds(day: date, hi: datetime) -> dict[str, Any]:
+    return {"day": day, "lo": datetime(day.year, day.month, day.day, tzinfo=UTC), "hi": hi}
 
 
-async def _raw_counts(conn: AsyncConnection, day: date) -> tuple[int, int]:
-    b = _bounds(day)
+async def _raw_counts(conn: AsyncConnection, b: dict[str, Any]) -> tuple[int, int]:
     q = "SELECT count(*) FROM {t} WHERE created_at >= :lo AND created_at < :hi"
     completions = (await conn.execute(text(q.format(t="completions")), b)).scalar_one()
     events = (await conn.execute(text(q.format(t="events")), b)).scalar_one()
     return int(completions), int(events)
 
 
-async def _roll_day(conn: AsyncConnection, day: date, counts: tuple[int, int]) -> None:
-    b = _bounds(day)
+async def _roll_day(conn: AsyncConnection, b: dict[str, Any], counts: tuple[int, int]) -> None:
     for table in (*_ROLLUP_TABLES, "console_rollup_days"):
         await conn.execute(text(f"DELETE FROM {table} WHERE day = :day"), b)
     for stmt in (_INSERT_COMPLETIONS, _INSERT_EVENTS, _INSERT_LATENCY, _INSERT_REASONS):
         await conn.execute(text(stmt), b)
     await conn.execute(
-        text("INSERT INTO console_rollup_days (day, completions, events, refreshed_at) VALUES (:day, :c, :e, :now)"),
-        {"day": day, "c": counts[0], "e": counts[1], "now": datetime.now(UTC)},
+        text(
+            "INSERT INTO console_rollup_days (day, covered_until, completions, events, refreshed_at) "
+            "VALUES (:day, :hi, :c, :e, :now)"
+        ),
+        {**b, "c": counts[0], "e": counts[1], "now": datetime.now(UTC)},
     )
 
 
-async def refresh_rollups(engine: AsyncEngine, today: date) -> int:
-    """Roll up every closed day that is new or whose raw row counts changed; returns days rolled.
+async def refresh_rollups(engine: AsyncEngine, now: datetime) -> int:
+    """Roll up every day up to the last whole hour where new, extended or changed; returns days rolled.
 
-    PostgreSQL only. Each day is its own transaction, so a refresh interrupted half-way keeps the
-    days it finished.
+    Ended days are rolled whole; today up to the start of the current hour (so the overview reads at
+    most one hour of raw rows). A day is rolled again when its raw row counts over the covered span
+    change. PostgreSQL only. Each day is its own transaction: an interrupted refresh keeps its work.
     """
     async with engine.connect() as conn:
         first = (await conn.execute(text("SELECT min(created_at) FROM completions"))).scalar_one()
-        known = {
-            r.day: (r.completions, r.events)
-            for r in (await conn.execute(text("SELECT day, completions, events FROM console_rollup_days"))).all()
-        }
+        rows = await conn.execute(text("SELECT day, covered_until, completions, events FROM console_rollup_days"))
+        known = {r.day: (r.covered_until, r.completions, r.events) for r in rows.all()}
     if first is None:
         return 0
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     rolled = 0
-    day, last = first.astimezone(UTC).date(), today - timedelta(days=CLOSED_AFTER_DAYS)
-    while day <= last:
+    day = first.astimezone(UTC).date()
+    while (lo := datetime(day.year, day.month, day.day, tzinfo=UTC)) < hour:
+        b = _bounds(day, min(lo + timedelta(days=1), hour))
         async with engine.begin() as conn:
             if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_ID})).scalar_one():
                 return rolled  # another replica is refreshing
             await conn.execute(text("SET LOCAL jit = off"))
-            counts = await _raw_counts(conn, day)
-            if known.get(day) != counts:
-                await _roll_day(conn, day, counts)
+            counts = await _raw_counts(conn, b)
+            if known.get(day) != (b["hi"], *counts):
+                await _roll_day(conn, b, counts)
                 rolled += 1
         day += timedelta(days=1)
     return rolled
 
 
-async def rolled_until(conn: AsyncConnection) -> date | None:
-    """The first day not rolled up, when the rolled days are contiguous from the first; else None."""
-    row = (await conn.execute(text("SELECT min(day), max(day), count(*) FROM console_rollup_days"))).one()
-    if row[2] == 0 or (row[1] - row[0]).days + 1 != row[2]:
+async def rolled_until(conn: AsyncConnection) -> datetime | None:
+    """Where the rollups end (rows before it are rolled up), if they cover a contiguous span from
+    their first day, every day but the last whole; else None (the overview then reads raw rows)."""
+    rows = (await conn.execute(text("SELECT day, covered_until FROM console_rollup_days ORDER BY day"))).all()
+    if not rows:
         return None
-    return row[1] + timedelta(days=1)  # type: ignore[no-any-return]
+    for prev, cur in zip(rows, rows[1:], strict=False):
+        full = datetime(prev.day.year, prev.day.month, prev.day.day, tzinfo=UTC) + timedelta(days=1)
+        if cur.day != prev.day + timedelta(days=1) or prev.covered_until != full:
+            return None
+    return rows[-1].covered_until.astimezone(UTC)  # type: ignore[no-any-return]
 
 
 async def run_rollup_loop(engine: AsyncEngine, every_s: float) -> None:
@@ -136,7 +142,7 @@ async def run_rollup_loop(engine: AsyncEngine, every_s: float) -> None:
     while True:
         try:
             started = asyncio.get_running_loop().time()
-            n = await refresh_rollups(engine, datetime.now(UTC).date())
+            n = await refresh_rollups(engine, datetime.now(UTC))
             if n:
                 log.info("console rollups: %d day(s) in %.1f s", n, asyncio.get_running_loop().time() - started)
         except Exception as exc:  # noqa: BLE001 - the overview falls back to the raw tables

@@ -66,6 +66,7 @@ def upgrade() -> None:
     op.create_table(
         "console_rollup_days",
         sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("covered_until", sa.DateTime(timezone=True), nullable=False),  # day end, or an hour today
         sa.Column("completions", sa.BigInteger(), nullable=False),
         sa.Column("events", sa.BigInteger(), nullable=False),
         sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),

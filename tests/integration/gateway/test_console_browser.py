@@ -180,10 +180,11 @@ def test_console_pages_with_seeded_telemetry(console: Console, browser: Any, tmp
     # which the gateway builds in the background at start-up)
     for _ in range(60):
         page.goto(f"{url}/console/health")
-        if page.inner_text("#rollups").startswith("days before"):
+        if page.inner_text("#rollups").startswith("rows before"):
             break
         page.wait_for_timeout(500)
-    assert page.inner_text("#rollups") == f"days before {datetime.now(UTC).date()}"
+    hour = datetime.now(UTC).strftime("%Y-%m-%d %H:00 UTC")
+    assert page.inner_text("#rollups") == f"rows before {hour}"
     page.goto(f"{url}/console/")
     assert "(1 ms)" in page.inner_text(".tiles")
     visit("overview")

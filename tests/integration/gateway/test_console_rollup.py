@@ -40,7 +40,8 @@ def test_rolled_up_overview_equals_the_raw_one(pg_database: str) -> None:
     from experiments.ab.simulation import simulate_export_frame
 
     run_migrations(pg_database)
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    today = now.date()
     start = today - timedelta(days=8)
     frame = simulate_export_frame(np.random.default_rng(3), n_units=200, experiment="exp", start=np.datetime64(start),
                                   days=8, effect_relative=0.1)  # fmt: skip
@@ -65,7 +66,7 @@ def test_rolled_up_overview_equals_the_raw_one(pg_database: str) -> None:
             await insert_rows(engine, "completions", rows)
             raw = [summarize(await fetch_overview(engine, f)) for f in views]
             assert raw[0]["latency_resolution"] == "exact"
-            assert await refresh_rollups(engine, today) >= 8  # the pre-period's days and the closed ones
+            assert await refresh_rollups(engine, now) >= 8  # the pre-period's days and the closed ones
             rolled = [summarize(await fetch_overview(engine, f)) for f in views]
             assert rolled[0]["latency_resolution"] == "1 ms"
             for r, x in zip(raw, rolled, strict=True):
@@ -73,11 +74,11 @@ def test_rolled_up_overview_equals_the_raw_one(pg_database: str) -> None:
                 for q in ("latency_p50_ms", "latency_p95_ms"):
                     assert abs(x[q] - r[q]) <= 0.5 if r[q] is not None else x[q] is None
             assert rolled[3]["reasons"] == {"licence.gpl": 1, "secret.github_token": 1}
-            assert await refresh_rollups(engine, today) == 0  # nothing changed
+            assert await refresh_rollups(engine, now) == 0  # nothing changed
 
             # a late row for a closed day (a spool replayed after an outage) is rolled up again
             await insert_rows(engine, "completions", [_completion(2, closed_day, filter_action="annotated")])
-            assert await refresh_rollups(engine, today) == 1
+            assert await refresh_rollups(engine, now) == 1
             after = summarize(await fetch_overview(engine, views[3]))
             assert after["completions"] == raw[3]["completions"] + 1
             assert after["filter_actions"]["annotated"] == raw[3]["filter_actions"]["annotated"] + 1
