@@ -69,6 +69,9 @@ def seed(url: str, n_events: int, days: int) -> int:
         # The gateway writes rows as they happen, so a table is in time order on disk; the simulation
         # writes each unit's whole history at once. CLUSTER restores the production layout (the open
         # days the overview reads raw are then the table's tail, not rows spread over every page).
+        # The simulation spreads today's rows over all 24 hours; a gateway has none from the future.
+        conn.execute(text("DELETE FROM events WHERE created_at > now()"))
+        conn.execute(text("DELETE FROM completions WHERE created_at > now()"))
         conn.execute(text("CLUSTER completions USING ix_completions_created_at"))
         conn.execute(text("CLUSTER events USING ix_events_created_at"))
         conn.execute(text("ANALYZE"))
