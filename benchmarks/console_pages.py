@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 
 from experiments.ab.queries import copy_export_frame
 from experiments.ab.simulation import simulate_export_frame
-from gateway.console import queries
+from gateway.console import accounts, queries
 from gateway.console.overview import OverviewFilters, parse_filters, summarize
 from gateway.console.reports import ReportCache, build_report
 from gateway.console.rollup import refresh_rollups
@@ -108,7 +108,7 @@ async def time_pages(url: str, repeat: int, report_repeat: int) -> list[tuple[st
         "overview (model, via completions)": lambda: _overview(engine, _filters(model="sim")),
         "overview (one user)": lambda: _overview(engine, _unit(some_unit)),
         "filters & references": lambda: queries.fetch_filter_actions(engine, include_text=False),
-        "keys": lambda: queries.list_keys(engine),
+        "keys": lambda: accounts.list_keys(engine),
         "experiments (list)": lambda: fetch_experiments(engine),
         "health": lambda: _health(engine),
     }
@@ -132,7 +132,7 @@ async def _overview(engine: Any, f: OverviewFilters) -> Any:
 
 
 async def _health(engine: Any) -> Any:
-    return await ping(engine), await queries.fetch_schema_revision(engine), await queries.fetch_audit(engine)
+    return await ping(engine), await queries.fetch_schema_revision(engine), await accounts.fetch_audit(engine)
 
 
 def main() -> None:

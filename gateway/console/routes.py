@@ -22,7 +22,7 @@ from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 from gateway.auth import pseudonymize
-from gateway.console import queries
+from gateway.console import accounts, queries
 from gateway.console.charts import overview_charts
 from gateway.console.overview import PERSISTENCE_SHOWN_S, parse_filters, summarize
 from gateway.console.reports import ReportCache, markdown_to_html
@@ -76,7 +76,7 @@ def _message(request: Request, status: int, title: str, message: str, session: A
 
 
 async def _audit(request: Request, session: Any, action: str, outcome: str = "ok", **kw: Any) -> None:
-    await queries.write_audit(
+    await accounts.write_audit(
         request.app.state.engine,
         action=action,
         outcome=outcome,
@@ -86,12 +86,12 @@ async def _audit(request: Request, session: Any, action: str, outcome: str = "ok
     )
 
 
-async def _signed_in(request: Request) -> queries.ConsoleSession | None:
+async def _signed_in(request: Request) -> accounts.ConsoleSession | None:
     token = request.cookies.get(SESSION_COOKIE)
-    return await queries.fetch_session(request.app.state.engine, token) if token else None
+    return await accounts.fetch_session(request.app.state.engine, token) if token else None
 
 
-async def _page(request: Request) -> queries.ConsoleSession | Response:
+async def _page(request: Request) -> accounts.ConsoleSession | Response:
     """The session of a page view (audited), or a redirect to the sign-in page."""
     session = await _signed_in(request)
     if session is None:
@@ -100,7 +100,7 @@ async def _page(request: Request) -> queries.ConsoleSession | Response:
     return session
 
 
-async def _post(request: Request, action: str) -> tuple[queries.ConsoleSession, Any] | Response:
+async def _post(request: Request, action: str) -> tuple[accounts.ConsoleSession, Any] | Response:
     """The session and form of a state-changing post whose CSRF token matches, else 403 (audited)."""
     session = await _signed_in(request)
     if session is None:
@@ -144,7 +144,7 @@ async def login(request: Request) -> Response:
         await _audit(request, None, "sign_in", "refused", key_id=info.key_id, user=info.user, detail="not admin")
         return _message(request, 403, "Forbidden", "The console is for admin keys only.")
     ttl = state.settings.console_session_ttl_s
-    token, session = await queries.create_session(state.engine, info.key_id, ttl)
+    token, session = await accounts.create_session(state.engine, info.key_id, ttl)
     await _audit(request, None, "sign_in", key_id=info.key_id, user=info.user)
     response = RedirectResponse("/console/", 303, headers=_HEADERS)
     response.set_cookie(
@@ -161,7 +161,7 @@ async def logout(request: Request) -> Response:
     checked = await _post(request, "sign_out")
     if isinstance(checked, Response):
         return checked
-    await queries.delete_session(request.app.state.engine, request.cookies[SESSION_COOKIE])
+    await accounts.delete_session(request.app.state.engine, request.cookies[SESSION_COOKIE])
     await _audit(request, checked[0], "sign_out")
     response = RedirectResponse("/console/login", 303, headers=_HEADERS)
     response.delete_cookie(SESSION_COOKIE, path="/console")
@@ -289,7 +289,7 @@ async def keys(request: Request) -> Response:
     session = await _page(request)
     if isinstance(session, Response):
         return session
-    rows = await queries.list_keys(request.app.state.engine)
+    rows = await accounts.list_keys(request.app.state.engine)
     return _render(request, "keys.html", {"keys": rows, "new_key": None}, 200, session)
 
 
@@ -304,9 +304,9 @@ async def create_key(request: Request) -> Response:
     if not user or len(user) > 200:
         await _audit(request, session, "key_create", "invalid", detail="bad user name")
         return _message(request, 400, "Bad user", "the user name must be 1 to 200 characters", session)
-    key_id, key = await queries.create_key(request.app.state.engine, user=user, is_admin=is_admin)
+    key_id, key = await accounts.create_key(request.app.state.engine, user=user, is_admin=is_admin)
     await _audit(request, session, "key_create", target=f"key {key_id}", detail=f"user {user}, admin {is_admin}")
-    rows = await queries.list_keys(request.app.state.engine)
+    rows = await accounts.list_keys(request.app.state.engine)
     return _render(request, "keys.html", {"keys": rows, "new_key": {"id": key_id, "key": key}}, 201, session)
 
 
@@ -317,7 +317,7 @@ async def revoke_key(request: Request, key_id: int) -> Response:
     if isinstance(checked, Response):
         return checked
     session = checked[0]
-    revoked = await queries.revoke_key(request.app.state.engine, key_id)
+    revoked = await accounts.revoke_key(request.app.state.engine, key_id)
     await _audit(request, session, "key_revoke", "ok" if revoked else "invalid", target=f"key {key_id}")
     if not revoked:
         return _message(request, 404, "Not found", f"no active key with id {key_id}", session)
@@ -335,5 +335,5 @@ async def health(request: Request) -> Response:
     from gateway.console.health import collect_health
 
     info = await collect_health(request.app.state)
-    audit = await queries.fetch_audit(request.app.state.engine)
+    audit = await accounts.fetch_audit(request.app.state.engine)
     return _render(request, "health.html", {"h": info, "audit": audit}, 200, session)
