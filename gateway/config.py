@@ -109,6 +109,18 @@ class GatewaySettings(BaseSettings):
         None, ge=1, description="delete raw telemetry rows older than this, keeping per-unit daily aggregates"
     )
 
+    # --- operator console (gateway/console/)
+    console_enabled: bool = Field(True, description="serve the browser console under /console")
+    console_session_ttl_s: int = Field(
+        8 * 3600, ge=60, le=7 * 24 * 3600, description="a console sign-in expires after this many seconds"
+    )
+    console_report_max_age_s: float = Field(
+        60.0, gt=0, description="a console page shows a live A/B report computed at most this long ago"
+    )
+    console_rollup_interval_s: float = Field(
+        300.0, gt=0, description="how often the console's daily rollups are refreshed (PostgreSQL)"
+    )
+
     @field_validator("upstream_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:

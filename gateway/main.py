@@ -24,6 +24,19 @@ from gateway.protocol.base import ErrorResponse
 log = logging.getLogger(__name__)
 
 
+def _mount_console(app: FastAPI) -> None:
+    """The operator console's pages and its stylesheet (imported only when the console is on)."""
+    from pathlib import Path
+
+    from starlette.staticfiles import StaticFiles
+
+    from gateway.console.routes import router as console_router
+
+    app.include_router(console_router)
+    static = Path(__file__).parent / "console" / "static"
+    app.mount("/console/static", StaticFiles(directory=static), name="console-static")
+
+
 def create_app(settings: GatewaySettings | None = None, *, upstream_transport: Any = None) -> FastAPI:
     """Build the app. `upstream_transport` (an httpx transport) exists for fault-injection tests."""
     settings = settings or get_settings()
@@ -32,6 +45,8 @@ def create_app(settings: GatewaySettings | None = None, *, upstream_transport: A
     app.state.metrics = GatewayMetrics()
     app.state.upstream_transport = upstream_transport
     app.include_router(api_router)
+    if settings.console_enabled:
+        _mount_console(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:

@@ -29,16 +29,27 @@ def read_experiments_file(path: Path) -> list[ExperimentDefinition]:
     """`[[experiments]]` tables (TOML) or an `experiments:` list (YAML)."""
     try:
         text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (OSError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ExperimentFileError(f"{path}: {exc}") from exc
+    try:
+        return parse_experiments_text(text, "toml" if path.suffix == ".toml" else "yaml")
+    except ExperimentFileError as exc:
+        raise ExperimentFileError(f"{path}: {exc}") from exc
+
+
+def parse_experiments_text(text: str, fmt: str) -> list[ExperimentDefinition]:
+    """The experiments file's format from a string (the console's editor): fmt is "toml" or "yaml"."""
+    try:
+        data = tomllib.loads(text) if fmt == "toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ExperimentFileError(str(exc)) from exc
     items = (data or {}).get("experiments", []) if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise ExperimentFileError(f"{path}: expected a list under `experiments`")
+        raise ExperimentFileError("expected a list under `experiments`")
     try:
         return [ExperimentDefinition.model_validate(x) for x in items]
     except ValidationError as exc:
-        raise ExperimentFileError(f"{path}: {exc}") from exc
+        raise ExperimentFileError(str(exc)) from exc
 
 
 class ExperimentAdmin:

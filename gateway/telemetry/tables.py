@@ -153,3 +153,30 @@ class DailyUnitAggregateRecord(Base):
     persisted_checks: Mapped[int] = mapped_column(Integer, default=0)
     persisted: Mapped[int] = mapped_column(Integer, default=0)
     retained_chars: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsoleSessionRecord(Base):
+    """A signed-in console session: the cookie's SHA-256 (never the cookie), its CSRF token, expiry."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ConsoleAuditRecord(Base):
+    """One console action (sign-in, page view, experiment or key change), who did it and the outcome."""
+
+    __tablename__ = "console_audit"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | refused | invalid
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # a short message; never a key or code
