@@ -26,7 +26,6 @@ def _versions() -> dict[str, str]:
 async def collect_health(state: Any) -> dict[str, Any]:
     """What /ready says, plus the schema revision, the backlog and the versions of this replica."""
     writer = state.writer
-    dead = getattr(writer, "dead_letters", None)  # the writer's dead-letter count, where it keeps one
     return {
         "upstream_ok": await state.vllm.is_healthy(),
         "upstream_process": state.supervisor.describe() if state.supervisor is not None else None,
@@ -36,6 +35,6 @@ async def collect_health(state: Any) -> dict[str, Any]:
         "schema_revision": await fetch_schema_revision(state.engine),
         "rollups_until": await fetch_rolled_until(state.engine),
         "pending_segments": writer.pending_segments,
-        "dead_letters": dead if isinstance(dead, int) else None,
+        "dead_letters": writer.dead_letters.count(),
         "versions": _versions(),
     }
