@@ -336,6 +336,73 @@ def _is_filtered_out(value: str, line: str, plugin: Any) -> bool:
     )
 
 
+# Bounded cost on hostile lines (issue 13: `"eyJ" * 40000` took 10 s, `"api_key" * 2000` 23 s):
+# detect-secrets' regexes are tried from every candidate start and each failed try can scan to the
+# end of the line, so one long line costs up to quadratic (or worse) time in one C call, holding the
+# GIL. Lines longer than _WINDOW_CHARS are analysed as overlapping windows of that size (findings
+# merged by position), so every regex call sees at most _WINDOW_CHARS characters and the total is
+# linear in the line length. A secret longer than _WINDOW_OVERLAP straddling a window edge is seen
+# cut (its start is still redacted); lines that long are minified or generated text, not code
+# (detect-secrets itself skips its indirect-reference regex beyond 1000 characters for this reason).
+_WINDOW_CHARS = 4096
+_WINDOW_OVERLAP = 1024
+# The keyword regexes also scan from every quote to the end of the line (a backtick-quoted value
+# may hold backticks, and `[^\s]{0,50}?` retries each quote 50 times): 4096 hostile characters
+# cost ~600 ms in one call, 512 ~10 ms. Keyword values up to 256 characters stay whole.
+_KEYWORD_WINDOW_CHARS = 512
+_KEYWORD_WINDOW_OVERLAP = 256
+
+# The keyword regexes start at a denylisted word followed by `\w*`: in a word run holding k such
+# words, each start fails only after scanning the rest of the run (k x run length per regex).
+# Every start inside one run reaches the same continuation after the run, so only the run's first
+# keyword can produce a match; the later ones are defanged (their first letter replaced by a word
+# character no keyword contains) in the copy the regexes see. Same length, same offsets: values are
+# read back from the original line at the matched position.
+_KEYWORD_WORDS = re.compile(
+    r"api_?key|auth_?key|service_?key|account_?key|db_?key|database_?key|priv_?key|private_?key"
+    r"|client_?key|db_?pass|database_?pass|key_?pass|password|passwd|pwd|secret|contraseña|contrasena",
+    re.IGNORECASE,
+)
+_WORD_RUN = re.compile(r"\w+")
+
+
+def _defang_repeated_keywords(line: str) -> str:
+    chars: list[str] | None = None
+    for run in _WORD_RUN.finditer(line):
+        first_end = -1
+        for kw in _KEYWORD_WORDS.finditer(line, run.start(), run.end()):
+            if first_end == -1:
+                first_end = kw.end()
+            elif kw.start() >= first_end:
+                if chars is None:
+                    chars = list(line)
+                chars[kw.start()] = "Z"
+    return line if chars is None else "".join(chars)
+
+
+def _windows(line: str, size: int, overlap: int) -> list[str]:
+    if len(line) <= size:
+        return [line]
+    return [line[i : i + size] for i in range(0, len(line) - overlap, size - overlap)]
+
+
+def _analyze(det: _Detector, line: str) -> list[str]:
+    """The plugin's values for one line (windowed when long; see _WINDOW_CHARS)."""
+    values: dict[str, None] = {}
+    keyword = det.spec.detector == "secret_keyword"
+    size, overlap = (_KEYWORD_WINDOW_CHARS, _KEYWORD_WINDOW_OVERLAP) if keyword else (_WINDOW_CHARS, _WINDOW_OVERLAP)
+    for window in _windows(line, size, overlap):
+        if keyword:
+            safe = _defang_repeated_keywords(window)
+            if safe is not window:
+                for value in det.analyze(safe):
+                    pos = safe.find(value)
+                    values.setdefault(window[pos : pos + len(value)] if pos != -1 else value)
+                continue
+        values.update(dict.fromkeys(det.analyze(window)))
+    return list(values)
+
+
 def scan_secret_values(
     text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
 ) -> list[tuple[int, str, str, int]]:
@@ -363,7 +430,7 @@ def scan_secret_values(
             (det, value)
             for det_id in sorted(det_ids)
             for det in (enabled[det_id],)
-            for value in dict.fromkeys(det.analyze(line))
+            for value in _analyze(det, line)
         ]
         if not found:
             continue
@@ -405,12 +472,20 @@ def scan_secrets(
         placeholder = _SPEC_BY_ID[detector].placeholder
         pos = line.find(value)
         extend = _SPAN_EXTEND.get(detector)
+        extended: tuple[int, int] = (-1, -1)  # last (from, to) of an extension
         while pos != -1:
             start = line_start + pos + offset
             end = start + len(core)
             if extend is not None:
-                match = extend.match(text, end)
-                end = match.end() if match else end
+                # An extension run from inside the previous one ends where it ended (each pattern
+                # is one character class, or the rest of the line and the key block below it):
+                # without this, k copies of a token in one run cost k x run length.
+                if extended[0] <= end <= extended[1]:
+                    end = extended[1]
+                else:
+                    match = extend.match(text, end)
+                    extended = (end, match.end() if match else end)
+                    end = extended[1]
             findings.add(SecretFinding(detector, placeholder, start, end))
             pos = line.find(value, pos + 1)
     # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
@@ -425,6 +500,7 @@ def scan_secrets(
 # the token continued by a filler for each alphabet (mixed-case base64-like, upper-case like AWS key
 # ids, lower-case hex; no runs or sequences, which the false-positive heuristics reject) for the
 # prefix patterns (AKIA..., ghp_..., xoxb-...). Five scans of one line, only for cut-off completions.
+_CUT_OFF_TAIL_CHARS = 1024
 _CUT_OFF_CONTINUATIONS = (
     '"',
     "'",
@@ -444,7 +520,9 @@ def scan_cut_off_tail(text: str, *, detectors: frozenset[str] = DEFAULT_DETECTOR
         per detector, the earliest match that starts inside the last line and reaches its end once
         continued, with the span clipped to [match start, len(text)): redacting it removes the prefix.
     """
-    line_start = text.rfind("\n") + 1
+    # Only the end of the line can hold a secret that runs past it: five scans of a whole 64K line
+    # would cost five times the scan itself.
+    line_start = max(text.rfind("\n") + 1, len(text) - _CUT_OFF_TAIL_CHARS)
     tail = text[line_start:]
     if not tail.strip():
         return []
