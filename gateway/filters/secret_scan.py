@@ -33,6 +33,7 @@ __all__ = [
     "scan_cut_off_tail",
     "DETECTOR_SPECS",
     "DetectorSpec",
+    "OWN_DETECTORS",
     "SecretFinding",
     "scan_secret_values",
     "scan_secrets",
@@ -62,6 +63,9 @@ class DetectorSpec:
 # a superset of the long fixed-alphabet secrets (Cloudant's 24 letters / 64 hex, SoftLayer's 64,
 # IBM IAM's 44, IBM COS's 48 hex), which all lie inside such a run.
 _LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
+
+# Plugin module of our own detectors (everything else is `detect_secrets.plugins.<module>`).
+_EXTRA = "gateway.filters.extra_detectors"
 
 # Prefilters are derived from each plugin's denylist in detect-secrets 1.5.0
 # (detect_secrets/plugins/*.py); the comment says which part of the plugin regex they require.
@@ -128,6 +132,15 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
     DetectorSpec("mailchimp_access_key", "mailchimp", "MailchimpDetector", "<MAILCHIMP_ACCESS_KEY>", (r"-us[0-9]",)),
     DetectorSpec("npm_token", "npm", "NpmDetector", "<NPM_TOKEN>", (r"/:_authToken=",)),
     DetectorSpec("openai_token", "openai", "OpenAIDetector", "<OPENAI_TOKEN>", (r"T3BlbkFJ",)),
+    # Ours (gateway.filters.extra_detectors): formats detect-secrets 1.5.0 misses.
+    DetectorSpec(
+        "openai_project_key",
+        _EXTRA,
+        "OpenAIProjectKeyDetector",
+        "<OPENAI_TOKEN>",
+        (r"sk-(?:proj|svcacct|admin)-",),
+    ),
+    DetectorSpec("url_password", _EXTRA, "UrlPasswordDetector", "<BASIC_AUTH_PASSWORD>", (r"://",)),
     DetectorSpec(
         "private_key", "private_key", "PrivateKeyDetector", "<PRIVATE_KEY>", (r"PRIVATE KEY|PuTTY-User-Key-File-2",)
     ),
@@ -175,6 +188,8 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
 )
 
 ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
+# Detectors of ours, not detect-secrets' (left out when `parity=True`).
+OWN_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS if spec.plugin_module == _EXTRA)
 # Off by default: entropy detectors flag hashes, UUID-less ids and base64 test data (the bulk of
 # detect-secrets' false positives in code), and public IPs (8.8.8.8) are not credentials.
 # Every credential-shaped detector and the keyword detector are on.
@@ -232,7 +247,8 @@ def _build_detector(detector_id: str) -> _Detector:
     import importlib
 
     spec = _SPEC_BY_ID[detector_id]
-    module = importlib.import_module(f"detect_secrets.plugins.{spec.plugin_module}")
+    path = spec.plugin_module if "." in spec.plugin_module else f"detect_secrets.plugins.{spec.plugin_module}"
+    module = importlib.import_module(path)
     plugin = getattr(module, spec.plugin_class)()
     analyze: Callable[[str], Iterable[str]]
     if spec.plugin_class == "KeywordDetector":
@@ -414,11 +430,14 @@ def scan_secret_values(
     Args:
         text: any text; lines are split on "\\n" and right-stripped, as detect-secrets does.
         detectors: ids from `ALL_DETECTORS`.
-        parity: True = exactly detect-secrets' filters; False (default) = the same, except that
-            the indirect-reference line filter only drops keyword/entropy detections.
+        parity: True = exactly detect-secrets' plugins and filters (our own detectors are left out);
+            False (default) = the same, except that the indirect-reference line filter only
+            drops keyword/entropy detections.
     Returns:
         one tuple per (line, detector, distinct value), like detect-secrets' per-line sets.
     """
+    if parity:  # detect-secrets has no such plugins
+        detectors = detectors - OWN_DETECTORS
     enabled, _ = _build_scanner(detectors)
     line_starts = _line_starts(text)
     out: list[tuple[int, str, str, int]] = []
