@@ -32,5 +32,6 @@ async def put_experiment(request: Request, caller: CallerDep) -> Response:
         definition = ExperimentDefinition.model_validate(body)
     except ValidationError as exc:
         return error_response(validation_error(exc))
-    result = await request.app.state.experiment_admin.save(definition, source="api")
+    limit = request.app.state.settings.max_tokens_limit
+    result = await request.app.state.experiment_admin.save(definition, source="api", max_tokens_limit=limit)
     return error_response(result) if isinstance(result, ErrorResponse) else json_response(result, 201)
