@@ -94,6 +94,9 @@ def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
         "log_level": log_level.lower(),
         "access_log": False,
         "timeout_graceful_shutdown": 10,
+        # h11 (when httptools is absent) buffers at most this much of an incomplete request head;
+        # with httptools, gateway.middleware refuses headers over MAX_HEADER_BYTES with a JSON 431.
+        "h11_max_incomplete_event_size": 64 * 1024,
     }
 
 
