@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
+from gateway.api.openapi_docs import OBJECT_RESPONSES, scan_docs
 from gateway.api.responses import error_response, json_response
 from gateway.deps import CallerDep
 from gateway.protocol.base import ErrorResponse, parse_json_body, validation_error
@@ -32,7 +33,10 @@ class ScanRequest(BaseModel):
     prompt: str | None = Field(None, max_length=SCAN_MAX_CHARS, description="code before `text`, for provenance")
 
 
-@router.post("/v1/scan")
+_SCAN_BODY, _SCAN_RESPONSES = scan_docs(ScanRequest)
+
+
+@router.post("/v1/scan", openapi_extra=_SCAN_BODY, responses=_SCAN_RESPONSES)
 async def scan(request: Request, _caller: CallerDep) -> Response:
     """Run the secret, licence and provenance filters on arbitrary text; returns every finding."""
     body = parse_json_body(await request.body())
@@ -53,7 +57,7 @@ async def scan(request: Request, _caller: CallerDep) -> Response:
     return json_response({"findings": [f.to_dict() for f in findings]})
 
 
-@router.get("/v1/references/{completion_id}")
+@router.get("/v1/references/{completion_id}", responses=OBJECT_RESPONSES)
 async def references(
     request: Request, caller: CallerDep, completion_id: Annotated[str, Path(max_length=64)]
 ) -> Response:
