@@ -367,6 +367,11 @@ _WINDOW_OVERLAP = 1024
 # cost ~600 ms in one call, 512 ~10 ms. Keyword values up to 256 characters stay whole.
 _KEYWORD_WINDOW_CHARS = 512
 _KEYWORD_WINDOW_OVERLAP = 256
+# Their cost grows with quotes x window length: a window denser in quotes than any code line
+# (`"pwd`" * 128`) is analysed again in 128-character parts, which bounds a call to ~2 ms.
+_KEYWORD_DENSE_QUOTES = 24
+_KEYWORD_DENSE_WINDOW_CHARS = 128
+_KEYWORD_DENSE_WINDOW_OVERLAP = 64
 
 # The keyword regexes start at a denylisted word followed by `\w*`: in a word run holding k such
 # words, each start fails only after scanning the rest of the run (k x run length per regex).
@@ -408,14 +413,16 @@ def _analyze(det: _Detector, line: str) -> list[str]:
     keyword = det.spec.detector == "secret_keyword"
     size, overlap = (_KEYWORD_WINDOW_CHARS, _KEYWORD_WINDOW_OVERLAP) if keyword else (_WINDOW_CHARS, _WINDOW_OVERLAP)
     for window in _windows(line, size, overlap):
-        if keyword:
-            safe = _defang_repeated_keywords(window)
-            if safe is not window:
-                for value in det.analyze(safe):
-                    pos = safe.find(value)
-                    values.setdefault(window[pos : pos + len(value)] if pos != -1 else value)
-                continue
-        values.update(dict.fromkeys(det.analyze(window)))
+        if not keyword:
+            values.update(dict.fromkeys(det.analyze(window)))
+            continue
+        dense = len(line) > size and sum(map(window.count, "'\"`")) > _KEYWORD_DENSE_QUOTES
+        parts = _windows(window, _KEYWORD_DENSE_WINDOW_CHARS, _KEYWORD_DENSE_WINDOW_OVERLAP) if dense else [window]
+        for part in parts:
+            safe = _defang_repeated_keywords(part)
+            for value in det.analyze(safe):
+                pos = safe.find(value) if safe is not part else -1
+                values.setdefault(part[pos : pos + len(value)] if pos != -1 else value)
     return list(values)
 
 

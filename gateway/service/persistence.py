@@ -16,6 +16,7 @@ Cost: rapidfuzz's C implementations (bit-parallel Levenshtein, O(n*m/64)), so a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel, Levenshtein
@@ -26,6 +27,27 @@ PERSISTED_MAX_RATIO = 0.5
 
 # Words and single punctuation characters, comments kept: the units of comment-only text.
 _WORD_RE = re.compile(r"\w+|[^\w\s]")
+# The current text is lexed in pieces of about this size, cut after a newline: one regex call
+# holds the GIL for its whole length, so a 200,000-character text lexed in one call stalled the
+# event loop for tens of ms even from a worker thread. No lexeme or line comment spans a newline,
+# so the pieces give the same lexemes.
+_PIECE_CHARS = 8192
+
+
+def _pieces(text: str) -> list[str]:
+    out, start = [], 0
+    while len(text) - start > _PIECE_CHARS:
+        cut = text.rfind("\n", start, start + _PIECE_CHARS) + 1
+        if cut <= start:  # one very long line: cut at whitespace, else anywhere
+            cut = max(text.rfind(" ", start, start + _PIECE_CHARS), start + _PIECE_CHARS - 1) + 1
+        out.append(text[start:cut])
+        start = cut
+    out.append(text[start:])
+    return out
+
+
+def _tokens(text: str, lex: Callable[[str], list[str]]) -> list[str]:
+    return [token for piece in _pieces(text) for token in lex(piece)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +72,10 @@ def _units(accepted_text: str, current_text: str) -> tuple[list[str], list[str]]
     """What to compare: code lexemes; else words with comments; else characters."""
     accepted = [lx.text for lx in code_lexemes(accepted_text)]
     if accepted:
-        return accepted, code_tokens(current_text)
+        return accepted, _tokens(current_text, code_tokens)
     accepted = _WORD_RE.findall(accepted_text)
     if accepted:
-        return accepted, _WORD_RE.findall(current_text)
+        return accepted, _tokens(current_text, _WORD_RE.findall)
     return list(accepted_text), list(current_text)
 
 

@@ -65,3 +65,12 @@ def test_large_current_text_is_compared_exactly() -> None:
     assert stat.retained_chars == len("deff(x):returnx+1")
     # 6 lexemes per inserted line (y = g ( z )), over the 10 accepted lexemes
     assert stat.edit_distance_ratio == pytest.approx(20_000 * 6 / 10)
+
+
+def test_current_text_lexed_in_pieces_gives_the_same_lexemes() -> None:
+    from dedup.shingling import code_tokens
+    from gateway.service.persistence import _pieces, _tokens
+
+    text = "x = 1  # note\n" * 3000 + "y" * 20_000 + " z // c\n" * 2000
+    assert "".join(_pieces(text)) == text and len(_pieces(text)) > 3
+    assert _tokens(text, code_tokens) == code_tokens(text)
