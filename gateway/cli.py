@@ -105,7 +105,18 @@ def _serve_one(settings: Any, log_level: str) -> None:
 
     from gateway.main import create_app
 
+    _share_the_gil_sooner()
     uvicorn.run(create_app(settings), **_uvicorn_options(settings, log_level))
+
+
+def _share_the_gil_sooner() -> None:
+    """A 1 ms GIL switch interval (Python's default: 5 ms).
+
+    Large scans and persistence run in worker threads (issue 13), but they hold the GIL; each time
+    the event loop wakes it waits up to one switch interval for it, and serving one request takes
+    several wake-ups. 1 ms keeps /health fast while a worst-case request runs.
+    """
+    sys.setswitchinterval(0.001)
 
 
 def _serve_workers(settings: Any, workers: int, log_level: str) -> None:

@@ -38,8 +38,9 @@ def _pieces(text: str) -> list[str]:
     out, start = [], 0
     while len(text) - start > _PIECE_CHARS:
         cut = text.rfind("\n", start, start + _PIECE_CHARS) + 1
-        if cut <= start:  # one very long line: cut at whitespace, else anywhere
-            cut = max(text.rfind(" ", start, start + _PIECE_CHARS), start + _PIECE_CHARS - 1) + 1
+        if cut <= start:  # one very long line: cut after a space, else anywhere
+            space = text.rfind(" ", start, start + _PIECE_CHARS)
+            cut = space + 1 if space > start else start + _PIECE_CHARS
         out.append(text[start:cut])
         start = cut
     out.append(text[start:])

@@ -71,6 +71,7 @@ def test_current_text_lexed_in_pieces_gives_the_same_lexemes() -> None:
     from dedup.shingling import code_tokens
     from gateway.service.persistence import _pieces, _tokens
 
-    text = "x = 1  # note\n" * 3000 + "y" * 20_000 + " z // c\n" * 2000
+    # a 21,000-character line without newlines is cut at a space (an unbroken one could be cut anywhere)
+    text = "x = 1  # note\n" * 3000 + "yy " * 7_000 + " z // c\n" * 2000
     assert "".join(_pieces(text)) == text and len(_pieces(text)) > 3
     assert _tokens(text, code_tokens) == code_tokens(text)
