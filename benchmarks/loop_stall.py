@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gateway_overhead import _start_stub  # noqa: E402
+
 from services import create_key, start_gateway, stop_process_group  # noqa: E402
 
 TARGET_P99_MS = 50.0
@@ -76,7 +77,9 @@ async def _probe(url: str, every_s: float, stop: asyncio.Event, out: list[float]
             await asyncio.sleep(max(0.0, every_s - (time.perf_counter() - started)))
 
 
-async def _measure(url: str, key: str, path: str, body: Any, seconds: float, every_s: float) -> tuple[list[float], int, set[int]]:
+async def _measure(
+    url: str, key: str, path: str, body: Any, seconds: float, every_s: float
+) -> tuple[list[float], int, set[int]]:
     stop = asyncio.Event()
     latencies: list[float] = []
     probe = asyncio.create_task(_probe(url, every_s, stop, latencies))
@@ -139,7 +142,9 @@ def main() -> None:
     finally:
         stop_process_group(gw.proc)
         stop_process_group(stub)
-    print(f"target: /health p99 <= {TARGET_P99_MS:.0f} ms while each kind runs -> {'met' if all(verdicts) else 'NOT met'}")
+    print(
+        f"target: /health p99 <= {TARGET_P99_MS:.0f} ms while each kind runs -> {'met' if all(verdicts) else 'NOT met'}"
+    )
     print(f"load average during the run (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

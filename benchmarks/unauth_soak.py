@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gateway_overhead import _start_stub  # noqa: E402
+
 from services import create_key, start_gateway, stop_process_group  # noqa: E402
 
 TARGET_MB = 20.0
@@ -111,7 +112,10 @@ def main() -> None:
         stop_process_group(gw.proc)
         stop_process_group(stub)
     growth = after - before
-    print(f"{args.requests} hostile unauthenticated requests in {elapsed:.1f} s, statuses {dict(sorted(statuses.items(), key=str))}")
+    print(
+        f"{args.requests} hostile unauthenticated requests in {elapsed:.1f} s, "
+        f"statuses {dict(sorted(statuses.items(), key=str))}"
+    )
     print(f"gateway RSS {before:.1f} MB -> {after:.1f} MB: growth {growth:+.1f} MB")
     print(f"target: RSS growth <= {TARGET_MB:.0f} MB -> {'met' if growth <= TARGET_MB else 'NOT met'}")
     print(f"load average during the run (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

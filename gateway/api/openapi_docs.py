@@ -61,10 +61,13 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return _inline(model.model_json_schema())
 
 
-def responses(ok: dict[int, dict[str, Any]] | None = None) -> dict[int | str, dict[str, Any]]:
+def responses(ok: dict[int | str, dict[str, Any]] | None = None) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: its success statuses, and the error envelope for every other one."""
     out: dict[int | str, dict[str, Any]] = dict(ok or {})
-    out["default"] = {"description": "an error: the JSON envelope, with a stable `code`", "content": _json(ERROR_ENVELOPE)}
+    out["default"] = {
+        "description": "an error: the JSON envelope, with a stable `code`",
+        "content": _json(ERROR_ENVELOPE),
+    }
     return out
 
 
@@ -99,7 +102,9 @@ EVENTS_RESPONSES = responses(
     {
         202: {
             "description": "every event accepted (journaled)",
-            "content": _json({"type": "object", "required": ["accepted"], "properties": {"accepted": {"type": "integer"}}}),
+            "content": _json(
+                {"type": "object", "required": ["accepted"], "properties": {"accepted": {"type": "integer"}}}
+            ),
         }
     }
 )

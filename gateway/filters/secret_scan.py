@@ -453,10 +453,7 @@ def scan_secret_values(
         end = line_starts[index + 1] - 1 if index + 1 < len(line_starts) else len(text)
         line = text[start:end].rstrip()
         found = [
-            (det, value)
-            for det_id in sorted(det_ids)
-            for det in (enabled[det_id],)
-            for value in _analyze(det, line)
+            (det, value) for det_id in sorted(det_ids) for det in (enabled[det_id],) for value in _analyze(det, line)
         ]
         if not found:
             continue

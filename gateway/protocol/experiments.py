@@ -95,7 +95,9 @@ class ExperimentDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    salt: str | None = Field(None, max_length=256, description="hash salt; default: the name. Change it to re-randomize")
+    salt: str | None = Field(
+        None, max_length=256, description="hash salt; default: the name. Change it to re-randomize"
+    )
     unit: Literal["user", "machine"] = "user"
     arms: list[Arm] = Field(min_length=2, max_length=20)
     start: datetime | None = None

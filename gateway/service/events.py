@@ -25,8 +25,7 @@ from gateway.protocol.base import ErrorResponse
 from gateway.protocol.echo import safe_echo
 from gateway.protocol.events import ParsedEvent
 from gateway.service.completions import Caller, TelemetrySink
-from gateway.service.persistence import compute_persistence, persistence_from_ratio
-from gateway.service.persistence import PersistenceStat
+from gateway.service.persistence import PersistenceStat, compute_persistence, persistence_from_ratio
 from gateway.service.recent import CompletionRef, RecentCompletions
 
 # Above this many characters (accepted + current text), persistence is computed in a worker thread:

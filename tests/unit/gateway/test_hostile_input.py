@@ -47,7 +47,9 @@ HOSTILE_CASES = [
     Case("deep-json-list", "POST", "/v1/events", 400, "json_too_deep", b"[" * 100_000),
     # experiments: wrong filter_policy types were 500s; bad URLs, weights, max_tokens were accepted
     *(
-        Case(f"filter-policy-{i}", "POST", "/v1/experiments", 400, "invalid_value", _experiment(overrides=ov), admin=True)
+        Case(
+            f"filter-policy-{i}", "POST", "/v1/experiments", 400, "invalid_value", _experiment(overrides=ov), admin=True
+        )
         for i, ov in enumerate(
             [
                 {"filter_policy": {"licence_actions": 5}},
@@ -59,15 +61,57 @@ HOSTILE_CASES = [
         )
     ),
     *(
-        Case(f"upstream-{i}", "POST", "/v1/experiments", 400, "invalid_value", _experiment(overrides={"upstream": u}), admin=True)
-        for i, u in enumerate(["http://127.0.0.1:99999", "http://127.0.0.1:0", "ftp://host/", "http://", "127.0.0.1:8000"])
+        Case(
+            f"upstream-{i}",
+            "POST",
+            "/v1/experiments",
+            400,
+            "invalid_value",
+            _experiment(overrides={"upstream": u}),
+            admin=True,
+        )
+        for i, u in enumerate(
+            ["http://127.0.0.1:99999", "http://127.0.0.1:0", "ftp://host/", "http://", "127.0.0.1:8000"]
+        )
     ),
-    Case("weight-infinity", "POST", "/v1/experiments", 400, "invalid_value", b'{"name":"w","arms":[{"name":"a","weight":Infinity},{"name":"b"}]}', admin=True),
-    Case("weight-nan", "POST", "/v1/experiments", 400, "invalid_value", b'{"name":"w","arms":[{"name":"a","weight":NaN},{"name":"b"}]}', admin=True),
+    Case(
+        "weight-infinity",
+        "POST",
+        "/v1/experiments",
+        400,
+        "invalid_value",
+        b'{"name":"w","arms":[{"name":"a","weight":Infinity},{"name":"b"}]}',
+        admin=True,
+    ),
+    Case(
+        "weight-nan",
+        "POST",
+        "/v1/experiments",
+        400,
+        "invalid_value",
+        b'{"name":"w","arms":[{"name":"a","weight":NaN},{"name":"b"}]}',
+        admin=True,
+    ),
     Case("weight-huge", "POST", "/v1/experiments", 400, "invalid_value", _experiment(weight=1e300), admin=True),
-    Case("arm-max-tokens", "POST", "/v1/experiments", 400, "invalid_experiment", _experiment(overrides={"max_tokens": 10**9}), admin=True),
+    Case(
+        "arm-max-tokens",
+        "POST",
+        "/v1/experiments",
+        400,
+        "invalid_experiment",
+        _experiment(overrides={"max_tokens": 10**9}),
+        admin=True,
+    ),
     # headers: overlong machine ids and keys are refused before anything is hashed or cached
-    Case("machine-id-long", "POST", "/v1/events", 400, "invalid_machine_id", {"kind": "shown", "completion_id": "x"}, {"X-Machine-Id": "m" * 300}),
+    Case(
+        "machine-id-long",
+        "POST",
+        "/v1/events",
+        400,
+        "invalid_machine_id",
+        {"kind": "shown", "completion_id": "x"},
+        {"X-Machine-Id": "m" * 300},
+    ),
     Case("headers-huge", "POST", "/v1/events", 431, "headers_too_large", {}, {"X-Machine-Id": "m" * 40_000}),
     Case("bearer-huge", "POST", "/v1/events", 401, "invalid_api_key", {}, {"Authorization": "Bearer " + "k" * 20_000}),
     # /v1/scan is capped (its cost is linear, but not free)
@@ -112,9 +156,7 @@ def test_client_strings_are_bounded_and_escaped(app_client: tuple[TestClient, st
 
 def test_failed_authentication_is_rate_limited_per_address(app_client: tuple[TestClient, str, str, Any]) -> None:
     client, key, _, _ = app_client
-    codes = [
-        client.get("/v1/models", headers={"Authorization": f"Bearer cs-wrong-{i}"}).status_code for i in range(25)
-    ]
+    codes = [client.get("/v1/models", headers={"Authorization": f"Bearer cs-wrong-{i}"}).status_code for i in range(25)]
     assert codes[:20] == [401] * 20 and codes[-1] == 429
     r = client.get("/v1/models", headers={"Authorization": "Bearer cs-wrong-again"})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1

@@ -17,7 +17,25 @@ from gateway.filters.secret_scan import (
 )
 
 _PIECES = st.sampled_from(
-    ["api_key", "password", "pwd", "secret", "db_pass", "_", "x", "Q7", " ", "=", ":", '"', "'", "`", ";", "s3cr3tV4lu3", "!=="]
+    [
+        "api_key",
+        "password",
+        "pwd",
+        "secret",
+        "db_pass",
+        "_",
+        "x",
+        "Q7",
+        " ",
+        "=",
+        ":",
+        '"',
+        "'",
+        "`",
+        ";",
+        "s3cr3tV4lu3",
+        "!==",
+    ]
 )
 
 
