@@ -88,7 +88,11 @@ def serve(
 
 
 def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
+    from gateway.http_protocol import JsonErrorHttpToolsProtocol
+
     return {
+        # httptools, with our JSON envelope on the 400s its parser answers (gateway.http_protocol).
+        "http": JsonErrorHttpToolsProtocol,
         "host": settings.host,
         "port": settings.port,
         "log_level": log_level.lower(),

@@ -137,3 +137,33 @@ def test_unauthenticated_requests_get_the_envelope(gateway: tuple[GatewayProcess
         r = httpx.request(method, f"{gw.url}{path}", json={}, timeout=10)
         assert r.status_code == 401, (path, r.status_code)
         assert r.json()["error"]["code"] == "missing_api_key"
+
+
+# Requests the HTTP parser refuses before the app sees them (issue 13: plain-text 400s).
+_MALFORMED = {
+    "CR in a header value": b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Machine-Id: a\rb\r\nContent-Length: 2\r\n\r\n{}",
+    "NUL in a header": b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Machine-Id: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+    "100 KB request line": b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "folded header": b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Machine-Id: a\r\n b\r\nContent-Length: 2\r\n\r\n{}",
+    "two Content-Length": b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    "Content-Length with Transfer-Encoding": (
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", list(_MALFORMED.values()), ids=list(_MALFORMED))
+def test_http_layer_refusals_use_the_envelope(raw: bytes, gateway: tuple[GatewayProcess, str, str]) -> None:
+    import socket
+
+    gw, _, _ = gateway
+    host, port = gw.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after its answer
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "invalid_http_request"
