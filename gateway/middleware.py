@@ -5,8 +5,8 @@ Headers: uvicorn's httptools parser has no header size limit (h11's is 16 KiB), 
 X-Machine-Id or bearer token reached the app (issue 13). Here any request whose headers total more
 than MAX_HEADER_BYTES gets our JSON 431 before the app sees it. What the HTTP parser itself refuses
 (CR/LF/NUL in a header value, a malformed request line, two Content-Length headers, Content-Length
-with Transfer-Encoding) never reaches ASGI: uvicorn answers those with its plain-text
-`400 Invalid HTTP request received.` and closes the connection.
+with Transfer-Encoding) never reaches ASGI: under `codesieve serve` gateway.http_protocol answers
+those with a 400 in our envelope and closes the connection (plain uvicorn answers them in plain text).
 
 Pure ASGI rather than BaseHTTPMiddleware: it adds microseconds, not a task per request, and it
 does not break streaming or client-disconnect propagation. One layer rather than two: every layer
