@@ -360,7 +360,7 @@ def _is_filtered_out(value: str, line: str, plugin: Any) -> bool:
 # linear in the line length. A secret longer than _WINDOW_OVERLAP straddling a window edge is seen
 # cut (its start is still redacted); lines that long are minified or generated text, not code
 # (detect-secrets itself skips its indirect-reference regex beyond 1000 characters for this reason).
-_WINDOW_CHARS = 4096
+_WINDOW_CHARS = 2048
 _WINDOW_OVERLAP = 1024
 # The keyword regexes also scan from every quote to the end of the line (a backtick-quoted value
 # may hold backticks, and `[^\s]{0,50}?` retries each quote 50 times): 4096 hostile characters
