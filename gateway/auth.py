@@ -1,4 +1,10 @@
-"""API-key authentication (cached lookups) and pseudonymous unit ids (keyed hash of the user)."""
+"""API-key authentication (cached lookups) and pseudonymous unit ids (keyed hash of the user).
+
+The lookup cache is keyed by a digest of the key, never the key text: a unique 1 MiB bearer token
+per request grew the process by 150 MB per 150 requests when keys were cached as sent (issue 13).
+Unknown keys have their own small cache, so a flood of them cannot evict the keys in use; keys
+longer than any key we issue are refused without a lookup.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,10 @@ from gateway.protocol.base import ErrorResponse
 from gateway.telemetry.repository import ApiKeyInfo
 
 _CACHE_TTL_S = 30.0  # a revoked key stops working within this long on every replica
-_CACHE_MAX = 10_000
+_CACHE_MAX = 10_000  # known keys: 10,000 x (32-byte digest + ApiKeyInfo) is ~3 MB at most
+_UNKNOWN_CACHE_MAX = 4_096  # unknown keys: digests only, ~0.5 MB
+# Issued keys are KEY_PREFIX + 32 base64url characters; anything far longer is not one of ours.
+MAX_API_KEY_CHARS = 256
 
 
 def load_or_create_pseudonym_key(explicit: str | None, data_dir: Path) -> bytes:
@@ -42,7 +51,8 @@ class ApiKeyAuthenticator:
 
     def __init__(self, lookup: Callable[[str], Awaitable[ApiKeyInfo | None]]) -> None:
         self._lookup = lookup
-        self._cache: dict[str, tuple[float, ApiKeyInfo | None]] = {}
+        self._cache: dict[bytes, tuple[float, ApiKeyInfo]] = {}
+        self._unknown: dict[bytes, float] = {}
 
     async def authenticate(self, authorization: str | None) -> ApiKeyInfo | ErrorResponse:
         if not authorization:
@@ -58,36 +68,56 @@ class ApiKeyAuthenticator:
                 "the Authorization header must be `Bearer <api key>`",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        if len(key) > MAX_API_KEY_CHARS:
+            return _invalid_key()
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
         now = time.monotonic()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < _CACHE_TTL_S:
-            info = cached[1]
-        else:
-            try:
-                info = await self._lookup(key)
-            except Exception:  # noqa: BLE001 - database down: a key seen before keeps working
-                if cached is None:
-                    return ErrorResponse(
-                        503,
-                        "auth_unavailable",
-                        "the key store is unreachable; retry shortly",
-                        headers={"Retry-After": "5"},
-                    )
-                return (
-                    cached[1]
-                    if cached[1] is not None
-                    else ErrorResponse(
-                        401,
-                        "invalid_api_key",
-                        "the API key is unknown or revoked",
-                        headers={"WWW-Authenticate": "Bearer"},
-                    )
-                )
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[key] = (now, info)
-        if info is None:
+        cached = self._cached(digest, now)
+        if cached is None:
+            return _invalid_key()
+        if isinstance(cached, ApiKeyInfo):
+            return cached
+        try:
+            info = await self._lookup(key)
+        except Exception:  # noqa: BLE001 - database down: a key seen before keeps working
+            stale = self._cache.get(digest)
+            if stale is not None:
+                return stale[1]
+            if digest in self._unknown:
+                return _invalid_key()
             return ErrorResponse(
-                401, "invalid_api_key", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+                503, "auth_unavailable", "the key store is unreachable; retry shortly", headers={"Retry-After": "5"}
             )
-        return info
+        self._remember(digest, now, info)
+        return _invalid_key() if info is None else info
+
+    def _cached(self, digest: bytes, now: float) -> ApiKeyInfo | None | object:
+        """The fresh cached answer (None = unknown key), or _MISS."""
+        hit = self._cache.get(digest)
+        if hit is not None and now - hit[0] < _CACHE_TTL_S:
+            return hit[1]
+        seen = self._unknown.get(digest)
+        if seen is not None and now - seen < _CACHE_TTL_S:
+            return None
+        return _MISS
+
+    def _remember(self, digest: bytes, now: float, info: ApiKeyInfo | None) -> None:
+        if info is None:
+            if len(self._unknown) >= _UNKNOWN_CACHE_MAX:
+                self._unknown.clear()
+            self._unknown[digest] = now
+            self._cache.pop(digest, None)
+            return
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[digest] = (now, info)
+        self._unknown.pop(digest, None)
+
+
+_MISS = object()
+
+
+def _invalid_key() -> ErrorResponse:
+    return ErrorResponse(
+        401, "invalid_api_key", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+    )

@@ -130,12 +130,19 @@ def serve(
 
 
 def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
+    from gateway.http_protocol import JsonErrorHttpToolsProtocol
+
     return {
+        # httptools, with our JSON envelope on the 400s its parser answers (gateway.http_protocol).
+        "http": JsonErrorHttpToolsProtocol,
         "host": settings.host,
         "port": settings.port,
         "log_level": log_level.lower(),
         "access_log": False,
         "timeout_graceful_shutdown": 10,
+        # h11 (when httptools is absent) buffers at most this much of an incomplete request head;
+        # with httptools, gateway.middleware refuses headers over MAX_HEADER_BYTES with a JSON 431.
+        "h11_max_incomplete_event_size": 64 * 1024,
     }
 
 
@@ -144,7 +151,18 @@ def _serve_one(settings: Any, log_level: str) -> None:
 
     from gateway.main import create_app
 
+    _share_the_gil_sooner()
     uvicorn.run(create_app(settings), **_uvicorn_options(settings, log_level))
+
+
+def _share_the_gil_sooner() -> None:
+    """A 1 ms GIL switch interval (Python's default: 5 ms).
+
+    Large scans and persistence run in worker threads (issue 13), but they hold the GIL; each time
+    the event loop wakes it waits up to one switch interval for it, and serving one request takes
+    several wake-ups. 1 ms keeps /health fast while a worst-case request runs.
+    """
+    sys.setswitchinterval(0.001)
 
 
 def _serve_workers(settings: Any, workers: int, log_level: str) -> None:

@@ -1,4 +1,12 @@
-"""Pure-ASGI middleware: request body size limit (413) and per-route Prometheus metrics, in one layer.
+"""Pure-ASGI middleware: request header and body size limits (431, 413) and per-route Prometheus
+metrics, in one layer.
+
+Headers: uvicorn's httptools parser has no header size limit (h11's is 16 KiB), so a 1 MiB
+X-Machine-Id or bearer token reached the app (issue 13). Here any request whose headers total more
+than MAX_HEADER_BYTES gets our JSON 431 before the app sees it. What the HTTP parser itself refuses
+(CR/LF/NUL in a header value, a malformed request line, two Content-Length headers, Content-Length
+with Transfer-Encoding) never reaches ASGI: under `codesieve serve` gateway.http_protocol answers
+those with a 400 in our envelope and closes the connection (plain uvicorn answers them in plain text).
 
 Pure ASGI rather than BaseHTTPMiddleware: it adds microseconds, not a task per request, and it
 does not break streaming or client-disconnect propagation. One layer rather than two: every layer
@@ -15,6 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
+
+# Browsers and proxies send a few KiB; nginx's default large_client_header_buffers is 4 x 8 KiB.
+MAX_HEADER_BYTES = 32 * 1024
 
 
 async def send_error(send: Send, err: ErrorResponse) -> None:
@@ -64,10 +75,18 @@ class EdgeMiddleware:
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> int:
         """Run the app under the body limit; returns the response status."""
+        header_bytes = 0
         for name, value in scope["headers"]:
+            header_bytes += len(name) + len(value)
             if name == b"content-length" and value.isdigit() and int(value) > self.max:
                 await send_error(send, self._too_large())
                 return 413
+        if header_bytes > MAX_HEADER_BYTES:
+            await send_error(
+                send,
+                ErrorResponse(431, "headers_too_large", f"request headers are limited to {MAX_HEADER_BYTES} bytes"),
+            )
+            return 431
         seen = 0
         status = 0
 

@@ -47,6 +47,40 @@ class InProcessRateLimiter:
         return RateDecision(False, max(1, math.ceil(wait_s)))
 
 
+class FailedAuthLimiter:
+    """Failed authentications per client address: a token bucket per address, spent only on failures.
+
+    An address that keeps sending unknown keys gets 429 before its keys are looked up or cached
+    (issue 13): guessing keys, or flooding the lookup path, costs the sender, not the gateway. In
+    process, one small entry per address, and the table is emptied past `max_addresses` (a flood
+    from many addresses then starts from full buckets: bounded memory over exactness).
+    """
+
+    def __init__(self, rate_per_s: float = 1.0, burst: int = 20, *, max_addresses: int = 50_000) -> None:
+        self._rate = rate_per_s
+        self._burst = burst
+        self._max = max_addresses
+        self._state: dict[str, tuple[float, float]] = {}
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until `address` may try again, or None if it may now (checks, spends nothing)."""
+        state = self._state.get(address)
+        if state is None:
+            return None
+        tokens, last = state
+        now = time.monotonic()
+        tokens = min(float(self._burst), tokens + max(0.0, now - last) * self._rate)
+        return None if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / self._rate))
+
+    def record_failure(self, address: str) -> None:
+        now = time.monotonic()
+        if address not in self._state and len(self._state) >= self._max:
+            self._state.clear()
+        tokens, last = self._state.get(address, (float(self._burst), now))
+        tokens, _ = take_token(tokens=tokens, last_s=last, now_s=now, rate_per_s=self._rate, burst=self._burst)
+        self._state[address] = (tokens, now)
+
+
 # The same bucket maths as take_token, atomically in Redis, on Redis's clock (replicas' clocks may
 # differ). State: a hash {tokens, last_ms} per key, expiring once the bucket would be full again.
 _LUA = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.filters.secret_scan import DETECTOR_SPECS
+from gateway.filters.secret_scan import DETECTOR_SPECS, OWN_DETECTORS
 
 # detect-secrets' default heuristic filters (no allowlist comments, no baseline).
 _HEURISTICS = (
@@ -25,7 +25,8 @@ def detect_secrets_per_line(text: str, detectors: frozenset[str]) -> tuple[set[t
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.settings import transient_settings
 
-    specs = [s for s in DETECTOR_SPECS if s.detector in detectors]
+    # detect-secrets has only its own plugins (ours are compared in parity mode without them).
+    specs = [s for s in DETECTOR_SPECS if s.detector in detectors - OWN_DETECTORS]
     filters = [{"path": f"detect_secrets.filters.heuristic.{name}"} for name in _HEURISTICS]
     with transient_settings({"plugins_used": [{"name": s.plugin_class} for s in specs], "filters_used": filters}):
         by_class = {cls.__name__: t for t, cls in get_mapping_from_secret_type_to_class().items()}

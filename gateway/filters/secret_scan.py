@@ -33,6 +33,7 @@ __all__ = [
     "scan_cut_off_tail",
     "DETECTOR_SPECS",
     "DetectorSpec",
+    "OWN_DETECTORS",
     "SecretFinding",
     "scan_secret_values",
     "scan_secrets",
@@ -62,6 +63,9 @@ class DetectorSpec:
 # a superset of the long fixed-alphabet secrets (Cloudant's 24 letters / 64 hex, SoftLayer's 64,
 # IBM IAM's 44, IBM COS's 48 hex), which all lie inside such a run.
 _LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
+
+# Plugin module of our own detectors (everything else is `detect_secrets.plugins.<module>`).
+_EXTRA = "gateway.filters.extra_detectors"
 
 # Prefilters are derived from each plugin's denylist in detect-secrets 1.5.0
 # (detect_secrets/plugins/*.py); the comment says which part of the plugin regex they require.
@@ -128,6 +132,15 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
     DetectorSpec("mailchimp_access_key", "mailchimp", "MailchimpDetector", "<MAILCHIMP_ACCESS_KEY>", (r"-us[0-9]",)),
     DetectorSpec("npm_token", "npm", "NpmDetector", "<NPM_TOKEN>", (r"/:_authToken=",)),
     DetectorSpec("openai_token", "openai", "OpenAIDetector", "<OPENAI_TOKEN>", (r"T3BlbkFJ",)),
+    # Ours (gateway.filters.extra_detectors): formats detect-secrets 1.5.0 misses.
+    DetectorSpec(
+        "openai_project_key",
+        _EXTRA,
+        "OpenAIProjectKeyDetector",
+        "<OPENAI_TOKEN>",
+        (r"sk-(?:proj|svcacct|admin)-",),
+    ),
+    DetectorSpec("url_password", _EXTRA, "UrlPasswordDetector", "<BASIC_AUTH_PASSWORD>", (r"://",)),
     DetectorSpec(
         "private_key", "private_key", "PrivateKeyDetector", "<PRIVATE_KEY>", (r"PRIVATE KEY|PuTTY-User-Key-File-2",)
     ),
@@ -175,6 +188,8 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
 )
 
 ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
+# Detectors of ours, not detect-secrets' (left out when `parity=True`).
+OWN_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS if spec.plugin_module == _EXTRA)
 # Off by default: entropy detectors flag hashes, UUID-less ids and base64 test data (the bulk of
 # detect-secrets' false positives in code), and public IPs (8.8.8.8) are not credentials.
 # Every credential-shaped detector and the keyword detector are on.
@@ -232,7 +247,8 @@ def _build_detector(detector_id: str) -> _Detector:
     import importlib
 
     spec = _SPEC_BY_ID[detector_id]
-    module = importlib.import_module(f"detect_secrets.plugins.{spec.plugin_module}")
+    path = spec.plugin_module if "." in spec.plugin_module else f"detect_secrets.plugins.{spec.plugin_module}"
+    module = importlib.import_module(path)
     plugin = getattr(module, spec.plugin_class)()
     analyze: Callable[[str], Iterable[str]]
     if spec.plugin_class == "KeywordDetector":
@@ -336,6 +352,80 @@ def _is_filtered_out(value: str, line: str, plugin: Any) -> bool:
     )
 
 
+# Bounded cost on hostile lines (issue 13: `"eyJ" * 40000` took 10 s, `"api_key" * 2000` 23 s):
+# detect-secrets' regexes are tried from every candidate start and each failed try can scan to the
+# end of the line, so one long line costs up to quadratic (or worse) time in one C call, holding the
+# GIL. Lines longer than _WINDOW_CHARS are analysed as overlapping windows of that size (findings
+# merged by position), so every regex call sees at most _WINDOW_CHARS characters and the total is
+# linear in the line length. A secret longer than _WINDOW_OVERLAP straddling a window edge is seen
+# cut (its start is still redacted); lines that long are minified or generated text, not code
+# (detect-secrets itself skips its indirect-reference regex beyond 1000 characters for this reason).
+_WINDOW_CHARS = 2048
+_WINDOW_OVERLAP = 1024
+# The keyword regexes also scan from every quote to the end of the line (a backtick-quoted value
+# may hold backticks, and `[^\s]{0,50}?` retries each quote 50 times): 4096 hostile characters
+# cost ~600 ms in one call, 512 ~10 ms. Keyword values up to 256 characters stay whole.
+_KEYWORD_WINDOW_CHARS = 512
+_KEYWORD_WINDOW_OVERLAP = 256
+# Their cost grows with quotes x window length: a window denser in quotes than any code line
+# (`"pwd`" * 128`) is analysed again in 128-character parts, which bounds a call to ~2 ms.
+_KEYWORD_DENSE_QUOTES = 24
+_KEYWORD_DENSE_WINDOW_CHARS = 128
+_KEYWORD_DENSE_WINDOW_OVERLAP = 64
+
+# The keyword regexes start at a denylisted word followed by `\w*`: in a word run holding k such
+# words, each start fails only after scanning the rest of the run (k x run length per regex).
+# Every start inside one run reaches the same continuation after the run, so only the run's first
+# keyword can produce a match; the later ones are defanged (their first letter replaced by a word
+# character no keyword contains) in the copy the regexes see. Same length, same offsets: values are
+# read back from the original line at the matched position.
+_KEYWORD_WORDS = re.compile(
+    r"api_?key|auth_?key|service_?key|account_?key|db_?key|database_?key|priv_?key|private_?key"
+    r"|client_?key|db_?pass|database_?pass|key_?pass|password|passwd|pwd|secret|contraseña|contrasena",
+    re.IGNORECASE,
+)
+_WORD_RUN = re.compile(r"\w+")
+
+
+def _defang_repeated_keywords(line: str) -> str:
+    chars: list[str] | None = None
+    for run in _WORD_RUN.finditer(line):
+        first_end = -1
+        for kw in _KEYWORD_WORDS.finditer(line, run.start(), run.end()):
+            if first_end == -1:
+                first_end = kw.end()
+            elif kw.start() >= first_end:
+                if chars is None:
+                    chars = list(line)
+                chars[kw.start()] = "Z"
+    return line if chars is None else "".join(chars)
+
+
+def _windows(line: str, size: int, overlap: int) -> list[str]:
+    if len(line) <= size:
+        return [line]
+    return [line[i : i + size] for i in range(0, len(line) - overlap, size - overlap)]
+
+
+def _analyze(det: _Detector, line: str) -> list[str]:
+    """The plugin's values for one line (windowed when long; see _WINDOW_CHARS)."""
+    values: dict[str, None] = {}
+    keyword = det.spec.detector == "secret_keyword"
+    size, overlap = (_KEYWORD_WINDOW_CHARS, _KEYWORD_WINDOW_OVERLAP) if keyword else (_WINDOW_CHARS, _WINDOW_OVERLAP)
+    for window in _windows(line, size, overlap):
+        if not keyword:
+            values.update(dict.fromkeys(det.analyze(window)))
+            continue
+        dense = len(line) > size and sum(map(window.count, "'\"`")) > _KEYWORD_DENSE_QUOTES
+        parts = _windows(window, _KEYWORD_DENSE_WINDOW_CHARS, _KEYWORD_DENSE_WINDOW_OVERLAP) if dense else [window]
+        for part in parts:
+            safe = _defang_repeated_keywords(part)
+            for value in det.analyze(safe):
+                pos = safe.find(value) if safe is not part else -1
+                values.setdefault(part[pos : pos + len(value)] if pos != -1 else value)
+    return list(values)
+
+
 def scan_secret_values(
     text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
 ) -> list[tuple[int, str, str, int]]:
@@ -347,11 +437,14 @@ def scan_secret_values(
     Args:
         text: any text; lines are split on "\\n" and right-stripped, as detect-secrets does.
         detectors: ids from `ALL_DETECTORS`.
-        parity: True = exactly detect-secrets' filters; False (default) = the same, except that
-            the indirect-reference line filter only drops keyword/entropy detections.
+        parity: True = exactly detect-secrets' plugins and filters (our own detectors are left out);
+            False (default) = the same, except that the indirect-reference line filter only
+            drops keyword/entropy detections.
     Returns:
         one tuple per (line, detector, distinct value), like detect-secrets' per-line sets.
     """
+    if parity:  # detect-secrets has no such plugins
+        detectors = detectors - OWN_DETECTORS
     enabled, _ = _build_scanner(detectors)
     line_starts = _line_starts(text)
     out: list[tuple[int, str, str, int]] = []
@@ -360,10 +453,7 @@ def scan_secret_values(
         end = line_starts[index + 1] - 1 if index + 1 < len(line_starts) else len(text)
         line = text[start:end].rstrip()
         found = [
-            (det, value)
-            for det_id in sorted(det_ids)
-            for det in (enabled[det_id],)
-            for value in dict.fromkeys(det.analyze(line))
+            (det, value) for det_id in sorted(det_ids) for det in (enabled[det_id],) for value in _analyze(det, line)
         ]
         if not found:
             continue
@@ -405,12 +495,20 @@ def scan_secrets(
         placeholder = _SPEC_BY_ID[detector].placeholder
         pos = line.find(value)
         extend = _SPAN_EXTEND.get(detector)
+        extended: tuple[int, int] = (-1, -1)  # last (from, to) of an extension
         while pos != -1:
             start = line_start + pos + offset
             end = start + len(core)
             if extend is not None:
-                match = extend.match(text, end)
-                end = match.end() if match else end
+                # An extension run from inside the previous one ends where it ended (each pattern
+                # is one character class, or the rest of the line and the key block below it):
+                # without this, k copies of a token in one run cost k x run length.
+                if extended[0] <= end <= extended[1]:
+                    end = extended[1]
+                else:
+                    match = extend.match(text, end)
+                    extended = (end, match.end() if match else end)
+                    end = extended[1]
             findings.add(SecretFinding(detector, placeholder, start, end))
             pos = line.find(value, pos + 1)
     # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
@@ -425,6 +523,7 @@ def scan_secrets(
 # the token continued by a filler for each alphabet (mixed-case base64-like, upper-case like AWS key
 # ids, lower-case hex; no runs or sequences, which the false-positive heuristics reject) for the
 # prefix patterns (AKIA..., ghp_..., xoxb-...). Five scans of one line, only for cut-off completions.
+_CUT_OFF_TAIL_CHARS = 1024
 _CUT_OFF_CONTINUATIONS = (
     '"',
     "'",
@@ -444,7 +543,9 @@ def scan_cut_off_tail(text: str, *, detectors: frozenset[str] = DEFAULT_DETECTOR
         per detector, the earliest match that starts inside the last line and reaches its end once
         continued, with the span clipped to [match start, len(text)): redacting it removes the prefix.
     """
-    line_start = text.rfind("\n") + 1
+    # Only the end of the line can hold a secret that runs past it: five scans of a whole 64K line
+    # would cost five times the scan itself.
+    line_start = max(text.rfind("\n") + 1, len(text) - _CUT_OFF_TAIL_CHARS)
     tail = text[line_start:]
     if not tail.strip():
         return []

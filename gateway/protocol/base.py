@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,12 @@ def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorRespo
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return ErrorResponse(400, "invalid_utf8", f"the body is not valid UTF-8 (byte {exc.start})")
+    if (too_deep := json_depth_error(raw)) is not None:
+        return too_deep
     try:
         value = json.loads(text)
+    except RecursionError:  # the depth check makes this unreachable; kept as the last line of defence
+        return ErrorResponse(400, "json_too_deep", "the body nests JSON too deeply")
     except ValueError as exc:
         return ErrorResponse(
             400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -118,6 +123,28 @@ def _path(parents: list[tuple[int, str | int]], node: int) -> list[str | int]:
         node, key = parents[node]
         out.append(key)
     return out[::-1]
+
+
+# No request of ours nests deeper than a few levels; json.loads recursed into a RecursionError (a 500)
+# past ~1,000 (issue 13). Strings are skipped, so brackets inside them do not count.
+MAX_JSON_DEPTH = 64
+_JSON_NESTING_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth_error(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> ErrorResponse | None:
+    """The 400 for a body whose arrays/objects nest deeper than `max_depth`, or None (linear time)."""
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:  # cannot be deeper: the common case, one pass in C
+        return None
+    depth = 0
+    for token in _JSON_NESTING_TOKENS.finditer(raw):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                return ErrorResponse(400, "json_too_deep", f"the body nests JSON deeper than {max_depth} levels")
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return None
 
 
 _PYDANTIC_CODES = {

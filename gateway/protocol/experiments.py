@@ -4,8 +4,48 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Largest arm weight: weights are relative, and a bound keeps their sum finite (an `Infinity` weight
+# put every unit in the last arm, issue 13).
+MAX_ARM_WEIGHT = 1e6
+
+
+class FilterPolicyOverrides(BaseModel):
+    """The FilterPolicy fields an arm may set (gateway.filters.base.FilterPolicy), strictly typed.
+
+    `licence_actions: 5` used to reach FilterPolicy and fail there with a 500 (issue 13).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    secrets: Literal["redact", "block"] | None = None
+    licence_actions: dict[Annotated[str, Field(max_length=64)], Literal["block", "annotate"]] | None = Field(
+        None, max_length=64
+    )
+    provenance_actions: dict[Annotated[str, Field(max_length=64)], Literal["annotate", "block"]] | None = Field(
+        None, max_length=64
+    )
+    min_match_lexemes: Annotated[int, Field(ge=10, le=100_000)] | None = None
+    context_chars: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    max_provenance_matches: Annotated[int, Field(ge=0, le=1_000)] | None = None
+    secret_detectors: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=64)
+
+
+def _check_upstream(url: str) -> str:
+    """An http(s) URL with a host and a port in 1-65535 (port 99999 was accepted, then every request 500ed)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("upstream must be an http(s) URL with a host, e.g. http://10.0.0.5:8000")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and ":" in parts.netloc.rsplit("@", 1)[-1].rsplit("]", 1)[-1]):
+        raise ValueError("upstream port must be 1-65535")
+    return url.rstrip("/")
 
 
 class ArmOverrides(BaseModel):
@@ -13,22 +53,43 @@ class ArmOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    upstream: str | None = Field(None, description="another vLLM server for this arm")
+    upstream: str | None = Field(None, max_length=2048, description="another vLLM server for this arm")
     model: str | None = Field(
         None, max_length=200, description="model name to ask the (arm's) upstream for (telemetry column: 200)"
     )
-    fim_template: str | None = Field(None, description="FIM template name for this arm")
+    fim_template: str | None = Field(None, max_length=64, description="FIM template name for this arm")
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    filter_policy: dict[str, Any] | None = Field(None, description="FilterPolicy fields for this arm")
+    max_tokens: Annotated[int, Field(ge=1, description="at most the gateway's max_tokens_limit")] | None = None
+    filter_policy: dict[str, Any] | None = Field(
+        None,
+        description="FilterPolicy fields for this arm",
+        json_schema_extra={"properties": FilterPolicyOverrides.model_json_schema()["properties"]},
+    )
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream(cls, v: str | None) -> str | None:
+        return None if v is None else _check_upstream(v)
+
+    @field_validator("filter_policy", mode="before")
+    @classmethod
+    def _filter_policy(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        try:
+            return FilterPolicyOverrides.model_validate(v).model_dump(exclude_unset=True)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{where}: {err['msg']}" if where else err["msg"]) from None
 
 
 class Arm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    weight: Annotated[float, Field(gt=0.0)] = 1.0
+    weight: Annotated[float, Field(gt=0.0, le=MAX_ARM_WEIGHT, allow_inf_nan=False)] = 1.0
     overrides: ArmOverrides = Field(default_factory=ArmOverrides)
 
 
@@ -36,7 +97,9 @@ class ExperimentDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    salt: str | None = Field(None, description="hash salt; default: the name. Change it to re-randomize")
+    salt: str | None = Field(
+        None, max_length=256, description="hash salt; default: the name. Change it to re-randomize"
+    )
     unit: Literal["user", "machine"] = "user"
     arms: list[Arm] = Field(min_length=2, max_length=20)
     start: datetime | None = None

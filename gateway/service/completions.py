@@ -19,8 +19,9 @@ from typing import Any, Protocol
 from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion
+from gateway.protocol.echo import safe_echo
 from gateway.service.fim import FimTemplate, language_stops
-from gateway.service.prompt_guard import GuardedPrompt, guard_prompt, restore_secrets
+from gateway.service.prompt_guard import GuardedPrompt, guard_prompt_off_loop, restore_secrets
 from gateway.service.recent import CompletionRef, RecentCompletions
 from gateway.service.stops import UPSTREAM_MAX_STOPS, StopMatcher, truncate_at_stop
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
@@ -102,12 +103,14 @@ class CompletionService:
         self._recent = recent
         self._arms = arms
 
-    def _plan(self, req: ParsedCompletion, caller: Caller) -> Plan:
+    async def _plan(self, req: ParsedCompletion, caller: Caller) -> Plan:
         default = Plan(self._upstream, self._cfg.model_name, self._cfg.fim, self._filters, req)
         plan = self._arms.plan(req, caller, default) if self._arms is not None else default
         if plan.filters is None and not self._cfg.redact_before_model:
             return plan
-        guarded = guard_prompt(plan.req.prefix, plan.req.suffix, redact_before_model=self._cfg.redact_before_model)
+        guarded = await guard_prompt_off_loop(
+            plan.req.prefix, plan.req.suffix, redact_before_model=self._cfg.redact_before_model
+        )
         if guarded.redactions is not None:
             req = dataclasses.replace(plan.req, prefix=guarded.prefix, suffix=guarded.suffix)
             return dataclasses.replace(plan, req=req, prompt=guarded)
@@ -124,7 +127,10 @@ class CompletionService:
         # Clients name the gateway's model; an experiment arm may route it to another one.
         if req.model is not None and req.model != self._cfg.model_name:
             return ErrorResponse(
-                404, "model_not_found", f"model {req.model!r} is not served here; see /v1/models", param="model"
+                404,
+                "model_not_found",
+                f"model {safe_echo(req.model)} is not served here; see /v1/models",
+                param="model",
             )
         return None
 
@@ -157,7 +163,7 @@ class CompletionService:
         completion_id = f"cmpl-{uuid.uuid4().hex}"
         if (err := self._check_model(req)) is not None:
             return err
-        plan = self._plan(req, caller)
+        plan = await self._plan(req, caller)
         result = await plan.upstream.complete(self._payload(plan))
         if isinstance(result, ErrorResponse):
             self._record_failure(plan, caller, completion_id, started, result)
@@ -173,8 +179,7 @@ class CompletionService:
         for i, c in enumerate(result.body["choices"]):
             text, stopped = truncate_at_stop(c.get("text") or "", stops)
             choices.append(_Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason")))
-        filter_ms = self._apply_filters(plan, choices)
-        self._restore(plan, choices)
+        filter_ms = self._filter_choices(plan, choices)
         usage = result.body.get("usage")
         total_ms = (time.perf_counter() - started) * 1000.0
         block = self._x_codesieve(
@@ -206,7 +211,7 @@ class CompletionService:
         if (err := self._check_model(req)) is not None:
             yield err
             return
-        plan = self._plan(req, caller)
+        plan = await self._plan(req, caller)
         created = int(time.time())
         choices: dict[int, _Choice] = {i: _Choice(i) for i in range(req.n)}
         usage: dict[str, Any] | None = None
@@ -242,8 +247,7 @@ class CompletionService:
                 if hold_back:
                     if choice.finish_reason is None:
                         continue
-                    self._apply_filters(plan, [choice])
-                    self._restore(plan, [choice])
+                    self._filter_choices(plan, [choice])
                     delta = choice.text
                 if delta or choice.finish_reason:
                     sent_any = True
@@ -257,8 +261,7 @@ class CompletionService:
             rest = matcher.flush()
             choice.text += rest
             if hold_back:  # never sent yet: filtered like a cut-off completion, then released
-                self._apply_filters(plan, [choice])
-                self._restore(plan, [choice])
+                self._filter_choices(plan, [choice])
                 rest = choice.text
             if rest or choice.finish_reason:
                 yield _sse(self._chunk(completion_id, created, index, rest, choice.finish_reason))
@@ -292,6 +295,33 @@ class CompletionService:
         }
 
     # --- filters
+    def _filter_choices(self, plan: Plan, choices: list[_Choice]) -> float | None:
+        """Output filters, then the prompt's own secrets restored; an echoed prompt is kept apart."""
+        echoed = self._split_echo(plan, choices)
+        filter_ms = self._apply_filters(plan, choices)
+        self._restore(plan, choices)
+        for choice, head in zip(choices, echoed, strict=True):
+            choice.text = head + choice.text
+        return filter_ms
+
+    def _split_echo(self, plan: Plan, choices: list[_Choice]) -> list[str]:
+        """`echo: true`: the prompt vLLM repeats before each completion, as the client may see it.
+
+        That is the prompt with its secrets replaced by typed placeholders (as stored), never the
+        one sent: the prompt's secrets must not come back through echo (issue 13), and numbered
+        placeholders in it must not be restored.
+        """
+        if not plan.req.passthrough.get("echo") or plan.prompt is None:
+            return [""] * len(choices)
+        sent = plan.fim.render(plan.req.prefix, plan.req.suffix)
+        safe = plan.fim.render(plan.prompt.stored_prefix, plan.prompt.stored_suffix) if plan.prompt.findings else sent
+        heads = []
+        for choice in choices:
+            echoed = choice.text.startswith(sent)
+            heads.append(safe if echoed else "")
+            choice.text = choice.text[len(sent) :] if echoed else choice.text
+        return heads
+
     def _apply_filters(self, plan: Plan, choices: list[_Choice]) -> float | None:
         if plan.filters is None:
             return None

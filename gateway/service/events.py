@@ -14,18 +14,27 @@ little more than the writer's flush interval) before the event is refused.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
+
 from gateway.protocol.base import ErrorResponse
+from gateway.protocol.echo import safe_echo
 from gateway.protocol.events import ParsedEvent
 from gateway.service.completions import Caller, TelemetrySink
-from gateway.service.persistence import compute_persistence, persistence_from_ratio
+from gateway.service.persistence import PersistenceStat, compute_persistence, persistence_from_ratio
 from gateway.service.recent import CompletionRef, RecentCompletions
 
 log = logging.getLogger(__name__)
+
+# Above this many characters (accepted + current text), persistence is computed in a worker thread:
+# lexing 200,000 characters takes ~0.1 s, which must not stall the event loop; below it the thread
+# hop (~50-100 us) would cost more than the work.
+_INLINE_PERSISTENCE_CHARS = 8_000
 
 FetchFn = Callable[[list[str]], Awaitable[dict[str, CompletionRef]]]
 
@@ -81,10 +90,10 @@ class EventService:
                 return ErrorResponse(
                     404,
                     "unknown_completion",
-                    f"event {i}: no completion {e.completion_id!r} for this API key",
+                    f"event {i}: no completion {safe_echo(e.completion_id)} for this API key",
                     param=f"events.{i}.completion_id",
                 )
-            row = _row(e, ref, caller)
+            row = await _row(e, ref, caller)
             if isinstance(row, ErrorResponse):
                 return ErrorResponse(row.status, row.code, f"event {i}: {row.message}", param=f"events.{i}")
             rows.append(row)
@@ -93,7 +102,13 @@ class EventService:
         return {"accepted": len(rows)}
 
 
-def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, Any] | ErrorResponse:
+async def _persistence(accepted_text: str, current_text: str) -> PersistenceStat:
+    if len(accepted_text) + len(current_text) <= _INLINE_PERSISTENCE_CHARS:
+        return compute_persistence(accepted_text, current_text)
+    return await anyio.to_thread.run_sync(functools.partial(compute_persistence, accepted_text, current_text))
+
+
+async def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, Any] | ErrorResponse:
     texts = ref.choice_texts
     if texts is not None and e.choice_index >= len(texts):
         return ErrorResponse(400, "invalid_value", f"choice_index {e.choice_index} is out of range")
@@ -123,7 +138,7 @@ def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, Any] |
                     "completion_text_unavailable",
                     "this gateway no longer holds the completion text; send edit_distance_ratio",
                 )
-            stat = compute_persistence(texts[e.choice_index], e.current_text)
+            stat = await _persistence(texts[e.choice_index], e.current_text)
         else:
             assert e.edit_distance_ratio is not None
             base = len(texts[e.choice_index]) if texts is not None else 0

@@ -76,9 +76,12 @@ class ExperimentAdmin:
                 log.error("experiment in the database no longer validates; ignored")
         self.registry.replace(defs)
 
-    async def save(self, exp: ExperimentDefinition, *, source: str) -> dict[str, Any] | ErrorResponse:
+    async def save(
+        self, exp: ExperimentDefinition, *, source: str, max_tokens_limit: int | None = None
+    ) -> dict[str, Any] | ErrorResponse:
+        """Validate against this gateway (templates, filter policy, limits), store, reload."""
         await self.refresh()
-        problem = check_definition(exp, self._build_filters)
+        problem = check_definition(exp, self._build_filters) or _over_limit(exp, max_tokens_limit)
         if problem:
             return ErrorResponse(400, "invalid_experiment", problem)
         if (other := self.registry.conflicting(exp)) is not None:
@@ -93,9 +96,9 @@ class ExperimentAdmin:
         await self.refresh()
         return exp.model_dump(mode="json")
 
-    async def load_file(self, path: Path) -> None:
+    async def load_file(self, path: Path, *, max_tokens_limit: int | None = None) -> None:
         for exp in read_experiments_file(path):
-            result = await self.save(exp, source="file")
+            result = await self.save(exp, source="file", max_tokens_limit=max_tokens_limit)
             if isinstance(result, ErrorResponse):
                 raise ExperimentFileError(f"{path}: experiment {exp.name}: {result.message}")
 
@@ -107,3 +110,12 @@ class ExperimentAdmin:
             "active": active.name if active else None,
             "data": [d.model_dump(mode="json") for d in self.registry.all()],
         }
+
+
+def _over_limit(exp: ExperimentDefinition, max_tokens_limit: int | None) -> str | None:
+    """An arm may not raise max_tokens past what the gateway allows any request (10^9 was accepted)."""
+    for arm in exp.arms:
+        asked = arm.overrides.max_tokens
+        if max_tokens_limit is not None and asked is not None and asked > max_tokens_limit:
+            return f"arm {arm.name}: max_tokens {asked} exceeds this gateway's limit {max_tokens_limit}"
+    return None

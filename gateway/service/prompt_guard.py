@@ -4,18 +4,28 @@ With `redact_before_model`, prefix and suffix go to vLLM with numbered placehold
 secrets, and the placeholders the model repeats are turned back into the user's own secrets in the
 completion (after the output filters ran on the model's text, so a secret the model invents is
 still redacted).
+
+The prefix ends at the cursor, so its last line may hold a half-typed secret that no detector
+matches yet (`AWS_SECRET_ACCESS_KEY = "NwI4qYe...`): the cut-off rule of completions
+(`scan_cut_off_tail`) applies to it too. Guarding a large prompt runs in a worker thread.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
+
 from gateway.filters.redaction import RedactionMap, apply_redactions, redact_reversibly, restore_placeholders
-from gateway.filters.secret_scan import SecretFinding, scan_secrets
+from gateway.filters.secret_scan import SecretFinding, scan_cut_off_tail, scan_secrets
 
 # Joins prefix and suffix for one redaction pass (shared numbering); no secret contains it.
 _SEP = "\x00"
+# Prompts up to this many characters are scanned on the event loop (~1 ms); larger ones in a thread
+# (a hostile 64K-character prompt costs seconds of regex work, issue 13).
+_INLINE_SCAN_CHARS = 8_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +34,8 @@ class GuardedPrompt:
     suffix: str | None
     findings: list[dict[str, Any]]  # detector, span and where; never the secret
     redactions: RedactionMap | None
-    stored_prefix: str  # what may be stored when raw text storage is on: secrets replaced
+    stored_prefix: str  # what may be stored (or echoed) when raw text storage is on: secrets replaced
+    stored_suffix: str | None
     prompt_chars: int  # sizes of what the client sent, for telemetry
     suffix_chars: int
 
@@ -43,22 +54,39 @@ def _describe(findings: list[SecretFinding], where: str, action: str) -> list[di
     ]
 
 
+def _scan_prefix(prefix: str) -> list[SecretFinding]:
+    found = scan_secrets(prefix)
+    complete = {(f.detector, f.start) for f in found}
+    tail = [f for f in scan_cut_off_tail(prefix) if (f.detector, f.start) not in complete]
+    return sorted([*found, *tail], key=lambda f: (f.start, f.end, f.detector)) if tail else found
+
+
 def guard_prompt(prefix: str, suffix: str | None, *, redact_before_model: bool) -> GuardedPrompt:
     sizes = (len(prefix), len(suffix or ""))
-    in_prefix = scan_secrets(prefix)
+    in_prefix = _scan_prefix(prefix)
     in_suffix = scan_secrets(suffix) if suffix else []
     if not in_prefix and not in_suffix:
-        return GuardedPrompt(prefix, suffix, [], None, prefix, *sizes)
+        return GuardedPrompt(prefix, suffix, [], None, prefix, suffix, *sizes)
     action = "redact_before_model" if redact_before_model else "detected"
     findings = _describe(in_prefix, "prefix", action) + _describe(in_suffix, "suffix", action)
     stored = apply_redactions(prefix, in_prefix)
+    stored_suffix = apply_redactions(suffix, in_suffix) if suffix else suffix
     if not redact_before_model:
-        return GuardedPrompt(prefix, suffix, findings, None, stored, *sizes)
+        return GuardedPrompt(prefix, suffix, findings, None, stored, stored_suffix, *sizes)
     joined = prefix + _SEP + (suffix or "")
     shifted = [*in_prefix, *(_shift(f, len(prefix) + 1) for f in in_suffix)]
     redacted, redactions = redact_reversibly(joined, shifted)
     new_prefix, new_suffix = redacted.split(_SEP, 1)
-    return GuardedPrompt(new_prefix, new_suffix if suffix is not None else None, findings, redactions, stored, *sizes)
+    new_suffix_or_none = new_suffix if suffix is not None else None
+    return GuardedPrompt(new_prefix, new_suffix_or_none, findings, redactions, stored, stored_suffix, *sizes)
+
+
+async def guard_prompt_off_loop(prefix: str, suffix: str | None, *, redact_before_model: bool) -> GuardedPrompt:
+    """`guard_prompt`, in a worker thread when the prompt is large (so the event loop never waits on it)."""
+    if len(prefix) + len(suffix or "") <= _INLINE_SCAN_CHARS:
+        return guard_prompt(prefix, suffix, redact_before_model=redact_before_model)
+    work = functools.partial(guard_prompt, prefix, suffix, redact_before_model=redact_before_model)
+    return await anyio.to_thread.run_sync(work)
 
 
 def restore_secrets(text: str, guarded: GuardedPrompt) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.api.openapi_docs import COMPLETION_BODY, COMPLETION_RESPONSES
 from gateway.api.responses import cancel_on_disconnect, error_response, json_response
 from gateway.deps import CallerDep
 from gateway.protocol.base import ErrorResponse, parse_json_body
@@ -13,7 +14,7 @@ from gateway.protocol.completions import CompletionLimits, parse_completion
 router = APIRouter()
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", openapi_extra=COMPLETION_BODY, responses=COMPLETION_RESPONSES)
 async def create_completion(request: Request, caller: CallerDep) -> Response:
     """Complete code at the cursor (OpenAI `prompt`/`suffix` or Tabby `segments`), with filters applied."""
     state = request.app.state

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from gateway.api.openapi_docs import EVENTS_BODY, EVENTS_RESPONSES
 from gateway.api.responses import error_response, json_response
 from gateway.deps import CallerDep
 from gateway.protocol.base import ErrorResponse, parse_json_body
@@ -28,7 +29,7 @@ _SELECT_KIND_DOC = {
 }
 
 
-@router.post("/v1/events", openapi_extra=_SELECT_KIND_DOC)
+@router.post("/v1/events", status_code=202, openapi_extra=_SELECT_KIND_DOC | EVENTS_BODY, responses=EVENTS_RESPONSES)
 async def post_events(request: Request, caller: CallerDep) -> Response:
     """Record one event, a list, or {"events": [...]}; all-or-nothing, idempotent per client event id."""
     body = parse_json_body(await request.body(), allow_list=True)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from gateway.api.openapi_docs import EXPERIMENT_BODY, EXPERIMENT_RESPONSES, OBJECT_RESPONSES
 from gateway.api.responses import error_response, json_response
 from gateway.deps import CallerDep
 from gateway.protocol.base import ErrorResponse, parse_json_body, validation_error
@@ -14,13 +15,13 @@ from gateway.protocol.experiments import ExperimentDefinition
 router = APIRouter()
 
 
-@router.get("/v1/experiments")
+@router.get("/v1/experiments", responses=OBJECT_RESPONSES)
 async def list_experiments(request: Request, _caller: CallerDep) -> Response:
     """Every known experiment with its arms and window, and which one is active now."""
     return json_response(await request.app.state.experiment_admin.describe())
 
 
-@router.post("/v1/experiments")
+@router.post("/v1/experiments", status_code=201, openapi_extra=EXPERIMENT_BODY, responses=EXPERIMENT_RESPONSES)
 async def put_experiment(request: Request, caller: CallerDep) -> Response:
     """Create or replace an experiment (admin keys only)."""
     if not caller.is_admin:
@@ -32,5 +33,6 @@ async def put_experiment(request: Request, caller: CallerDep) -> Response:
         definition = ExperimentDefinition.model_validate(body)
     except ValidationError as exc:
         return error_response(validation_error(exc))
-    result = await request.app.state.experiment_admin.save(definition, source="api")
+    limit = request.app.state.settings.max_tokens_limit
+    result = await request.app.state.experiment_admin.save(definition, source="api", max_tokens_limit=limit)
     return error_response(result) if isinstance(result, ErrorResponse) else json_response(result, 201)

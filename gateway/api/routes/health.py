@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from gateway.api.openapi_docs import OBJECT_RESPONSES, responses
 from gateway.api.responses import json_response
 from gateway.deps import CallerDep
 from gateway.telemetry.repository import ping
@@ -24,7 +25,7 @@ async def health() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/ready")
+@router.get("/ready", responses=responses({503: {"description": "not ready (same body)"}}))
 async def ready(request: Request) -> Response:
     """Can this replica serve completions (200) or not (503); `status: degraded` says what is missing.
 
@@ -66,7 +67,7 @@ async def _database_state(state: Any) -> str:
     return "ok" if state.db_link.attached else "not_migrated"
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
     """Prometheus exposition of this replica's counters and histograms."""
     m = request.app.state.metrics
@@ -74,13 +75,13 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1beta/server_setting")
+@router.get("/v1beta/server_setting", responses=OBJECT_RESPONSES)
 async def server_setting(_caller: CallerDep) -> Response:
     """Tabby plugins read this: their telemetry comes here (/v1/events), not to Tabby's cloud."""
     return json_response({"disable_client_side_telemetry": True})
 
 
-@router.api_route("/v1/health", methods=["GET", "POST"])
+@router.api_route("/v1/health", methods=["GET", "POST"], responses=OBJECT_RESPONSES)
 async def tabby_health(request: Request, _caller: CallerDep) -> Response:
     """Tabby's server-info endpoint, which its IDE plugins call when they connect."""
     from gateway import __version__

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
+from gateway.api.openapi_docs import OBJECT_RESPONSES, scan_docs
 from gateway.api.responses import error_response, json_response
 from gateway.deps import CallerDep
 from gateway.protocol.base import ErrorResponse, parse_json_body, validation_error
@@ -15,15 +18,25 @@ from gateway.telemetry.repository import fetch_attributions
 
 router = APIRouter()
 
+# A scan's cost is linear in its size but hostile text costs up to ~65 us a character (issue 13:
+# `"eyJ" * 40000` froze the gateway for 10 s before the detectors were bounded); 64K characters,
+# the largest prompt, is a few seconds at worst, in a worker thread. Larger files are scanned in parts
+# (or offline with `codesieve scan`). Up to _INLINE_SCAN_CHARS the thread hop costs more than the scan.
+SCAN_MAX_CHARS = 64 * 1024
+_INLINE_SCAN_CHARS = 8_000
+
 
 class ScanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(max_length=1_000_000, description="text to scan (e.g. a diff or a file)")
-    prompt: str | None = Field(None, max_length=1_000_000, description="code before `text`, for provenance")
+    text: str = Field(max_length=SCAN_MAX_CHARS, description="text to scan (e.g. a diff or a file)")
+    prompt: str | None = Field(None, max_length=SCAN_MAX_CHARS, description="code before `text`, for provenance")
 
 
-@router.post("/v1/scan")
+_SCAN_BODY, _SCAN_RESPONSES = scan_docs(ScanRequest)
+
+
+@router.post("/v1/scan", openapi_extra=_SCAN_BODY, responses=_SCAN_RESPONSES)
 async def scan(request: Request, _caller: CallerDep) -> Response:
     """Run the secret, licence and provenance filters on arbitrary text; returns every finding."""
     body = parse_json_body(await request.body())
@@ -36,11 +49,15 @@ async def scan(request: Request, _caller: CallerDep) -> Response:
     state = request.app.state
     if state.build_filters is None:
         return error_response(ErrorResponse(409, "filters_disabled", "this gateway runs with filters disabled"))
-    findings = state.filters.scan(req.text, context_before=req.prompt or "")
+    work = functools.partial(state.filters.scan, req.text, context_before=req.prompt or "")
+    if len(req.text) + len(req.prompt or "") <= _INLINE_SCAN_CHARS:
+        findings = work()
+    else:
+        findings = await anyio.to_thread.run_sync(work)
     return json_response({"findings": [f.to_dict() for f in findings]})
 
 
-@router.get("/v1/references/{completion_id}")
+@router.get("/v1/references/{completion_id}", responses=OBJECT_RESPONSES)
 async def references(
     request: Request, caller: CallerDep, completion_id: Annotated[str, Path(max_length=64)]
 ) -> Response:
