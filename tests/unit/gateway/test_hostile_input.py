@@ -144,11 +144,11 @@ def test_client_strings_are_bounded_and_escaped(app_client: tuple[TestClient, st
     """model_not_found and unknown_completion used to repeat the client's string verbatim."""
     client, key, _, _ = app_client
     auth = {"Authorization": f"Bearer {key}"}
-    model = "evil\n\x00\u202e" + "m" * 100_000
+    model = "evil\n\x07\u202e" + "m" * 100_000  # NUL itself is refused earlier (invalid_text)
     r = client.post("/v1/completions", json={"prompt": "x", "model": model}, headers=auth)
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
     message = r.json()["error"]["message"]
-    assert len(message) < 300 and "\n" not in message and "\x00" not in message and "\u202e" not in message
+    assert len(message) < 300 and "\n" not in message and "\x07" not in message and "\u202e" not in message
     r = client.post("/v1/events", json={"kind": "shown", "completion_id": "cmpl-\r\n\x1b[31m"}, headers=auth)
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_completion"
     assert "\x1b" not in r.json()["error"]["message"] and "\r\n" not in r.json()["error"]["message"]
