@@ -13,7 +13,7 @@ from typing import Any
 
 from scipy import stats as sps
 
-from experiments.ab.stats import RatioStat
+from experiments.ab.stats import RatioStat, Stat
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,20 @@ def estimate_mde(*, variance_per_unit: float, units_per_arm: float, alpha: float
     return float(z * math.sqrt(2 * variance_per_unit / units_per_arm))
 
 
-def compute_plan(history: RatioStat, cfg: PlanConfig) -> PlanResult:
-    """Plan from a historical ratio statistic (one arm's or all units' moments).
+def compute_plan(history: Stat, cfg: PlanConfig) -> PlanResult:
+    """Plan from a historical statistic of the decision metric (one arm's or all units' moments).
 
     Args:
-        history: RatioStat of the metric over historical units.
+        history: RatioStat (or a per-unit mean statistic) of the metric over historical units.
         cfg: the target (MDE, or units per arm), alpha and power.
     Returns:
         PlanResult with the units per arm, MDE and power that go together.
     """
     p = float(history.mean)
     var = float(history.variance)
-    events = float(history.d.mean)
-    binomial = p * (1 - p)
+    # the design effect compares with an event-level binomial model: ratios of counts only
+    events = float(history.d.mean) if isinstance(history, RatioStat) else 1.0
+    binomial = p * (1 - p) if isinstance(history, RatioStat) else 0.0
     deff = var * events / binomial if binomial > 0 else float("nan")
     if cfg.units_per_arm is not None:
         n = cfg.units_per_arm
