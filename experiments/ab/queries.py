@@ -103,9 +103,10 @@ def _exposure(experiment: str) -> Select[Any]:
 def build_choice_select(experiment: str) -> Select[Any]:
     """The experiment's events summed per completion choice (unit, arm, completion, choice).
 
-    First exposure: an event before its unit's `assignments.first_seen_at` is pre-period and left
-    out (a unit without an assignment row counts from its first event). Each choice is dated by
-    its first event; its language, client and presented characters come from its completion.
+    First exposure: a choice whose first event precedes its unit's `assignments.first_seen_at` is
+    pre-period and left out with all its events (a unit without an assignment row counts from its
+    first event). Each choice is dated by its first event; its language, client and presented
+    characters come from its completion.
     """
     exp = _exposure(experiment).subquery("exposure")
     persisted = [
@@ -139,12 +140,10 @@ def build_choice_select(experiment: str) -> Select[Any]:
             func.max(_E.elapsed_ms).label("max_visible_ms"),
         )
         .select_from(_EVENTS.outerjoin(exp, exp.c.unit_id == _E.unit_id))
-        .where(
-            _E.experiment == experiment,
-            _E.arm.is_not(None),
-            or_(exp.c.first_seen_at.is_(None), _E.created_at >= exp.c.first_seen_at),
-        )
-        .group_by(_E.unit_id, _E.arm, _E.completion_id, _E.choice_index)
+        .where(_E.experiment == experiment, _E.arm.is_not(None))
+        .group_by(_E.unit_id, _E.arm, _E.completion_id, _E.choice_index, exp.c.first_seen_at)
+        # a choice first seen before its unit's exposure is pre-period, later events included
+        .having(or_(exp.c.first_seen_at.is_(None), func.min(_E.created_at) >= exp.c.first_seen_at))
         .subquery("choice_events")
     )
     g = grouped.c
