@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.protocol.base import ErrorResponse
-from gateway.protocol.events import ParsedEvent
+from gateway.protocol.events import ParsedActivity, ParsedEvent
 from gateway.service.completions import Caller, TelemetrySink
 from gateway.service.persistence import compute_persistence, persistence_from_ratio
 from gateway.service.recent import CompletionRef, RecentCompletions
@@ -58,11 +58,17 @@ class EventService:
         refs.update(found)
         return [cid for cid in ids if refs.get(cid) is None]
 
-    async def ingest(self, events: list[ParsedEvent], caller: Caller) -> dict[str, Any] | ErrorResponse:
+    async def ingest(
+        self, events: list[ParsedEvent | ParsedActivity], caller: Caller
+    ) -> dict[str, Any] | ErrorResponse:
         """All-or-nothing: either every event is accepted (and journaled) or none is."""
-        refs = await self._lookup([e.completion_id for e in events])
+        about = [e.completion_id for e in events if isinstance(e, ParsedEvent)]
+        refs = await self._lookup(about) if about else {}
         rows = []
         for i, e in enumerate(events):
+            if isinstance(e, ParsedActivity):  # no completion: the unit's typing, stored on its own
+                rows.append(("activity", _activity_row(e, caller)))
+                continue
             ref = refs.get(e.completion_id)
             # Another user's completion is reported as unknown: ids are not an oracle.
             if ref is None or ref.unit_id != caller.unit_id:
@@ -75,10 +81,21 @@ class EventService:
             row = _row(e, ref, caller)
             if isinstance(row, ErrorResponse):
                 return ErrorResponse(row.status, row.code, f"event {i}: {row.message}", param=f"events.{i}")
-            rows.append(row)
-        for row in rows:
-            self._telemetry.submit("events", row)
+            rows.append(("events", row))
+        for table, row in rows:
+            self._telemetry.submit(table, row)
         return {"accepted": len(rows)}
+
+
+def _activity_row(e: ParsedActivity, caller: Caller) -> dict[str, Any]:
+    return {
+        "client_event_id": e.client_event_id,
+        "created_at": datetime.now(UTC),
+        "unit_id": caller.unit_id,
+        "chars_typed": e.chars_typed,
+        "chars_pasted": e.chars_pasted,
+        "period_s": e.period_s,
+    }
 
 
 def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, Any] | ErrorResponse:

@@ -80,7 +80,12 @@ def _build_rows(rng: np.random.Generator, n_units: int = 300) -> dict[str, list[
                 kept = bool(rng.random() < 0.8)
                 rows["events"].append(
                     {**base, "client_event_id": f"{cid}-p", "created_at": t + timedelta(seconds=602)}
-                    | {"kind": "persisted", "after_s": 600, "is_persisted": kept, "retained_chars": chars if kept else 0}
+                    | {
+                        "kind": "persisted",
+                        "after_s": 600,
+                        "is_persisted": kept,
+                        "retained_chars": chars if kept else 0,
+                    }
                 )
         if rng.random() < 0.8:  # some plugins send no activity
             for k in range(int(rng.poisson(4))):
@@ -200,7 +205,9 @@ def test_car_wcar_pcw_moments_equal_their_definitions(seeded: tuple[Engine, Any]
 
 def test_segments_by_language_and_client(seeded: tuple[Engine, Any]) -> None:
     engine, rows = seeded
-    cfg = AbReportConfig(experiment=EXPERIMENT, enable_cuped=False, metrics=assign_roles(DEFAULT_METRICS, decision="car"))
+    cfg = AbReportConfig(
+        experiment=EXPERIMENT, enable_cuped=False, metrics=assign_roles(DEFAULT_METRICS, decision="car")
+    )
     summary = fetch_summary(engine, cfg)
     assert summary.segments is not None
     assert set(summary.segments) == {"language", "client"}
