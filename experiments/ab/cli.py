@@ -300,6 +300,8 @@ def plan(
                 f"- units per arm: {result.units_per_arm}",
                 f"- MDE: {100 * result.mde_relative:.2f}% relative ({result.mde_absolute:.5f} absolute)",
                 f"- power (two-sided alpha {alpha}, fixed horizon): {result.power:.3f}",
+                f"- power with the report's always-valid verdicts (one look at this size): "
+                f"{result.power_sequential:.3f}",
             ]
         )
     )

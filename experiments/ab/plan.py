@@ -23,6 +23,7 @@ class PlanConfig:
     mde_relative: float | None = 0.05  # relative lift to detect; None: solve for the MDE
     units_per_arm: int | None = None  # given units per arm: solve for the MDE / power
     n_arms: int = 2
+    sequential_tuning: float = 5000.0  # the report's confidence-sequence tuning (always-valid power)
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class PlanResult:
     units_per_arm: int
     mde_relative: float
     mde_absolute: float
-    power: float
+    power: float  # fixed horizon: one look at the planned size
+    power_sequential: float  # with the report's default always-valid p-values, at the planned size
     config: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +55,28 @@ def estimate_power(
     z = sps.norm.ppf(1 - alpha / 2)
     shift = abs(effect_absolute) / se
     return float(sps.norm.cdf(shift - z) + sps.norm.cdf(-shift - z))
+
+
+def estimate_sequential_power(
+    *,
+    effect_absolute: float,
+    variance_per_unit: float,
+    units_per_arm: float,
+    alpha: float = 0.05,
+    tuning: float = 5000.0,
+) -> float:
+    """Power of the always-valid test (significance.compute_confidence_sequence) at one look.
+
+    Its p-value is below alpha when z^2 > 2 (N rho^2 + 1) (log(1/alpha) + log(N rho^2 + 1) / 2) / (N rho^2),
+    N = 2 n, rho^2 as in the report (Waudby-Smith et al. 2023, eq. 155 and 161); the power is then
+    Phi(|delta| / se - z_seq) + Phi(-|delta| / se - z_seq).
+    """
+    n_total = 2 * units_per_arm
+    rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning
+    tr = n_total * rho2 + 1
+    z_seq = math.sqrt(2 * tr * (math.log(1 / alpha) + 0.5 * math.log(tr)) / (n_total * rho2))
+    shift = abs(effect_absolute) / math.sqrt(2 * variance_per_unit / units_per_arm)
+    return float(sps.norm.cdf(shift - z_seq) + sps.norm.cdf(-shift - z_seq))
 
 
 def estimate_units_per_arm(
@@ -95,6 +119,9 @@ def compute_plan(history: Stat, cfg: PlanConfig) -> PlanResult:
         mde_abs = cfg.mde_relative * p
         n = estimate_units_per_arm(effect_absolute=mde_abs, variance_per_unit=var, alpha=cfg.alpha, power=cfg.power)
     power = estimate_power(effect_absolute=mde_abs, variance_per_unit=var, units_per_arm=n, alpha=cfg.alpha)
+    power_seq = estimate_sequential_power(
+        effect_absolute=mde_abs, variance_per_unit=var, units_per_arm=n, alpha=cfg.alpha, tuning=cfg.sequential_tuning
+    )
     return PlanResult(
         baseline_mean=p,
         variance_per_unit=var,
@@ -104,5 +131,6 @@ def compute_plan(history: Stat, cfg: PlanConfig) -> PlanResult:
         mde_relative=mde_abs / p,
         mde_absolute=mde_abs,
         power=power,
+        power_sequential=power_seq,
         config=asdict(cfg),
     )

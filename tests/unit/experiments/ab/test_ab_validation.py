@@ -316,8 +316,14 @@ def test_decision_metric_alone_has_the_planned_power_and_beats_the_all_metric_ho
         build_stat(ACCEPTANCE, merged, with_cuped=False), PlanConfig(mde_relative=0.06, units_per_arm=1000)
     )
     sim = simulate_units(rng, n_experiments=N_EXPERIMENTS, n_units=2000, effect_relative=0.06)
-    ps = np.stack([compute_welch_test(*_stats(sim, s), alpha=ALPHA).p_value for s in OLD_GOAL_FAMILY])
+    welch = [compute_welch_test(*_stats(sim, s), alpha=ALPHA) for s in OLD_GOAL_FAMILY]
+    ps = np.stack([w.p_value for w in welch])
     power_alone = _rate(ps[0])
     power_old_holm = float(np.mean(holm_adjust_batch(ps)[0] < ALPHA))
     assert abs(power_alone - plan.power) <= 0.05, (power_alone, plan.power)
     assert power_alone - power_old_holm > 0.10, (power_alone, power_old_holm)
+    # the report's default always-valid verdicts: `ab plan` predicts their (lower) power too
+    seq = compute_confidence_sequence(welch[0], np.full(N_EXPERIMENTS, 2000.0), alpha=ALPHA)
+    power_seq = _rate(seq.p_value)
+    assert abs(power_seq - plan.power_sequential) <= 0.05, (power_seq, plan.power_sequential)
+    assert power_seq < power_alone
