@@ -125,10 +125,10 @@ def build_choice_select(experiment: str) -> Select[Any]:
     accepted_chars = func.sum(
         case((_E.kind == "accepted", cast(func.coalesce(_E.accepted_chars, 0), Float)), else_=0.0)
     ).label("accepted_chars")
+    # Grouped by (completion, choice) alone: a narrow hash key; unit, arm and everything else come
+    # from the completion (events take their unit and arm from it at intake).
     grouped = (
         select(
-            _E.unit_id,
-            _E.arm,
             _E.completion_id,
             _E.choice_index,
             func.min(_E.created_at).label("first_at"),
@@ -139,33 +139,52 @@ def build_choice_select(experiment: str) -> Select[Any]:
             accepted_chars,
             func.max(_E.elapsed_ms).label("max_visible_ms"),
         )
-        .select_from(_EVENTS.outerjoin(exp, exp.c.unit_id == _E.unit_id))
         .where(_E.experiment == experiment, _E.arm.is_not(None))
-        .group_by(_E.unit_id, _E.arm, _E.completion_id, _E.choice_index, exp.c.first_seen_at)
-        # a choice first seen before its unit's exposure is pre-period, later events included
-        .having(or_(exp.c.first_seen_at.is_(None), func.min(_E.created_at) >= exp.c.first_seen_at))
+        .group_by(_E.completion_id, _E.choice_index)
         .subquery("choice_events")
     )
     g = grouped.c
     is_accepted = g.n_accepted > 0
     suggested = or_(g.max_visible_ms >= CAR_MIN_VISIBLE_MS, is_accepted)
     presented = cast(func.coalesce(_C.completion_chars, 0), Float) / func.greatest(func.coalesce(_C.n_choices, 1), 1)
-    return select(
-        g.unit_id,
-        g.arm,
-        cast(func.date_trunc("day", g.first_at), Date).label("day"),
-        func.coalesce(_C.language, "unknown").label("language"),
-        func.coalesce(_C.request_shape, "unknown").label("client"),
-        g.n_shown,
-        g.n_accepted,
-        *[g[f"n_persisted_{s}s"] for s in PERSISTENCE_AFTER_S],
-        g.retained_chars,
-        cast(case((suggested, 1), else_=0), Float).label("n_suggested"),
-        cast(case((is_accepted, 1), else_=0), Float).label("n_suggested_accepted"),
-        case((suggested, presented), else_=0.0).label("suggested_chars"),
-        case((is_accepted, presented), else_=0.0).label("suggested_accepted_chars"),
-        g.accepted_chars,
-    ).select_from(grouped.outerjoin(_COMPLETIONS, _C.id == g.completion_id))
+    return (
+        select(
+            _C.unit_id,
+            _C.arm,
+            cast(func.date_trunc("day", g.first_at), Date).label("day"),
+            func.coalesce(_C.language, "unknown").label("language"),
+            func.coalesce(_C.request_shape, "unknown").label("client"),
+            g.n_shown,
+            g.n_accepted,
+            *[g[f"n_persisted_{s}s"] for s in PERSISTENCE_AFTER_S],
+            g.retained_chars,
+            cast(case((suggested, 1), else_=0), Float).label("n_suggested"),
+            cast(case((is_accepted, 1), else_=0), Float).label("n_suggested_accepted"),
+            case((suggested, presented), else_=0.0).label("suggested_chars"),
+            case((is_accepted, presented), else_=0.0).label("suggested_accepted_chars"),
+            g.accepted_chars,
+        )
+        .select_from(
+            # the experiment filter lets the hash side skip other experiments' and pre-period completions
+            grouped.join(_COMPLETIONS, and_(_C.id == g.completion_id, _C.experiment == experiment)).outerjoin(
+                exp, exp.c.unit_id == _C.unit_id
+            )
+        )
+        # a choice first seen before its unit's exposure is pre-period, later events included
+        .where(or_(exp.c.first_seen_at.is_(None), g.first_at >= exp.c.first_seen_at))
+    )
+
+
+def build_unit_day_segment_select(experiment: str) -> Select[Any]:
+    """The choice columns summed per (unit, arm, day, language, client): what unit_day and segments read.
+
+    Materialised instead of the choices themselves: one row per unit-day-language-client is ~6x
+    fewer rows to write and read back than one per completion choice.
+    """
+    choice = build_choice_select(experiment).subquery("choice")
+    keys = (choice.c.unit_id, choice.c.arm, choice.c.day, choice.c.language, choice.c.client)
+    sums = [func.sum(choice.c[c]).label(c) for c in (*_CHOICE_METRIC_COLUMNS, "accepted_chars")]
+    return select(*keys, *sums).group_by(*keys)
 
 
 def build_unit_day_select(experiment: str, choice: FromClause, *, with_activity: bool = True) -> Select[Any]:
@@ -394,7 +413,7 @@ def fetch_experiment_metrics(engine: Engine, experiment: str) -> dict[str, Any] 
     return block if isinstance(block, dict) else None
 
 
-_CHOICE_TEMP = "codesieve_report_choice"
+_CHOICE_TEMP = "codesieve_report_unit_day_segment"
 _UNIT_DAY_TEMP = "codesieve_report_unit_day"
 # Segments: at most this many values per dimension (the ones with the most units), so a long tail
 # of rare languages does not dilute the exploratory family.
@@ -473,7 +492,7 @@ def fetch_summary(engine: Engine, cfg: AbReportConfig) -> TelemetrySummary:
         # JIT compilation cost ~4 s per statement at 10M events and bought nothing on these one-pass
         # aggregates (EXPLAIN ANALYZE, benchmarks/ab_report.py)
         conn.execute(text("SET jit = off"))
-        choice = _materialize(conn, _CHOICE_TEMP, build_choice_select(cfg.experiment))
+        choice = _materialize(conn, _CHOICE_TEMP, build_unit_day_segment_select(cfg.experiment))
         unit_day = _materialize(
             conn, _UNIT_DAY_TEMP, build_unit_day_select(cfg.experiment, choice, with_activity=with_activity)
         )
@@ -553,51 +572,56 @@ _EVENT_COPY_COLUMNS = (
 def copy_export_frame(engine: Engine, frame: Any, *, chunk_rows: int = 500_000) -> int:
     """Insert an export-format DataFrame into completions and events with PostgreSQL COPY.
 
-    For seeding tests and benchmarks with simulated telemetry; the gateway writes real rows.
-    Returns the number of rows copied.
+    For seeding tests and benchmarks with simulated telemetry; the gateway writes real rows. The
+    optional columns of `simulate_export_frame(client_signals=True)` (language, client,
+    completion_chars, elapsed_ms) are copied when present. Returns the number of rows copied.
     """
-    import io
-
     import pandas as pd
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
 
+    signals = "language" in frame.columns
     comp = frame[frame["record_type"] == "completion"].assign(
         model="sim",
-        request_shape="openai",
+        request_shape=(lambda f: f["client"]) if signals else "openai",
         n_choices=1,
         prompt_chars=0,
         suffix_chars=0,
-        completion_chars=0,
+        completion_chars=(lambda f: f["completion_chars"]) if signals else 0,
         is_error=lambda f: f["is_error"].fillna(False).astype(bool),
     )
     ev = frame[frame["record_type"] == "event"].assign(client_event_id=lambda f: f["id"], choice_index=0)
+    comp_cols = _COMPLETION_COPY_COLUMNS + (("language",) if signals else ())
+    ev_cols = _EVENT_COPY_COLUMNS + (("elapsed_ms",) if signals else ())
+    for int_col in ("accepted_chars", "accepted_lines", "after_s", "retained_chars"):
+        ev[int_col] = pd.array(ev[int_col], dtype="Int64")
+    ev["is_persisted"] = pd.array(ev["is_persisted"], dtype="boolean")
+    for float_col in ("edit_distance_ratio", "elapsed_ms"):
+        if float_col in ev:
+            ev[float_col] = pd.array(ev[float_col], dtype="Float64")
+    copy_frame(engine, "completions", comp[list(comp_cols)], chunk_rows=chunk_rows)
+    copy_frame(engine, "events", ev[list(ev_cols)], chunk_rows=chunk_rows)
+    return len(comp) + len(ev)
+
+
+def copy_frame(engine: Engine, table_name: str, frame: Any, *, chunk_rows: int = 500_000) -> int:
+    """COPY a DataFrame whose columns are the table's (tests and benchmarks: assignments, activity)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        for table, part, cols in (("completions", comp, _COMPLETION_COPY_COLUMNS), ("events", ev, _EVENT_COPY_COLUMNS)):
-            for lo in range(0, len(part), chunk_rows):
-                out = part.iloc[lo : lo + chunk_rows][list(cols)].copy()
-                for int_col in ("accepted_chars", "accepted_lines", "after_s", "retained_chars"):
-                    if int_col in out:
-                        out[int_col] = pd.array(out[int_col], dtype="Int64")
-                for bool_col in ("is_persisted",):
-                    if bool_col in out:
-                        out[bool_col] = pd.array(out[bool_col], dtype="boolean")
-                for float_col in ("edit_distance_ratio",):
-                    if float_col in out:
-                        out[float_col] = pd.array(out[float_col], dtype="Float64")
-                buf = io.BytesIO()
-                # pyarrow writes nulls as unquoted empty fields: NULL in PostgreSQL's CSV COPY
-                pacsv.write_csv(
-                    pa.Table.from_pandas(out, preserve_index=False), buf, pacsv.WriteOptions(include_header=False)
-                )
-                with cur.copy(
-                    f"COPY {table} ({', '.join(cols)}) FROM STDIN "  # type: ignore[attr-defined]
-                    "WITH (FORMAT csv)"
-                ) as copy:
-                    copy.write(buf.getvalue())
+        for lo in range(0, len(frame), chunk_rows):
+            buf = io.BytesIO()
+            # pyarrow writes nulls as unquoted empty fields: NULL in PostgreSQL's CSV COPY
+            part = pa.Table.from_pandas(frame.iloc[lo : lo + chunk_rows], preserve_index=False)
+            pacsv.write_csv(part, buf, pacsv.WriteOptions(include_header=False))
+            with cur.copy(  # type: ignore[attr-defined]
+                f"COPY {table_name} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)"
+            ) as copy:
+                copy.write(buf.getvalue())
         raw.commit()
     finally:
         raw.close()
-    return len(comp) + len(ev)
+    return len(frame)

@@ -224,8 +224,13 @@ def simulate_export_frame(
     effect_relative: float = 0.0,
     arms: tuple[str, str] = ("control", "treatment"),
     id_prefix: str = "",
+    client_signals: bool = False,
 ) -> pd.DataFrame:
     """Event-level telemetry in the Parquet export format (parquet_export.EXPORT_COLUMNS).
+
+    With `client_signals`, also the columns the database has and the export lacks (drawn last, so
+    the export columns are the same either way): `language` and `client` (per unit) and
+    `completion_chars` on completions, `elapsed_ms` (time visible) on shown events.
 
     Each unit gets completions (each one `shown`), accepted with the unit's own p_u, and for
     accepted ones `persisted` events at every checkpoint; ~80 % of units also have `shown` events
@@ -337,4 +342,29 @@ def simulate_export_frame(
     )
     from experiments.ab.parquet_export import EXPORT_COLUMNS
 
-    return frame[list(EXPORT_COLUMNS)]
+    if not client_signals:
+        return frame[list(EXPORT_COLUMNS)]
+    return pd.concat([frame[list(EXPORT_COLUMNS)], _client_signal_columns(rng, frame)], axis=1)
+
+
+LANGUAGES = ("python", "typescript", "go", "java", "rust")
+CLIENTS = ("openai", "tabby")
+
+
+def _client_signal_columns(rng: np.random.Generator, frame: pd.DataFrame) -> pd.DataFrame:
+    """language / client per unit, completion_chars per completion, elapsed_ms per shown event."""
+    unit_index, uniques = pd.factorize(frame["unit_id"])
+    lang = rng.choice(np.array(LANGUAGES), size=len(uniques), p=[0.4, 0.25, 0.15, 0.1, 0.1])
+    client = rng.choice(np.array(CLIENTS), size=len(uniques), p=[0.7, 0.3])
+    is_comp = (frame["record_type"] == "completion").to_numpy()
+    is_shown = (frame["kind"] == "shown").to_numpy()
+    return pd.DataFrame(
+        {
+            "language": np.where(is_comp, lang[unit_index], None),
+            "client": np.where(is_comp, client[unit_index], None),
+            "completion_chars": np.where(is_comp, rng.integers(5, 300, size=len(frame)), 0),
+            # median ~0.9 s visible: about 40 % of the non-accepted views are under 750 ms
+            "elapsed_ms": np.where(is_shown, rng.lognormal(np.log(900.0), 0.8, size=len(frame)), np.nan),
+        },
+        index=frame.index,
+    )
