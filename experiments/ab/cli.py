@@ -283,7 +283,7 @@ def plan(
         ),
     )
     if fmt == "json":
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps({"metric": primary.name, **result.to_dict()}, indent=2))
         return
     typer.echo(
         "\n".join(

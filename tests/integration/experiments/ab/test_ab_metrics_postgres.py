@@ -276,3 +276,39 @@ def test_events_before_first_exposure_count_for_no_metric(seeded: tuple[Engine, 
     pre_after = sum(m["sum__pre_n_shown"] for m in after.moments_by_arm.values())
     assert pre_after - pre_before == 60  # each early `shown` is in its unit's pre-period
     assert before.cumulative == after.cumulative
+
+
+def test_roles_come_from_the_experiment_definition_unless_the_command_line_says(seeded: tuple[Engine, Any]) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from codesieve.cli import build_app
+    from gateway.telemetry.tables import ExperimentRecord
+
+    engine, _ = seeded
+    definition = {"name": EXPERIMENT, "metrics": {"decision": "car", "secondary": ["wcar"], "guardrails": None}}
+    table = ExperimentRecord.__table__
+    with engine.begin() as conn:
+        conn.execute(
+            table.insert().values(name=EXPERIMENT, definition=json.dumps(definition), source="api", updated_at=T0)
+        )
+    url = engine.url.render_as_string(hide_password=False)
+    base = ["ab", "report", "--experiment", EXPERIMENT, "--db", url, "--format", "json", "--no-cuped"]
+    try:
+        res = CliRunner().invoke(build_app(), base)
+        assert res.exit_code == 0, res.output
+        roles = [(m["metric"], m["role"]) for m in json.loads(res.stdout)["comparisons"][0]["metrics"]]
+        assert roles[:2] == [("car", "decision"), ("wcar", "secondary")]
+        assert {r for _, r in roles[2:]} == {"guardrail"}
+        res = CliRunner().invoke(build_app(), [*base, "--decision-metric", "pcw"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["comparisons"][0]["metrics"][0]["metric"] == "pcw"
+        res = CliRunner().invoke(
+            build_app(), ["ab", "plan", "--experiment", EXPERIMENT, "--db", url, "--format", "json"]
+        )
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["metric"] == "car"  # planned for the stored decision metric
+    finally:
+        with engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.name == EXPERIMENT))
