@@ -49,8 +49,8 @@ OLD_GOAL_FAMILY = (
 
 def _stats(sim: SimulatedUnits, spec: MetricSpec, *, cuped: bool = False):  # type: ignore[no-untyped-def]
     cols, prods = required_moments((spec,), with_cuped=cuped)
-    a = build_stat(spec, compute_batch_moments(sim, cols, prods, treatment=False), with_cuped=cuped)
-    b = build_stat(spec, compute_batch_moments(sim, cols, prods, treatment=True), with_cuped=cuped)
+    a = build_stat(spec, compute_batch_moments(sim, cols, prods, treatment=False), with_cuped=cuped)  # type: ignore[arg-type]
+    b = build_stat(spec, compute_batch_moments(sim, cols, prods, treatment=True), with_cuped=cuped)  # type: ignore[arg-type]
     return apply_cuped(a, b) if cuped else (a, b)  # type: ignore[arg-type]
 
 

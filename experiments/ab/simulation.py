@@ -360,8 +360,8 @@ def _client_signal_columns(rng: np.random.Generator, frame: pd.DataFrame) -> pd.
     is_shown = (frame["kind"] == "shown").to_numpy()
     return pd.DataFrame(
         {
-            "language": np.where(is_comp, lang[unit_index], None),
-            "client": np.where(is_comp, client[unit_index], None),
+            "language": pd.Series(lang[unit_index], index=frame.index).where(is_comp),
+            "client": pd.Series(client[unit_index], index=frame.index).where(is_comp),
             "completion_chars": np.where(is_comp, rng.integers(5, 300, size=len(frame)), 0),
             # median ~0.9 s visible: about 40 % of the non-accepted views are under 750 ms
             "elapsed_ms": np.where(is_shown, rng.lognormal(np.log(900.0), 0.8, size=len(frame)), np.nan),
