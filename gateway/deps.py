@@ -7,6 +7,7 @@ CPU per completion request. Routes read settings and services from `request.app.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,6 +19,18 @@ from gateway.service.completions import Caller
 # Distinct users and machines seen by one process between cache resets; an HMAC per request was a
 # few percent of the CPU of an event post.
 _PSEUDONYM_CACHE_MAX = 50_000
+
+
+# The editor/plugin, for the A/B report's segments: `X-Client`, else the User-Agent's first product
+# token (e.g. "continue/0.9.1"), cut to the column's 64 characters of a plain charset.
+_CLIENT_TOKEN = re.compile(r"[A-Za-z0-9._/+-]{1,64}")
+
+
+def client_label(headers: object) -> str | None:
+    """The client's name/version from its headers, or None; never longer than 64 characters."""
+    raw = headers.get("x-client") or headers.get("user-agent")  # type: ignore[attr-defined]
+    m = _CLIENT_TOKEN.match(raw) if raw else None
+    return m.group(0) if m else None
 
 
 class ApiError(Exception):
@@ -46,12 +59,21 @@ async def get_caller(request: Request) -> Caller:
     machine_id = _pseudonym(state, "machine:" + machine) if machine else None
     if not state.settings.require_auth:
         user = "anonymous"
-        caller = Caller(None, user, _pseudonym(state, user), machine_id=machine_id)
+        caller = Caller(
+            None, user, _pseudonym(state, user), machine_id=machine_id, client=client_label(request.headers)
+        )
     else:
         info = await state.authenticator.authenticate(request.headers.get("authorization"))
         if isinstance(info, ErrorResponse):
             raise ApiError(info)
-        caller = Caller(info.key_id, info.user, _pseudonym(state, info.user), info.is_admin, machine_id=machine_id)
+        caller = Caller(
+            info.key_id,
+            info.user,
+            _pseudonym(state, info.user),
+            info.is_admin,
+            machine_id=machine_id,
+            client=client_label(request.headers),
+        )
     decision = await state.rate_limiter.check(str(caller.key_id) if caller.key_id is not None else caller.user)
     if not decision.allowed:
         state.metrics.rate_limited.inc()

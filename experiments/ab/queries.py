@@ -153,7 +153,8 @@ def build_choice_select(experiment: str) -> Select[Any]:
             _C.arm,
             cast(func.date_trunc("day", g.first_at), Date).label("day"),
             func.coalesce(_C.language, "unknown").label("language"),
-            func.coalesce(_C.request_shape, "unknown").label("client"),
+            # the plugin's own name when it sent one, else the request shape (openai | tabby)
+            func.coalesce(_C.client, _C.request_shape, "unknown").label("client"),
             g.n_shown,
             g.n_accepted,
             *[g[f"n_persisted_{s}s"] for s in PERSISTENCE_AFTER_S],

@@ -56,6 +56,8 @@ class CompletionRecord(Base):
     model: Mapped[str] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_shape: Mapped[str] = mapped_column(String(16))  # "openai" | "tabby"
+    # editor/plugin name/version (X-Client or the User-Agent's first token), for A/B segments
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
     n_choices: Mapped[int] = mapped_column(Integer, default=1)
     prompt_chars: Mapped[int] = mapped_column(Integer, default=0)
     suffix_chars: Mapped[int] = mapped_column(Integer, default=0)

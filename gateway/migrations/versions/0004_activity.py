@@ -1,4 +1,5 @@
-"""activity: plugins' periodic characters typed / pasted (the percent-of-code-written denominator)
+"""activity: plugins' periodic characters typed / pasted (the percent-of-code-written denominator);
+completions.client: the editor/plugin (A/B segments)
 
 Revision ID: 0004
 Revises: 0003
@@ -27,8 +28,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("unit_id", "client_event_id", name="uq_activity_unit_client_event"),
     )
     op.create_index("ix_activity_unit_created", "activity", ["unit_id", "created_at"])
+    with op.batch_alter_table("completions") as batch_op:
+        batch_op.add_column(sa.Column("client", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("completions") as batch_op:
+        batch_op.drop_column("client")
     op.drop_index("ix_activity_unit_created", table_name="activity")
     op.drop_table("activity")
