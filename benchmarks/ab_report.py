@@ -6,8 +6,11 @@
     .venv/bin/python benchmarks/ab_report.py --reuse-db NAME    # time the report again, no seeding
 
 Seeds a throwaway database (created and dropped here) with simulated telemetry through COPY, in
-chunks of units, runs ANALYZE, then times `fetch_summary` (the SQL aggregation) + analysis +
-Markdown and HTML rendering, and prints the figures and the ratio against the 60 s budget.
+chunks of units: completions (with language, client and length), events (shown with the time
+visible), one assignment per unit (its first exposure) and ~`--activity-per-unit` activity rows;
+runs ANALYZE, then times `fetch_summary` (the SQL aggregation: every metric incl. CAR / wCAR / PCW,
+first-exposure filter, segments) + analysis + Markdown and HTML rendering, and prints the figures
+and the ratio against the 60 s budget.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import uuid
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 import psycopg
 from sqlalchemy import Engine, create_engine, text
 
 from experiments.ab.analysis import AbReportConfig, run_report_analysis
-from experiments.ab.queries import copy_export_frame, fetch_summary
+from experiments.ab.metrics import DEFAULT_METRICS, assign_roles
+from experiments.ab.queries import copy_export_frame, copy_frame, fetch_summary
 from experiments.ab.report import render_html, render_markdown
 from experiments.ab.simulation import simulate_export_frame
 from gateway.telemetry.tables import Base
@@ -41,6 +46,8 @@ def main() -> None:
     ap.add_argument("--completions-per-unit", type=float, default=40.0)
     ap.add_argument("--chunk-units", type=int, default=10_000)
     ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--activity-per-unit", type=float, default=10.0, help="mean activity events per unit")
+    ap.add_argument("--decision-metric", default="acceptance_rate")
     ap.add_argument("--keep-db", action="store_true", help="do not drop the database")
     ap.add_argument("--reuse-db", metavar="NAME", help="a database seeded by an earlier --keep-db run (kept)")
     ap.add_argument("--repeat", type=int, default=2, help="report timings (the first may read a cold cache)")
@@ -63,7 +70,7 @@ def main() -> None:
             n_events = seed(engine, args)
             print(f"database kept: {name}" if keep else f"database {name} is dropped at the end")
         for _ in range(args.repeat):
-            time_report(engine, n_events)
+            time_report(engine, n_events, args.decision_metric)
     finally:
         engine.dispose()
         if not keep:
@@ -93,9 +100,13 @@ def seed(engine: Engine, args: argparse.Namespace) -> int:
             id_prefix=f"k{i}-",
             mean_completions=args.completions_per_unit,
             effect_relative=0.02,
+            client_signals=True,
         )
         n_events += int((frame["record_type"] == "event").sum())
         rows += copy_export_frame(engine, frame)
+        assignments, activity = _exposure_and_activity(rng, frame, args.activity_per_unit)
+        rows += copy_frame(engine, "assignments", assignments)
+        rows += copy_frame(engine, "activity", activity)
         elapsed = time.perf_counter() - t0
         print(f"  seeded {lo + n}/{args.units} units, {n_events:,} events ({elapsed:.0f} s)", flush=True)
     for idx in indexes:
@@ -107,9 +118,38 @@ def seed(engine: Engine, args: argparse.Namespace) -> int:
     return n_events
 
 
-def time_report(engine: Engine, n_events: int) -> None:
+def _exposure_and_activity(rng: np.random.Generator, frame: pd.DataFrame, per_unit: float) -> tuple[pd.DataFrame, ...]:
+    """One assignment per experiment unit (1 s before its first completion) and its activity rows."""
+    comp = frame[(frame["record_type"] == "completion") & frame["arm"].notna()]
+    first = comp.groupby("unit_id", sort=False).agg(arm=("arm", "first"), first_seen_at=("created_at", "min"))
+    assignments = pd.DataFrame(
+        {
+            "experiment": "bench",
+            "unit_id": first.index,
+            "arm": first["arm"].to_numpy(),
+            "first_seen_at": first["first_seen_at"] - pd.Timedelta(seconds=1),
+        }
+    )
+    counts = rng.poisson(per_unit, size=len(first))
+    unit = np.repeat(first.index.to_numpy(), counts)
+    offset_s = rng.integers(0, 7 * 86400, size=len(unit))
+    activity = pd.DataFrame(
+        {
+            "client_event_id": np.char.add("act", np.arange(len(unit)).astype(str)),
+            "created_at": pd.DatetimeIndex(first["first_seen_at"]).repeat(counts) + pd.to_timedelta(offset_s, unit="s"),
+            "unit_id": unit,
+            "chars_typed": rng.integers(0, 2000, size=len(unit)),
+            "chars_pasted": rng.integers(0, 500, size=len(unit)),
+            "period_s": 300,
+        }
+    )
+    activity["client_event_id"] = activity["unit_id"] + "-" + activity["client_event_id"]
+    return assignments, activity
+
+
+def time_report(engine: Engine, n_events: int, decision: str) -> None:
     """SQL aggregation + analysis + Markdown/HTML rendering, timed per phase (the analyst's wait)."""
-    cfg = AbReportConfig(experiment="bench", start=START_UTC)
+    cfg = AbReportConfig(experiment="bench", start=START_UTC, metrics=assign_roles(DEFAULT_METRICS, decision=decision))
     t1 = time.perf_counter()
     summary = fetch_summary(engine, cfg)
     t2 = time.perf_counter()
@@ -121,7 +161,8 @@ def time_report(engine: Engine, n_events: int) -> None:
     total = t4 - t1
     units = sum(int(m["n"]) for m in summary.moments_by_arm.values())
     print(f"report over {n_events:,} events / {units:,} units (load average {os.getloadavg()[0]:.1f}):")
-    print(f"  SQL aggregation (moments, cumulative, latency quantiles): {t2 - t1:.2f} s")
+    segments = sum(len(v) for v in (summary.segments or {}).values())
+    print(f"  SQL aggregation (moments, cumulative, {segments} segments, quantiles): {t2 - t1:.2f} s")
     print(f"  analysis (tests, CUPED, CS, cumulative series):        {t3 - t2:.2f} s")
     print(f"  rendering (markdown + html with 3 plots):               {t4 - t3:.2f} s")
     print(f"  total: {total:.2f} s; budget {BUDGET_S:.0f} s; ratio total/budget = {total / BUDGET_S:.3f}")

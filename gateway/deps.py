@@ -10,6 +10,7 @@ first, then the key is checked, and only an authenticated caller's machine id is
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,6 +27,18 @@ _PSEUDONYM_CACHE_MAX = 50_000
 _PSEUDONYM_CACHED_CHARS = 160
 # A machine id is a client-chosen label (a UUID, a host name); longer ones are refused.
 MAX_MACHINE_ID_CHARS = 256
+
+
+# The editor/plugin, for the A/B report's segments: `X-Client`, else the User-Agent's first product
+# token (e.g. "continue/0.9.1"), cut to the column's 64 characters of a plain charset.
+_CLIENT_TOKEN = re.compile(r"[A-Za-z0-9._/+-]{1,64}")
+
+
+def client_label(headers: object) -> str | None:
+    """The client's name/version from its headers, or None; never longer than 64 characters."""
+    raw = headers.get("x-client") or headers.get("user-agent")  # type: ignore[attr-defined]
+    m = _CLIENT_TOKEN.match(raw) if raw else None
+    return m.group(0) if m else None
 
 
 class ApiError(Exception):
@@ -96,7 +109,9 @@ async def get_caller(request: Request) -> Caller:
             )
         )
     machine_id = _pseudonym(state, "machine:" + machine) if machine else None
-    caller = Caller(key_id, user, _pseudonym(state, user), is_admin, machine_id=machine_id)
+    caller = Caller(
+        key_id, user, _pseudonym(state, user), is_admin, machine_id=machine_id, client=client_label(request.headers)
+    )
     decision = await state.rate_limiter.check(str(caller.key_id) if caller.key_id is not None else caller.user)
     if not decision.allowed:
         state.metrics.rate_limited.inc()

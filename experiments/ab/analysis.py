@@ -1,4 +1,9 @@
-"""Pure report assembly: per-arm moments -> SRM, per-metric tests, Holm/BH, guardrails, verdict.
+"""Pure report assembly: per-arm moments -> SRM, per-metric tests by role, guardrails, verdict.
+
+Roles (GrowthBook/Statsig/Eppo practice): the decision metric is tested alone at alpha and decides
+the verdict; secondary metrics are Holm/BH-adjusted among themselves; guardrails are one-sided
+non-inferiority tests. Segments (the decision metric by language and by client) are exploratory,
+adjusted among themselves, and never reach the verdict.
 
 Takes plain data (moments per arm, cumulative moments per day) from queries.py or
 parquet_export.py and returns a ReportResult; no I/O, no clock.
@@ -19,6 +24,7 @@ from experiments.ab.metrics import (
     MetricSpec,
     build_stat,
     compute_moments,
+    decision_metric,
     prod_key,
     required_moments,
     sum_key,
@@ -26,6 +32,7 @@ from experiments.ab.metrics import (
 )
 from experiments.ab.results import (
     CUPED_RATIO_NOTICE,
+    SEGMENTS_WARNING,
     SRM_FAILED_MESSAGE,
     ArmStatResult,
     ComparisonResult,
@@ -34,6 +41,7 @@ from experiments.ab.results import (
     GuardrailStatus,
     MetricResult,
     ReportResult,
+    SegmentResult,
     SrmResult,
     Verdict,
 )
@@ -52,6 +60,8 @@ from experiments.ab.significance import (
 from experiments.ab.stats import RegressionAdjustedStat, Stat
 
 Moments = Mapping[str, float]
+# dimension ("language" | "client") -> segment value -> arm -> moments of the decision metric
+SegmentMoments = Mapping[str, Mapping[str, Mapping[str, Moments]]]
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class AbReportConfig:
     experiment: str
     control: str | None = None  # None: an arm named "control", else the first arm by name
     alpha: float = 0.05
-    correction: Literal["holm", "fdr_bh"] = "holm"  # across goal metrics
+    correction: Literal["holm", "fdr_bh"] = "holm"  # across secondary metrics (and across segments)
     # Verdicts use always-valid p-values / confidence sequences, so daily looks are safe.
     is_sequential: bool = True
     sequential_tuning: float = DEFAULT_SEQUENTIAL_TUNING
@@ -70,7 +80,8 @@ class AbReportConfig:
     enable_cuped: bool = True
     start: datetime | None = None  # experiment start (pre-period ends here)
     pre_period_days: int = 14
-    metrics: tuple[MetricSpec, ...] = field(default=DEFAULT_METRICS)
+    metrics: tuple[MetricSpec, ...] = field(default=DEFAULT_METRICS)  # with roles (metrics.assign_roles)
+    segments: bool = True  # exploratory breakdowns of the decision metric by language and client
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -180,15 +191,21 @@ def _arm(name: str, stat: Stat) -> ArmStatResult:
     return ArmStatResult(arm=name, units=int(_f(stat.n)), mean=_f(stat.mean), variance_per_unit=_f(stat.variance))
 
 
+def _verdict_p(m: MetricResult, cfg: AbReportConfig) -> float:
+    assert m.absolute is not None
+    return m.absolute.p_value_sequential if cfg.is_sequential else m.absolute.p_value
+
+
 def _with_adjusted(metrics: list[MetricResult], cfg: AbReportConfig) -> list[MetricResult]:
-    """Holm/BH over the goal metrics, on the p-value the verdict uses."""
-    goals = [m for m in metrics if m.role == "goal" and m.absolute is not None]
-    raw = [
-        m.absolute.p_value_sequential if cfg.is_sequential else m.absolute.p_value
-        for m in goals
-        if m.absolute is not None
-    ]
-    adjusted = dict(zip([m.metric for m in goals], adjust_p_values(raw, method=cfg.correction), strict=True))
+    """The decision metric at alpha on its own p-value; Holm/BH among the secondary metrics.
+
+    Both on the p-value the verdict uses (always-valid when sequential). Guardrails have their own
+    one-sided tests and are in no family.
+    """
+    adjusted = {m.metric: _verdict_p(m, cfg) for m in metrics if m.role == "decision" and m.absolute is not None}
+    secondary = [m for m in metrics if m.role == "secondary" and m.absolute is not None]
+    raw = [_verdict_p(m, cfg) for m in secondary]
+    adjusted.update(zip([m.metric for m in secondary], adjust_p_values(raw, method=cfg.correction), strict=True))
     out = []
     for m in metrics:
         if m.metric in adjusted:
@@ -206,20 +223,21 @@ def decide_verdict(metrics: Sequence[MetricResult], *, is_srm_mismatch: bool) ->
     """Ship / do not ship / keep running / no verdict, with the reason.
 
     Rules, in order: SRM -> no verdict; a guardrail shown worse than its margin -> do not ship;
-    the primary (first goal) metric significantly worse -> do not ship; significantly better with
-    every guardrail non-inferior -> ship; anything else -> keep running.
+    the decision metric significantly worse -> do not ship; significantly better with every
+    guardrail non-inferior -> ship; anything else -> keep running. Secondary metrics and segments
+    never decide.
     """
     if is_srm_mismatch:
         return "no verdict", "sample ratio mismatch: the arms' unit counts do not match the split"
-    goals = [m for m in metrics if m.role == "goal"]
+    decision = [m for m in metrics if m.role == "decision"]
     guards = [m for m in metrics if m.role == "guardrail"]
     failed = [g.metric for g in guards if g.guardrail_status == "fail"]
     if failed:
         return "do not ship", f"guardrail worse than its margin: {', '.join(failed)}"
-    if not goals or goals[0].absolute is None:
-        err = goals[0].error_message if goals else "no goal metric"
-        return "keep running", f"primary metric not analysable ({err})"
-    primary = goals[0]
+    if not decision or decision[0].absolute is None:
+        err = decision[0].error_message if decision else "no decision metric"
+        return "keep running", f"decision metric not analysable ({err})"
+    primary = decision[0]
     assert primary.absolute is not None
     if not primary.is_significant:
         return "keep running", f"{primary.metric}: no significant effect yet"
@@ -241,6 +259,7 @@ def run_analysis(
     descriptive: Mapping[str, Mapping[str, float]] | None = None,
     notices: Sequence[str] = (),
     with_cuped: bool = False,
+    segments: SegmentMoments | None = None,
 ) -> ReportResult:
     """The whole report from per-arm moments (arm name -> moments of required_moments)."""
     arms = sorted(moments_by_arm)
@@ -260,6 +279,8 @@ def run_analysis(
         all_notices.append(CUPED_RATIO_NOTICE)
     if srm.is_mismatch:
         all_notices.insert(0, SRM_FAILED_MESSAGE.format(threshold=cfg.srm_threshold))
+    if segments:
+        all_notices.append(SEGMENTS_WARNING.format(dimensions=" and ".join(segments), correction=cfg.correction))
     comparisons = []
     for arm in (a for a in arms if a != control):
         metrics = [
@@ -272,7 +293,14 @@ def run_analysis(
         verdict, reason = decide_verdict(metrics, is_srm_mismatch=srm.is_mismatch)
         series = _cumulative_points(cfg, control, arm, cumulative) if cumulative else []
         comparisons.append(
-            ComparisonResult(treatment=arm, metrics=metrics, verdict=verdict, reason=reason, cumulative=series)
+            ComparisonResult(
+                treatment=arm,
+                metrics=metrics,
+                verdict=verdict,
+                reason=reason,
+                cumulative=series,
+                segments=analyse_segments(cfg, control, arm, segments) if segments else [],
+            )
         )
     return ReportResult(
         experiment=cfg.experiment,
@@ -285,14 +313,43 @@ def run_analysis(
     )
 
 
+def analyse_segments(cfg: AbReportConfig, control: str, arm: str, segments: SegmentMoments) -> list[SegmentResult]:
+    """The decision metric in every segment where both arms have units, adjusted among the segments.
+
+    Exploratory: the family is every (dimension, value) of this comparison, adjusted with
+    cfg.correction on the p-value the verdict would use; no CUPED (the pre-period is not segmented).
+    """
+    spec = decision_metric(cfg.metrics)
+    if spec is None:
+        return []
+    raw: list[SegmentResult] = []
+    for dimension, by_value in segments.items():
+        for value, by_arm in sorted(by_value.items()):
+            if control not in by_arm or arm not in by_arm:
+                continue
+            m = _analyse_metric(spec, (control, by_arm[control]), (arm, by_arm[arm]), cfg, with_cuped=False)
+            raw.append(SegmentResult(dimension, value, m))
+    tested = [s for s in raw if s.result.absolute is not None]
+    adjusted = adjust_p_values([_verdict_p(s.result, cfg) for s in tested], method=cfg.correction)
+    by_key = {(s.dimension, s.value): p for s, p in zip(tested, adjusted, strict=True)}
+    out = []
+    for s in raw:
+        p = by_key.get((s.dimension, s.value))
+        if p is not None:
+            s = replace(s, result=_replace(s.result, p_value_adjusted=p, is_significant=p < cfg.alpha))
+        out.append(s)
+    return out
+
+
 def _cumulative_points(
     cfg: AbReportConfig,
     control: str,
     arm: str,
     cumulative: Mapping[str, Sequence[tuple[str, Moments]]],
 ) -> list[CumulativePoint]:
-    """The primary metric's absolute effect with CI and confidence sequence at each day's end."""
-    spec = cfg.metrics[0]
+    """The decision metric's absolute effect with CI and confidence sequence at each day's end."""
+    spec = decision_metric(cfg.metrics)
+    assert spec is not None
     by_day_a = dict(cumulative.get(control, ()))
     points = []
     for day, mom_b in cumulative.get(arm, ()):
@@ -371,10 +428,12 @@ class TelemetrySummary:
     """What an adapter (queries.py, parquet_export.py) hands to run_analysis: plain data only."""
 
     moments_by_arm: dict[str, dict[str, float]]
-    cumulative: dict[str, list[tuple[str, Moments]]] | None  # primary metric, per arm per day
+    cumulative: dict[str, list[tuple[str, Moments]]] | None  # decision metric, per arm per day
     descriptive: dict[str, dict[str, float]]
     notices: list[str]
     with_cuped: bool
+    segments: dict[str, dict[str, dict[str, dict[str, float]]]] | None = None  # decision metric
+    unavailable_metrics: tuple[str, ...] = ()  # metrics the source cannot compute (left out)
 
 
 def build_cumulative(daily: DailyRows, spec: MetricSpec) -> dict[str, list[tuple[str, Moments]]]:
@@ -399,7 +458,9 @@ def build_cumulative(daily: DailyRows, spec: MetricSpec) -> dict[str, list[tuple
 
 
 def run_report_analysis(cfg: AbReportConfig, summary: TelemetrySummary) -> ReportResult:
-    """run_analysis on an adapter's summary (cumulative series of the primary metric included)."""
+    """run_analysis on an adapter's summary (cumulative series of the decision metric included)."""
+    if summary.unavailable_metrics:
+        cfg = replace(cfg, metrics=tuple(m for m in cfg.metrics if m.name not in summary.unavailable_metrics))
     return run_analysis(
         cfg,
         summary.moments_by_arm,
@@ -407,4 +468,5 @@ def run_report_analysis(cfg: AbReportConfig, summary: TelemetrySummary) -> Repor
         descriptive=summary.descriptive,
         notices=summary.notices,
         with_cuped=summary.with_cuped,
+        segments=summary.segments,
     )

@@ -94,8 +94,18 @@ def report(
         min=1.0,
         help="total units at which the confidence sequence is tightest (gbstats default 5000)",
     ),
+    decision_metric: str | None = typer.Option(
+        None,
+        "--decision-metric",
+        help="the metric the verdict comes from (default: the experiment's, else acceptance_rate)",
+    ),
+    secondary: str | None = typer.Option(
+        None, "--secondary", help="comma-separated secondary metrics (Holm among themselves); '' for none"
+    ),
+    guardrails: str | None = typer.Option(None, "--guardrails", help="comma-separated guardrail metrics; '' for none"),
+    no_segments: bool = typer.Option(False, "--no-segments", help="leave out the exploratory segments"),
 ) -> None:
-    """Significance report of one experiment (SRM first, then goal metrics and guardrails)."""
+    """Significance report of one experiment (SRM first, then the decision metric, secondary metrics, guardrails)."""
     if fmt not in ("md", "html", "json"):
         raise _fail(f"--format must be md, html or json, not {fmt!r}")
     if correction not in ("holm", "fdr_bh"):
@@ -127,8 +137,15 @@ def report(
         start=_parse_start(start),
         pre_period_days=pre_days,
         sequential_tuning=sequential_tuning,
+        metrics=_metric_roles(db, experiment, decision_metric, secondary, guardrails),
+        segments=not no_segments,
     )
     summary = _load_summary(db, events, cfg)
+    from experiments.ab.metrics import decision_metric as _decision
+
+    decision = _decision(cfg.metrics)
+    if decision is not None and decision.name in summary.unavailable_metrics:
+        raise _fail(f"the decision metric {decision.name!r} cannot be computed from this source; use --db")
     arms = sorted(summary.moments_by_arm)
     if not arms:
         raise _fail(UNKNOWN_EXPERIMENT_MESSAGE.format(name=experiment))
@@ -143,6 +160,57 @@ def report(
     _emit(text, output)
     for comp in result.comparisons:
         logger.info("experiment=%s treatment=%s verdict=%s", experiment, comp.treatment, comp.verdict)
+
+
+def _names(option: str, raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    if len(names) > 50:
+        raise _fail(f"{option}: at most 50 metrics")
+    return names
+
+
+def _metric_roles(
+    db: str | None, experiment: str, decision: str | None, secondary: str | None, guardrails: str | None
+) -> Any:
+    """The metrics with roles. Priority: command line -> the experiment's definition (--db) -> defaults."""
+    from experiments.ab.metrics import DEFAULT_METRICS, UnknownMetricError, assign_roles
+
+    stored: dict[str, Any] = {}
+    if db is not None and (decision is None or secondary is None or guardrails is None):
+        stored = _stored_roles(db, experiment)
+    try:
+        return assign_roles(
+            DEFAULT_METRICS,
+            decision=decision or stored.get("decision"),
+            secondary=_names("--secondary", secondary) if secondary is not None else _tuple(stored.get("secondary")),
+            guardrails=_names("--guardrails", guardrails)
+            if guardrails is not None
+            else _tuple(stored.get("guardrails")),
+        )
+    except UnknownMetricError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _tuple(value: Any) -> tuple[str, ...] | None:
+    return tuple(str(v) for v in value) if isinstance(value, list) else None
+
+
+def _stored_roles(db: str, experiment: str) -> dict[str, Any]:
+    """The `metrics` block of the stored experiment definition; {} when absent or unreadable."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from experiments.ab.queries import build_engine, fetch_experiment_metrics
+
+    try:
+        engine = build_engine(db)
+        try:
+            return (fetch_experiment_metrics(engine, experiment) or {}) if engine.dialect.name == "postgresql" else {}
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ValueError):
+        return {}  # the report's own query gives the clear error
 
 
 def _versions() -> dict[str, str]:
@@ -177,8 +245,11 @@ def plan(
     alpha: float = typer.Option(0.05, "--alpha", min=1e-6, max=0.5),
     power: float = typer.Option(0.8, "--power", min=0.05, max=0.999),
     fmt: str = typer.Option("md", "--format", help="md | json"),
+    metric: str | None = typer.Option(
+        None, "--metric", help="metric to plan for (default: the experiment's decision metric, else acceptance_rate)"
+    ),
 ) -> None:
-    """Units per arm (or MDE / power) for the acceptance rate, from historical per-unit variance."""
+    """Units per arm (or MDE / power) for the decision metric, from historical per-unit variance."""
     if fmt not in ("md", "json"):
         raise _fail(f"--format must be md or json, not {fmt!r}")
     if mde is not None and mde <= 0:
@@ -186,21 +257,22 @@ def plan(
     import json
 
     from experiments.ab.analysis import AbReportConfig
-    from experiments.ab.metrics import DEFAULT_METRICS, build_stat
+    from experiments.ab.metrics import build_stat, decision_metric
     from experiments.ab.plan import PlanConfig, compute_plan
-    from experiments.ab.stats import RatioStat
 
-    primary = DEFAULT_METRICS[0]
-    cfg = AbReportConfig(experiment=experiment, enable_cuped=False, metrics=(primary,))
+    primary = decision_metric(_metric_roles(db, experiment, metric, None, None))
+    assert primary is not None
+    cfg = AbReportConfig(experiment=experiment, enable_cuped=False, metrics=(primary,), segments=False)
     summary = _load_summary(db, events, cfg)
+    if primary.name in summary.unavailable_metrics:
+        raise _fail(f"{primary.name!r} cannot be computed from this source; use --db")
     if not summary.moments_by_arm:
         raise _fail(f"no telemetry for experiment {experiment!r}")
     keys = next(iter(summary.moments_by_arm.values())).keys()
     merged = {k: sum(m[k] for m in summary.moments_by_arm.values()) for k in keys}
     stat = build_stat(primary, merged, with_cuped=False)
-    assert isinstance(stat, RatioStat)  # the primary metric is a ratio (acceptance rate)
     if float(stat.mean) <= 0 or float(stat.variance) <= 0:
-        raise _fail("history has no accepted completions or no variance; cannot plan")
+        raise _fail(f"history has no {primary.name} events or no variance; cannot plan")
     result = compute_plan(
         stat,
         PlanConfig(
@@ -211,21 +283,25 @@ def plan(
         ),
     )
     if fmt == "json":
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps({"metric": primary.name, **result.to_dict()}, indent=2))
         return
     typer.echo(
         "\n".join(
             [
-                f"# Plan from {experiment!r} ({int(merged['n'])} historical units)",
+                f"# Plan for {primary.name} from {experiment!r} ({int(merged['n'])} historical units)",
                 "",
-                f"- baseline acceptance rate: {result.baseline_mean:.4f}",
-                f"- per-unit variance (delta method): {result.variance_per_unit:.5g}; "
-                f"{result.events_per_unit:.1f} shown per unit",
+                f"- decision metric: {primary.label}",
+                f"- baseline: {result.baseline_mean:.4f}",
+                f"- per-unit variance{' (delta method)' if primary.kind == 'ratio' else ''}: "
+                f"{result.variance_per_unit:.5g}; "
+                f"{result.events_per_unit:.1f} {primary.denominator or 'units'} per unit",
                 f"- design effect vs. an event-level binomial model: {result.design_effect:.2f} "
                 "(within-unit correlation)",
                 f"- units per arm: {result.units_per_arm}",
                 f"- MDE: {100 * result.mde_relative:.2f}% relative ({result.mde_absolute:.5f} absolute)",
                 f"- power (two-sided alpha {alpha}, fixed horizon): {result.power:.3f}",
+                f"- power with the report's always-valid verdicts (one look at this size): "
+                f"{result.power_sequential:.3f}",
             ]
         )
     )

@@ -22,7 +22,9 @@ Export format (written by `codesieve telemetry export`; one row per record):
 | is_error            | bool (nullable)      | failed request             | null                               |
 
 Per-unit definitions are the SQL ones (metrics.UNIT_COLUMNS); the integration test holds the two
-paths equal on the same data.
+paths equal on the same data. The export has no `elapsed_ms`, no completion lengths and no activity,
+so CAR, wCAR and PCW are left out here (with a notice), and it has no assignments: a unit counts from
+its first event. Each completion's events are dated by its first event, as in SQL.
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ from experiments.ab.analysis import (
 from experiments.ab.metrics import (
     PERSISTENCE_AFTER_S,
     RETAINED_AFTER_S,
+    MetricSpec,
     compute_moments,
+    decision_metric,
     required_moments,
 )
-from experiments.ab.results import NO_CUPED_NO_START_MESSAGE, NO_PRE_PERIOD_MESSAGE
+from experiments.ab.results import NO_CUPED_NO_START_MESSAGE, NO_PRE_PERIOD_MESSAGE, UNAVAILABLE_METRICS_MESSAGE
 from gateway.telemetry.export import SCHEMA as EXPORT_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -130,28 +134,42 @@ def load_summary(path: Path, cfg: AbReportConfig) -> TelemetrySummary:
     unit = compute_unit_frame(frame, cfg.experiment, start=start, pre_days=cfg.pre_period_days)
     if start is not None and not unit.empty and float(unit["pre_n_shown"].sum()) == 0.0:
         notices.append(NO_PRE_PERIOD_MESSAGE)
-    columns, products = required_moments(cfg.metrics, with_cuped=start is not None)
+    available = tuple(m for m in cfg.metrics if _computable(m, unit.columns))
+    unavailable = tuple(m.name for m in cfg.metrics if m not in available)
+    if unavailable:
+        notices.append(UNAVAILABLE_METRICS_MESSAGE.format(metrics=", ".join(unavailable)))
+    columns, products = required_moments(available, with_cuped=start is not None)
     moments = {
         str(arm): compute_moments({c: g[c].to_numpy() for c in g.columns}, columns, products)
         for arm, g in unit.groupby("arm", sort=True)
     }
     in_exp = frame[(frame["experiment"] == cfg.experiment) & frame["arm"].notna()]
     daily = _daily(in_exp)
-    cumulative = build_cumulative(daily, cfg.metrics[0]) if daily is not None else None
+    decision = decision_metric(available)
+    cumulative = None
+    if daily is not None and decision is not None and _computable(decision, daily.values.keys()):
+        cumulative = build_cumulative(daily, decision)
     return TelemetrySummary(
         moments_by_arm=moments,
         cumulative=cumulative,
         descriptive=_descriptive(in_exp),
         notices=notices,
         with_cuped=start is not None,
+        unavailable_metrics=unavailable,
     )
+
+
+def _computable(spec: MetricSpec, columns: object) -> bool:
+    return all(c in columns for c in (spec.numerator, spec.denominator) if c is not None)  # type: ignore[operator]
 
 
 def _daily(in_exp: pd.DataFrame) -> DailyRows | None:
     ev = in_exp[in_exp["record_type"] == "event"]
     if ev.empty:
         return None
-    day = ev["created_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d")
+    # a completion's events are dated by its first event (as the SQL path's choice table)
+    first = ev.groupby("completion_id", sort=False)["created_at"].transform("min")
+    day = first.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d")
     cols = pd.DataFrame(
         {
             "n_shown": (ev["kind"] == "shown").astype(float),

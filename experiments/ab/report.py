@@ -112,10 +112,19 @@ def render_markdown(report: ReportResult) -> str:
         out += ["", f"**Error:** {report.error_message}"]
     for comp in report.comparisons:
         out += ["", f"## {comp.treatment} vs {report.control}", "", f"**Verdict: {comp.verdict}** ({comp.reason})", ""]
-        out.append("### Goal metrics")
-        out.append(_table([_metric_row(m) for m in comp.metrics if m.role == "goal"]))
+        out.append("### Decision metric (tested alone at alpha; the verdict comes from it)")
+        out.append(_table([_metric_row(m) for m in comp.metrics if m.role == "decision"]))
+        out += [
+            "",
+            f"### Secondary metrics ({report.config.get('correction')}-adjusted among themselves; never decide)",
+        ]
+        out.append(_table([_metric_row(m) for m in comp.metrics if m.role == "secondary"]))
         out += ["", "### Guardrails (one-sided non-inferiority)"]
         out.append(_table([_metric_row(m) for m in comp.metrics if m.role == "guardrail"]))
+        if comp.segments:
+            out += ["", "### Segments of the decision metric (exploratory, adjusted among segments; never decide)"]
+            rows = [[f"{s.dimension}={s.value}", *_metric_row(s.result)[1:]] for s in comp.segments]
+            out.append(_table(rows))
     if report.descriptive:
         out += [
             "",
@@ -130,11 +139,16 @@ def render_markdown(report: ReportResult) -> str:
                 f"{_num(d.get('latency_p50_ms'))} | {_num(d.get('latency_p95_ms'))} |"
             )
     cfg = report.config
+    out += ["", "### Metric roles and definitions", "", "| metric | role | definition |", "|---|---|---|"]
+    for spec in cfg.get("metrics", ()):
+        out.append(f"| {spec['name']} | {spec['role']} | {spec.get('definition') or spec['label']} |")
     out += [
         "",
-        f"_alpha {cfg.get('alpha')}, {cfg.get('correction')} over goal metrics, verdicts on "
+        f"_alpha {cfg.get('alpha')}: the decision metric at alpha, {cfg.get('correction')} among secondary "
+        f"metrics, guardrails one-sided; verdicts on "
         f"{'always-valid' if cfg.get('is_sequential') else 'fixed-horizon'} p-values; "
-        "inference per randomisation unit (delta method), never per event._",
+        "inference per randomisation unit (delta method), never per event; each unit counts from its "
+        "first exposure (assignment), earlier events are pre-period._",
         "",
     ]
     return "\n".join(out)
@@ -201,7 +215,7 @@ def _cumulative(plt: Any, comp: ComparisonResult) -> str:
     )
     ax.plot(days, [p.estimate for p in pts], color="C0", marker="o", label="effect")
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_title("primary metric: cumulative absolute effect")
+    ax.set_title("decision metric: cumulative absolute effect")
     ax.tick_params(axis="x", rotation=45)
     ax.legend(fontsize=7)
     out = _png(fig)

@@ -26,6 +26,11 @@ CUPED_RATIO_NOTICE = "CUPED applies to per-unit mean metrics; ratio metrics are 
 UNKNOWN_EXPERIMENT_MESSAGE = "No telemetry found for experiment {name!r}."
 ONE_ARM_MESSAGE = "Experiment {name!r} has fewer than two arms with data: {arms}."
 UNKNOWN_CONTROL_MESSAGE = "Control arm {control!r} not found; arms are {arms}."
+SEGMENTS_WARNING = (
+    "Segments are exploratory: effects by {dimensions} are {correction}-adjusted among themselves, "
+    "units in several segments count in each, and the verdict never comes from a segment."
+)
+UNAVAILABLE_METRICS_MESSAGE = "Not computable from this source, left out: {metrics}."
 
 Verdict = Literal["ship", "do not ship", "keep running", "no verdict"]
 GuardrailStatus = Literal["pass", "fail", "inconclusive", "error"]
@@ -61,7 +66,7 @@ class MetricResult:
 
     metric: str
     label: str
-    role: Literal["goal", "guardrail"]
+    role: Literal["decision", "secondary", "guardrail"]
     kind: Literal["mean", "ratio"]
     control: ArmStatResult
     treatment: ArmStatResult
@@ -69,7 +74,9 @@ class MetricResult:
     relative: EffectResult | None
     is_cuped: bool = False
     variance_reduction: float | None = None  # 1 - Var(adjusted)/Var(raw) of the effect, CUPED only
-    p_value_adjusted: float | None = None  # Holm/BH over the goal metrics (on the p-value used)
+    # decision: its own p (tested alone at alpha); secondary: Holm/BH among the secondary metrics;
+    # segments: Holm/BH among the segments (always on the p-value the verdict uses)
+    p_value_adjusted: float | None = None
     is_significant: bool = False
     margin: float | None = None  # guardrails: non-inferiority margin
     margin_type: Literal["relative", "absolute"] | None = None
@@ -101,12 +108,22 @@ class CumulativePoint:
 
 
 @dataclass(frozen=True)
+class SegmentResult:
+    """The decision metric within one segment (exploratory: never part of the verdict)."""
+
+    dimension: str  # "language" | "client"
+    value: str
+    result: MetricResult
+
+
+@dataclass(frozen=True)
 class ComparisonResult:
     treatment: str
     metrics: list[MetricResult]
     verdict: Verdict
     reason: str
     cumulative: list[CumulativePoint] = field(default_factory=list)
+    segments: list[SegmentResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

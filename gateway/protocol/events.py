@@ -5,6 +5,9 @@ codesieve: {"kind": "shown"|"accepted"|"dismissed"|"persisted", "completion_id",
             "edit_distance_ratio" | "current_text", "elapsed_ms"}
 Tabby:     {"type": "view"|"select"|"dismiss", "completion_id", "choice_index", "view_id", "elapsed"}
            with `?select_kind=line` for a line-by-line (partial) accept.
+activity:  {"kind": "activity", "chars_typed", "chars_pasted", "period_s", "event_id"}: a plugin's
+           periodic count of characters the user typed (pastes and accepted completions excluded)
+           and pasted; no completion. The A/B report's PCW denominator.
 A body may be one event, a JSON list of events, or {"events": [...]}.
 """
 
@@ -24,6 +27,8 @@ PERSISTENCE_CHECKPOINTS_S = (15, 30, 120, 300, 600)
 MAX_EVENTS_PER_POST = 1000
 # The telemetry columns are 32-bit INTEGER (gateway/telemetry/tables.py): larger counts are refused here.
 INT32_MAX = 2**31 - 1
+MAX_INT32 = INT32_MAX  # activity counts
+MAX_ACTIVITY_PERIOD_S = 86_400
 
 
 class CodesieveEvent(BaseModel):
@@ -91,6 +96,35 @@ class ParsedEvent:
     elapsed_ms: float | None = None
 
 
+class ActivityEvent(BaseModel):
+    """A plugin's periodic typing count (no completion): the percent-of-code-written denominator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["activity"]
+    chars_typed: Annotated[int, Field(ge=0, le=MAX_INT32)] = Field(
+        description="characters the user typed in the period; pastes and accepted completions excluded"
+    )
+    chars_pasted: Annotated[int, Field(ge=0, le=MAX_INT32)] = Field(
+        0, description="characters pasted in the period (recorded, and excluded from PCW)"
+    )
+    period_s: Annotated[int, Field(ge=1, le=MAX_ACTIVITY_PERIOD_S)] = Field(
+        description="the span the counts cover, in seconds"
+    )
+    # Required: two periods with equal counts must not look like one retried event.
+    event_id: str = Field(
+        min_length=1, max_length=128, description="client event id; a retried event with the same id counts once"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedActivity:
+    client_event_id: str
+    chars_typed: int
+    chars_pasted: int
+    period_s: int
+
+
 _TABBY_KIND: dict[str, EventKind] = {"view": "shown", "select": "accepted", "dismiss": "dismissed"}
 
 
@@ -99,9 +133,12 @@ def _derived_id(*parts: object) -> str:
     return "d-" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:40]
 
 
-def _parse_one(item: Any, select_kind: str | None) -> ParsedEvent:
+def _parse_one(item: Any, select_kind: str | None) -> ParsedEvent | ParsedActivity:
     if not isinstance(item, dict):
         raise TypeError("each event must be a JSON object")
+    if item.get("kind") == "activity":
+        a = ActivityEvent.model_validate(item)
+        return ParsedActivity(a.event_id, a.chars_typed, a.chars_pasted, a.period_s)
     if "type" in item:
         t = TabbyEvent.model_validate(item)
         kind = _TABBY_KIND[t.type]
@@ -130,7 +167,7 @@ def _parse_one(item: Any, select_kind: str | None) -> ParsedEvent:
     )
 
 
-def parse_events(body: Any, *, select_kind: str | None = None) -> list[ParsedEvent] | ErrorResponse:
+def parse_events(body: Any, *, select_kind: str | None = None) -> list[ParsedEvent | ParsedActivity] | ErrorResponse:
     """Validate a posted body into events; the whole post is refused when any event is invalid."""
     items = body.get("events") if isinstance(body, dict) and "events" in body else body
     items = items if isinstance(items, list) else [items]

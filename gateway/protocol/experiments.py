@@ -93,6 +93,34 @@ class Arm(BaseModel):
     overrides: ArmOverrides = Field(default_factory=ArmOverrides)
 
 
+MetricName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+
+
+class ExperimentMetrics(BaseModel):
+    """Metric roles for the A/B report (`codesieve ab report`); names are the report's metric names.
+
+    The report checks the names against its metrics; `--decision-metric`, `--secondary` and
+    `--guardrails` on its command line take precedence over this block.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: MetricName = Field("acceptance_rate", description="the one metric the verdict is decided on")
+    secondary: list[MetricName] | None = Field(
+        None, max_length=50, description="Holm-adjusted among themselves; default: every other metric"
+    )
+    guardrails: list[MetricName] | None = Field(
+        None, max_length=50, description="one-sided non-inferiority checks; default: the report's guardrails"
+    )
+
+    @model_validator(mode="after")
+    def _one_role_each(self) -> ExperimentMetrics:
+        names = [self.decision, *(self.secondary or []), *(self.guardrails or [])]
+        if len(set(names)) != len(names):
+            raise ValueError("a metric may have only one role")
+        return self
+
+
 class ExperimentDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -104,6 +132,7 @@ class ExperimentDefinition(BaseModel):
     arms: list[Arm] = Field(min_length=2, max_length=20)
     start: datetime | None = None
     stop: datetime | None = None
+    metrics: ExperimentMetrics | None = Field(None, description="metric roles for the A/B report")
 
     @field_validator("arms")
     @classmethod

@@ -43,6 +43,7 @@ class Caller:
     unit_id: str  # keyed hash of the user
     is_admin: bool = False
     machine_id: str | None = None  # keyed hash of the X-Machine-Id header, when sent
+    client: str | None = None  # editor/plugin: X-Client, else the User-Agent's first token (A/B segments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +425,7 @@ class CompletionService:
             "model": plan.model_name,
             "language": req.language,
             "request_shape": req.shape,
+            "client": caller.client,
             "n_choices": req.n,
             "prompt_chars": plan.prompt.prompt_chars if plan.prompt is not None else len(req.prefix),
             "suffix_chars": plan.prompt.suffix_chars if plan.prompt is not None else len(req.suffix or ""),

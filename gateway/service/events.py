@@ -24,7 +24,7 @@ import anyio.to_thread
 
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.echo import safe_echo
-from gateway.protocol.events import ParsedEvent
+from gateway.protocol.events import ParsedActivity, ParsedEvent
 from gateway.service.completions import Caller, TelemetrySink
 from gateway.service.persistence import PersistenceStat, compute_persistence, persistence_from_ratio
 from gateway.service.recent import CompletionRef, RecentCompletions
@@ -70,10 +70,13 @@ class EventService:
         refs.update(found)
         return [cid for cid in ids if refs.get(cid) is None]
 
-    async def ingest(self, events: list[ParsedEvent], caller: Caller) -> dict[str, Any] | ErrorResponse:
+    async def ingest(
+        self, events: list[ParsedEvent | ParsedActivity], caller: Caller
+    ) -> dict[str, Any] | ErrorResponse:
         """All-or-nothing: either every event is accepted (and journaled) or none is."""
         try:
-            refs = await self._lookup([e.completion_id for e in events])
+            about = [e.completion_id for e in events if isinstance(e, ParsedEvent)]
+            refs = await self._lookup(about) if about else {}
         except Exception as exc:  # noqa: BLE001 - the database is down: the client retries (nothing journaled)
             log.warning("event lookup failed: %s", type(exc).__name__)
             return ErrorResponse(
@@ -84,6 +87,9 @@ class EventService:
             )
         rows = []
         for i, e in enumerate(events):
+            if isinstance(e, ParsedActivity):  # no completion: the unit's typing, stored on its own
+                rows.append(("activity", _activity_row(e, caller)))
+                continue
             ref = refs.get(e.completion_id)
             # Another user's completion is reported as unknown: ids are not an oracle.
             if ref is None or ref.unit_id != caller.unit_id:
@@ -96,9 +102,9 @@ class EventService:
             row = await _row(e, ref, caller)
             if isinstance(row, ErrorResponse):
                 return ErrorResponse(row.status, row.code, f"event {i}: {row.message}", param=f"events.{i}")
-            rows.append(row)
-        for row in rows:
-            self._telemetry.submit("events", row)
+            rows.append(("events", row))
+        for table, row in rows:
+            self._telemetry.submit(table, row)
         return {"accepted": len(rows)}
 
 
@@ -106,6 +112,17 @@ async def _persistence(accepted_text: str, current_text: str) -> PersistenceStat
     if len(accepted_text) + len(current_text) <= _INLINE_PERSISTENCE_CHARS:
         return compute_persistence(accepted_text, current_text)
     return await anyio.to_thread.run_sync(functools.partial(compute_persistence, accepted_text, current_text))
+
+
+def _activity_row(e: ParsedActivity, caller: Caller) -> dict[str, Any]:
+    return {
+        "client_event_id": e.client_event_id,
+        "created_at": datetime.now(UTC),
+        "unit_id": caller.unit_id,
+        "chars_typed": e.chars_typed,
+        "chars_pasted": e.chars_pasted,
+        "period_s": e.period_s,
+    }
 
 
 async def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, Any] | ErrorResponse:

@@ -52,8 +52,8 @@ def _coerce(table_name: str, row: dict[str, Any]) -> dict[str, Any]:
 async def insert_rows(engine: AsyncEngine, table_name: str, rows: list[dict[str, Any]]) -> None:
     """Insert rows, ignoring ones already present (replayed spool), in one transaction.
 
-    Conflict targets are the primary key for completions and (unit_id, client_event_id) for events,
-    so a replay after a crash between commit and spool truncation inserts nothing twice.
+    Conflict targets are the primary key for completions and (unit_id, client_event_id) for events
+    and activity, so a replay after a crash between commit and spool truncation inserts nothing twice.
     """
     if not rows:
         return

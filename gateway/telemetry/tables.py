@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 schema of the telemetry database: completions, events, API keys, experiments.
+"""SQLAlchemy 2.0 schema of the telemetry database: completions, events, activity, API keys, experiments.
 
 Schema only: no queries here. Changes go through an Alembic migration in `gateway/migrations/`.
 Unit ids are pseudonymous (a keyed hash of the user or machine id); raw prompt/completion text is
@@ -56,6 +56,8 @@ class CompletionRecord(Base):
     model: Mapped[str] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_shape: Mapped[str] = mapped_column(String(16))  # "openai" | "tabby"
+    # editor/plugin name/version (X-Client or the User-Agent's first token), for A/B segments
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
     n_choices: Mapped[int] = mapped_column(Integer, default=1)
     prompt_chars: Mapped[int] = mapped_column(Integer, default=0)
     suffix_chars: Mapped[int] = mapped_column(Integer, default=0)
@@ -106,6 +108,29 @@ class EventRecord(Base):
     __table_args__ = (
         UniqueConstraint("unit_id", "client_event_id", name="uq_events_unit_client_event"),
         Index("ix_events_experiment_arm_kind", "experiment", "arm", "kind"),
+    )
+
+
+class ActivityRecord(Base):
+    """A plugin's periodic count of characters typed and pasted (no completion): the PCW denominator.
+
+    Not tied to a completion, so it carries no experiment or arm; the A/B report attributes it to a
+    unit's arm through `assignments`, from the unit's first exposure on.
+    """
+
+    __tablename__ = "activity"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    client_event_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unit_id: Mapped[str] = mapped_column(String(64))
+    chars_typed: Mapped[int] = mapped_column(Integer)  # typed by the user: no pastes, no accepted completions
+    chars_pasted: Mapped[int] = mapped_column(Integer)  # reported so that it can be excluded
+    period_s: Mapped[int] = mapped_column(Integer)  # the span the counts cover
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "client_event_id", name="uq_activity_unit_client_event"),
+        Index("ix_activity_unit_created", "unit_id", "created_at"),
     )
 
 

@@ -133,3 +133,51 @@ def test_secret_in_a_completion_is_redacted_with_a_reason(tmp_path: Path) -> Non
     assert "AKIAZ" not in text_out and "<" in text_out
     reasons = [f["reason"] for f in body["x_codesieve"]["filters"]]
     assert any(reason.startswith("secret.") for reason in reasons)
+
+
+def test_activity_events_are_stored_once_without_a_completion(app_parts) -> None:
+    """Issue 20: `activity` (characters typed / pasted) is the PCW denominator; no completion id."""
+    client, auth, _, _, db = app_parts
+    cid = _complete(client, auth)["id"]
+    post = [
+        {"kind": "activity", "chars_typed": 420, "chars_pasted": 3000, "period_s": 300, "event_id": "act-1"},
+        {"kind": "activity", "chars_typed": 420, "chars_pasted": 3000, "period_s": 300, "event_id": "act-2"},
+        {"kind": "shown", "completion_id": cid, "event_id": "s1", "elapsed_ms": 900},
+    ]
+    for _ in range(2):  # a retry counts once
+        r = client.post("/v1/events", json=post, headers=auth)
+        assert r.status_code == 202, r.text
+        assert r.json() == {"accepted": 3}
+    client.__exit__(None, None, None)  # shut down: the writer flushes
+    with create_engine(db).connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM activity ORDER BY client_event_id"))]
+        shown = conn.execute(text("SELECT count(*) FROM events WHERE kind = 'shown'")).scalar_one()
+    assert [(r["client_event_id"], r["chars_typed"], r["chars_pasted"], r["period_s"]) for r in rows] == [
+        ("act-1", 420, 3000, 300),
+        ("act-2", 420, 3000, 300),
+    ]
+    assert shown == 1
+    assert rows[0]["unit_id"] and rows[0]["created_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("event", "param"),
+    [
+        ({"chars_typed": 2**31, "period_s": 60, "event_id": "a"}, "events.0.chars_typed"),  # not storable
+        ({"chars_typed": -1, "period_s": 60, "event_id": "a"}, "events.0.chars_typed"),
+        ({"chars_typed": 1, "chars_pasted": 2**31, "period_s": 60, "event_id": "a"}, "events.0.chars_pasted"),
+        ({"chars_typed": 1, "period_s": 0, "event_id": "a"}, "events.0.period_s"),
+        ({"chars_typed": 1, "period_s": 86_401, "event_id": "a"}, "events.0.period_s"),
+        ({"chars_typed": 1, "period_s": 60}, "events.0.event_id"),  # equal counts must not merge
+        ({"chars_typed": 1, "period_s": 60, "event_id": "x" * 129}, "events.0.event_id"),
+        ({"chars_typed": 1, "period_s": 60, "event_id": "a", "completion_id": "c"}, "events.0.completion_id"),
+    ],
+)
+def test_hostile_activity_events_get_a_clear_400(app_parts, event: dict, param: str) -> None:
+    client, auth, _, _, db = app_parts
+    r = client.post("/v1/events", json={"kind": "activity", **event}, headers=auth)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+    client.__exit__(None, None, None)
+    with create_engine(db).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM activity")).scalar_one() == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.ab.metrics import MetricSpec, build_stat, required_moments
+from experiments.ab.metrics import DEFAULT_METRICS, PERSISTENCE_AFTER_S, MetricSpec, build_stat, required_moments
 from experiments.ab.significance import (
     apply_cuped,
     compute_confidence_sequence,
@@ -31,8 +31,22 @@ GBSTATS_ENV = REPO / ".venv" / "gbstats-env"
 DRIVER = REPO / "tests" / "fixtures" / "ab" / "gbstats_driver.py"
 TOL = 1e-6
 
+# Every ratio metric of the report (acceptance, CAR, wCAR, PCW, persistence, guardrail ratios the
+# simulation has), a per-unit mean, and a CUPED mean; kind "ratio" for all ratio metrics.
+_BY_NAME = {m.name: m for m in DEFAULT_METRICS}
 SPECS = {
-    "ratio": MetricSpec("acceptance_rate", "", "ratio", "n_accepted", "n_shown"),
+    **{
+        name: _BY_NAME[name]
+        for name in (
+            "acceptance_rate",
+            "car",
+            "wcar",
+            "pcw",
+            *(f"persistence_rate_{s}s" for s in PERSISTENCE_AFTER_S),
+            "latency_mean_ms",
+            "error_rate",
+        )
+    },
     "mean": MetricSpec("shown_per_unit", "", "mean", "n_shown"),
     "cuped": MetricSpec("shown_per_unit", "", "mean", "n_shown", covariate="pre_n_shown"),
 }
@@ -71,7 +85,8 @@ def _cases() -> list[dict[str, object]]:
         np.random.default_rng(99), n_experiments=4, n_units=800, effect_relative=0.05, shown_effect_relative=0.05
     )
     cases = []
-    for kind, spec in SPECS.items():
+    for key, spec in SPECS.items():
+        kind = key if key in ("mean", "cuped") else spec.kind
         cuped = kind == "cuped"
         cols, prods = required_moments((spec,), with_cuped=cuped)
         for exp in range(4):
@@ -92,6 +107,7 @@ def _cases() -> list[dict[str, object]]:
                             "sequential": sequential,
                             "tuning": 5000.0,
                             "spec": spec,
+                            "metric": spec.name,
                         }
                     )
     return cases
@@ -124,7 +140,7 @@ def test_effects_cis_pvalues_cuped_and_srm_match_gbstats(gbstats_python: Path) -
         {"users": [3000, 3100, 2000], "weights": [0.4, 0.4, 0.2]},
         {"users": [1000, 1300], "weights": [0.45, 0.55]},
     ]
-    payload = {"cases": [{k: v for k, v in c.items() if k != "spec"} for c in cases], "srm": srm_inputs}
+    payload = {"cases": [{k: v for k, v in c.items() if k not in ("spec", "metric")} for c in cases], "srm": srm_inputs}
     proc = subprocess.run(
         [str(gbstats_python), str(DRIVER)],
         input=json.dumps(payload),
@@ -134,10 +150,11 @@ def test_effects_cis_pvalues_cuped_and_srm_match_gbstats(gbstats_python: Path) -
         check=True,
     )
     theirs = json.loads(proc.stdout)
-    assert len(theirs["cases"]) == len(cases) == 48
+    assert len(theirs["cases"]) == len(cases) == 16 * len(SPECS)
+    assert {c["metric"] for c in cases if c["kind"] == "ratio"} >= {"acceptance_rate", "car", "wcar", "pcw"}
     for case, ref in zip(cases, theirs["cases"], strict=True):
         ours = _ours(case)
-        label = (case["kind"], case["difference_type"], case["sequential"])
+        label = (case["metric"], case["kind"], case["difference_type"], case["sequential"])
         assert ref["error_message"] is None, label
         assert ours["expected"] == pytest.approx(ref["expected"], abs=TOL), label
         assert ours["stddev"] == pytest.approx(ref["stddev"], abs=TOL), label

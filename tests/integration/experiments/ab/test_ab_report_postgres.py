@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from codesieve.cli import build_app
 from experiments.ab.analysis import AbReportConfig
+from experiments.ab.metrics import DEFAULT_METRICS, assign_roles
 from experiments.ab.parquet_export import load_summary
 from experiments.ab.queries import copy_export_frame, fetch_experiment_start, fetch_summary
 from experiments.ab.results import NO_CUPED_NO_START_MESSAGE, NO_PRE_PERIOD_MESSAGE
@@ -26,6 +27,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 EXPERIMENT = "fim-template-v2"
+# What a Parquet export can compute (no elapsed_ms, completion lengths or activity: no CAR/wCAR/PCW)
+EXPORT_SECONDARY = (
+    *(f"persistence_rate_{s}s" for s in (15, 30, 120, 300, 600)),
+    "retained_chars_per_unit",
+    "shown_per_unit",
+)
+EXPORT_METRICS = assign_roles(DEFAULT_METRICS, secondary=EXPORT_SECONDARY)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +83,7 @@ def _close(a: Any, b: Any, path: str = "") -> None:
 
 def test_sql_moments_equal_parquet_moments(seeded: tuple[Engine, Path, str]) -> None:
     engine, path, _ = seeded
-    cfg = AbReportConfig(experiment=EXPERIMENT, start=START)
+    cfg = AbReportConfig(experiment=EXPERIMENT, start=START, metrics=EXPORT_METRICS)
     sql, pq = fetch_summary(engine, cfg), load_summary(path, cfg)
     assert sql.with_cuped and pq.with_cuped
     assert sorted(sql.moments_by_arm) == ["control", "treatment"]
@@ -101,7 +109,7 @@ def test_the_gateway_export_feeds_the_parquet_path(seeded: tuple[Engine, Path, s
     from gateway.telemetry.export import export_parquet
 
     engine, _, _ = seeded
-    cfg = AbReportConfig(experiment=EXPERIMENT, start=START)
+    cfg = AbReportConfig(experiment=EXPERIMENT, start=START, metrics=EXPORT_METRICS)
     full = tmp_path / "all.parquet"
     export_parquet(engine, full)
     _close(fetch_summary(engine, cfg).moments_by_arm, load_summary(full, cfg).moments_by_arm)
@@ -115,6 +123,7 @@ def test_report_json_is_the_same_from_db_and_parquet(seeded: tuple[Engine, Path,
     _, path, url = seeded
     runner = CliRunner()
     common = ["ab", "report", "--experiment", EXPERIMENT, "--format", "json", "--start", START.isoformat()]
+    common += ["--secondary", ",".join(EXPORT_SECONDARY)]
     from_db = runner.invoke(build_app(), [*common, "--db", url])
     from_pq = runner.invoke(build_app(), [*common, "--events", str(path)])
     assert from_db.exit_code == 0, from_db.output
@@ -127,6 +136,19 @@ def test_report_json_is_the_same_from_db_and_parquet(seeded: tuple[Engine, Path,
     assert acceptance["relative"]["ci_low"] > 0  # the planted +30 % is found
     assert any(m["is_cuped"] for m in comp["metrics"])
     assert len(comp["cumulative"]) >= 5  # one point per day
+    assert [m["role"] for m in comp["metrics"][:2]] == ["decision", "secondary"]
+
+
+def test_parquet_leaves_out_what_it_cannot_compute(seeded: tuple[Engine, Path, str]) -> None:
+    _, path, _ = seeded
+    summary = load_summary(path, AbReportConfig(experiment=EXPERIMENT))
+    assert summary.unavailable_metrics == ("car", "wcar", "pcw")
+    assert any("car, wcar, pcw" in n for n in summary.notices)
+    res = CliRunner().invoke(
+        build_app(), ["ab", "report", "--experiment", EXPERIMENT, "--events", str(path), "--decision-metric", "car"]
+    )
+    assert res.exit_code == 2
+    assert "cannot be computed from this source" in res.stderr
 
 
 def test_without_a_start_cuped_is_off_and_said(seeded: tuple[Engine, Path, str]) -> None:

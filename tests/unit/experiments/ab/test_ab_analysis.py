@@ -11,8 +11,15 @@ from experiments.ab.analysis import (
     decide_verdict,
     run_analysis,
 )
-from experiments.ab.metrics import compute_moments, required_moments
+from experiments.ab.metrics import (
+    DEFAULT_METRICS,
+    UnknownMetricError,
+    assign_roles,
+    compute_moments,
+    required_moments,
+)
 from experiments.ab.results import BASELINE_ZERO_MESSAGE, SRM_FAILED_MESSAGE
+from experiments.ab.significance import adjust_p_values
 from experiments.ab.simulation import compute_single_moments, simulate_units
 from factories import ab_metric
 
@@ -97,3 +104,75 @@ def test_cumulative_moments_carry_units_over_empty_days() -> None:
     assert out[0] == compute_moments({"n_shown": [2.0], "n_accepted": [1.0]}, cols, prods)
     assert out[1] == compute_moments({"n_shown": [2.0, 4.0], "n_accepted": [1.0, 2.0]}, cols, prods)
     assert out[2] == compute_moments({"n_shown": [3.0, 4.0], "n_accepted": [1.0, 2.0]}, cols, prods)
+
+
+def test_decision_metric_is_tested_alone_and_secondaries_among_themselves() -> None:
+    """Issue 20: the decision metric at alpha on its own p; Holm among the secondary metrics only."""
+    specs = assign_roles(
+        DEFAULT_METRICS,
+        secondary=("persistence_rate_30s", "shown_per_unit", "car"),
+        guardrails=("latency_mean_ms", "error_rate"),  # the simulation has no filter actions
+    )
+    cols, prods = required_moments(specs, with_cuped=False)
+    sim = simulate_units(np.random.default_rng(6), n_experiments=1, n_units=4000, effect_relative=0.08)
+    moments = {
+        "control": compute_single_moments(sim, 0, cols, prods, treatment=False),
+        "treatment": compute_single_moments(sim, 0, cols, prods, treatment=True),
+    }
+    for is_sequential in (False, True):
+        cfg = AbReportConfig(experiment="e", metrics=specs, is_sequential=is_sequential)
+        by = {m.metric: m for m in run_analysis(cfg, moments).comparisons[0].metrics}
+        p = {
+            name: (m.absolute.p_value_sequential if is_sequential else m.absolute.p_value)
+            for name, m in by.items()
+            if m.absolute is not None
+        }.__getitem__
+
+        assert by["acceptance_rate"].role == "decision"
+        assert by["acceptance_rate"].p_value_adjusted == p("acceptance_rate")
+        family = ["persistence_rate_30s", "shown_per_unit", "car"]
+        expected = adjust_p_values([p(n) for n in family])
+        assert [by[n].p_value_adjusted for n in family] == pytest.approx(expected, abs=1e-15)
+        assert all(by[g].p_value_adjusted is None for g in ("latency_mean_ms", "error_rate"))
+
+
+def test_the_verdict_follows_the_decision_metric_and_never_a_segment() -> None:
+    specs = assign_roles(
+        DEFAULT_METRICS, decision="shown_per_unit", secondary=("acceptance_rate",), guardrails=("error_rate",)
+    )
+    cols, prods = required_moments(specs, with_cuped=False)
+    sim = simulate_units(np.random.default_rng(9), n_experiments=1, n_units=6000, effect_relative=0.3)
+    moments = {
+        "control": compute_single_moments(sim, 0, cols, prods, treatment=False),
+        "treatment": compute_single_moments(sim, 0, cols, prods, treatment=True),
+    }
+    # a segment where the acceptance lift is huge must not make the verdict "ship"
+    cfg = AbReportConfig(experiment="e", metrics=specs, is_sequential=False)
+    seg = {"language": {"python": moments, "go": moments}}
+    report = run_analysis(cfg, moments, segments=seg)
+    comp = report.comparisons[0]
+    by = {m.metric: m for m in comp.metrics}
+    assert by["acceptance_rate"].is_significant  # the planted lift shows on the secondary metric
+    assert comp.verdict == "keep running"  # ... but usage (the decision metric) did not move
+    assert comp.reason.startswith("shown_per_unit")
+    assert [s.value for s in comp.segments] == ["go", "python"]
+    assert all(s.result.metric == "shown_per_unit" for s in comp.segments)
+    assert any("exploratory" in n for n in report.notices)
+
+
+def test_assign_roles_checks_names_and_margins() -> None:
+    specs = assign_roles(DEFAULT_METRICS, decision="car", secondary=("wcar",), guardrails=("error_rate",))
+    assert [(s.name, s.role) for s in specs] == [
+        ("car", "decision"),
+        ("wcar", "secondary"),
+        ("error_rate", "guardrail"),
+    ]
+    default = assign_roles(DEFAULT_METRICS)
+    assert default[0].name == "acceptance_rate" and default[0].role == "decision"
+    assert {s.name for s in default if s.role == "secondary"} >= {"car", "wcar", "pcw"}
+    with pytest.raises(UnknownMetricError, match="unknown metric 'nope'"):
+        assign_roles(DEFAULT_METRICS, decision="nope")
+    with pytest.raises(UnknownMetricError, match="only one role"):
+        assign_roles(DEFAULT_METRICS, decision="car", secondary=("car",))
+    with pytest.raises(UnknownMetricError, match="no non-inferiority margin"):
+        assign_roles(DEFAULT_METRICS, guardrails=("car",))

@@ -112,3 +112,49 @@ def test_plan_from_history(export: Path) -> None:
     )
     assert res.exit_code == 0
     assert "units per arm: 1000" in res.stdout and "design effect" in res.stdout
+
+
+def test_metric_roles_on_the_command_line_and_in_the_report(export: Path) -> None:
+    """Issue 20: roles are explicit, stated with their definitions, and chosen on the command line."""
+    code, out, _ = _report("--experiment", "exp", "--events", str(export))
+    assert code == 0
+    assert "### Decision metric" in out and "### Secondary metrics (holm-adjusted among themselves" in out
+    assert "| acceptance_rate | decision |" in out
+    assert "Not computable from this source, left out: car, wcar, pcw." in out  # a Parquet export
+    code, out, _ = _report(
+        "--experiment", "exp", "--events", str(export), "--format", "json", "--decision-metric", "persistence_rate_30s"
+    )
+    assert code == 0
+    metrics = json.loads(out)["comparisons"][0]["metrics"]
+    assert metrics[0]["metric"] == "persistence_rate_30s" and metrics[0]["role"] == "decision"
+    assert {m["metric"]: m["role"] for m in metrics}["acceptance_rate"] == "secondary"
+    code, out, _ = _report("--experiment", "exp", "--events", str(export), "--format", "json", "--secondary", "")
+    assert code == 0
+    assert [m["role"] for m in json.loads(out)["comparisons"][0]["metrics"]].count("secondary") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--decision-metric", "nope"), "unknown metric 'nope'"),
+        (("--secondary", "acceptance_rate"), "only one role"),
+        (("--guardrails", "car"), "no non-inferiority margin"),
+        (("--decision-metric", "car"), "cannot be computed from this source"),
+    ],
+)
+def test_bad_metric_roles_are_one_clear_line(export: Path, args: tuple[str, ...], message: str) -> None:
+    code, out, err = _report("--experiment", "exp", "--events", str(export), *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in out + err
+
+
+def test_plan_is_for_the_decision_metric(export: Path) -> None:
+    base = ["ab", "plan", "--experiment", "exp", "--events", str(export), "--format", "json"]
+    acc = json.loads(runner.invoke(build_app(), base).stdout)
+    res = runner.invoke(build_app(), [*base, "--metric", "persistence_rate_30s"])
+    assert res.exit_code == 0, res.output
+    persistence = json.loads(res.stdout)
+    assert persistence["baseline_mean"] > 0.5 > acc["baseline_mean"]  # ~93 % persist vs ~24 % accepted
+    res = runner.invoke(build_app(), [*base, "--metric", "car"])
+    assert res.exit_code == 2 and "cannot be computed from this source" in res.stderr
