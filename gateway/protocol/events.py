@@ -4,7 +4,9 @@ codesieve: {"kind": "shown"|"accepted"|"dismissed"|"persisted", "completion_id",
             "event_id", "accept_kind", "accepted_chars", "accepted_lines", "after_s",
             "edit_distance_ratio" | "current_text", "elapsed_ms"}
 Tabby:     {"type": "view"|"select"|"dismiss", "completion_id", "choice_index", "view_id", "elapsed"}
-           with `?select_kind=line` for a line-by-line (partial) accept.
+           with `?select_kind=line` for a line-by-line (partial) accept. tabby-agent (1.5.0) reports no
+           lengths; a plugin may add codesieve's `accepted_chars`/`accepted_lines` to a select, and
+           those are recorded as client-reported (`accepted_chars_source = "client"`).
 A body may be one event, a JSON list of events, or {"events": [...]}.
 """
 
@@ -72,6 +74,12 @@ class TabbyEvent(BaseModel):
     choice_index: Annotated[int, Field(ge=0, le=31)] = 0
     view_id: str | None = None
     elapsed: Annotated[float, Field(ge=0)] | None = None
+    accepted_chars: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="codesieve: characters the plugin inserted on `select` (after its own trimming)"
+    )
+    accepted_lines: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="codesieve: lines the plugin inserted on `select`"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,7 @@ class ParsedEvent:
     edit_distance_ratio: float | None = None
     current_text: str | None = None
     elapsed_ms: float | None = None
+    line_accept: bool = False  # Tabby `select_kind=line`: the next line of the shown completion
 
 
 _TABBY_KIND: dict[str, EventKind] = {"view": "shown", "select": "accepted", "dismiss": "dismissed"}
@@ -110,7 +119,10 @@ def _parse_one(item: Any, select_kind: str | None) -> ParsedEvent:
             t.choice_index,
             _derived_id("tabby", t.type, t.completion_id, t.choice_index, t.view_id, select_kind),
             accept_kind=("partial" if partial else "full") if kind == "accepted" else None,
+            accepted_chars=t.accepted_chars if kind == "accepted" else None,
+            accepted_lines=t.accepted_lines if kind == "accepted" else None,
             elapsed_ms=t.elapsed,
+            line_accept=partial,
         )
     e = CodesieveEvent.model_validate(item)
     return ParsedEvent(
