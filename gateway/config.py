@@ -83,9 +83,10 @@ class GatewaySettings(BaseSettings):
 
     # --- client compatibility
     model_aliases: dict[str, str] = Field(
-        default_factory=dict,
-        description="client model names served by the gateway's model, e.g. "
-        '{"bigcode/starcoder2-15b": "tiny-code"} (JSON in CODESIEVE_MODEL_ALIASES)',
+        # llm.nvim / llm-ls send "bigcode/starcoder2-15b" unless configured otherwise.
+        default_factory=lambda: {"bigcode/starcoder2-15b": "*"},
+        description='client model name -> served model name ("*" = the gateway\'s model); '
+        'JSON in CODESIEVE_MODEL_ALIASES, e.g. {"bigcode/starcoder2-15b": "*"}; answers name the model that served',
     )
     accept_any_model: bool = Field(
         False, description="serve every model name with the gateway's model (clients that hard-code a name)"

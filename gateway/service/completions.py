@@ -157,7 +157,7 @@ class CompletionService:
         # Clients name the gateway's model (or an alias of it); an experiment arm may route it to another one.
         if req.model is None or self._cfg.accept_any_model:
             return None
-        if self._cfg.model_aliases.get(req.model, req.model) != self._cfg.model_name:
+        if self._cfg.model_aliases.get(req.model, req.model) not in (self._cfg.model_name, "*"):
             return ErrorResponse(
                 404, "model_not_found", f"model {req.model!r} is not served here; see /v1/models", param="model"
             )

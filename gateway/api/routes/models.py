@@ -2,7 +2,8 @@
 
 The entries are vLLM's own model cards (fetched once at start-up), so clients that read vLLM's
 fields get them: Continue's vllm provider sizes its context from `max_model_len`. Each configured
-alias (settings.model_aliases) is listed as a card of its own whose `root` is the served model.
+alias (settings.model_aliases; "*" names the served model) is listed as a card of its own whose
+`root` is the served model.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def model_cards(state: Any) -> list[dict[str, Any]]:
     aliases = [
         {**card, "id": alias, "root": name, "parent": name}
         for alias, target in state.settings.model_aliases.items()
-        if target == name and alias != name
+        if target in (name, "*") and alias != name
     ]
     return [card, *aliases]
 
