@@ -354,7 +354,7 @@ class CompletionService:
         logprobs = None
         if choice.logprobs is not None:
             keep = unchanged_chars(choice.raw, sent)
-            logprobs = choice.logprobs.take(keep, shift=len(echo))
+            logprobs = choice.logprobs.take(choice.raw, keep, shift=len(echo))
         return {
             "id": cid,
             "object": "text_completion",
@@ -502,7 +502,7 @@ def _echo_text(plan: Plan) -> str:
 def _logprobs(choice: _Choice, shift: int) -> dict[str, Any] | None:
     if choice.logprobs is None:
         return None
-    return choice.logprobs.take(unchanged_chars(choice.raw, choice.text), shift=shift)
+    return choice.logprobs.take(choice.raw, unchanged_chars(choice.raw, choice.text), shift=shift)
 
 
 def _best_of(req: ParsedCompletion, choices: list[_Choice]) -> list[_Choice]:

@@ -33,39 +33,61 @@ def unchanged_chars(raw: str, final: str) -> int:
 
 
 class LogprobTrack:
-    """One choice's upstream logprobs, accumulated over chunks and released as its text is released."""
+    """One choice's upstream logprobs, accumulated over chunks and released as its text is released.
 
-    __slots__ = ("_lists", "_ends", "_sent")
+    Tokens are placed in the model's text by matching them in order: vLLM's own `text_offset` counts
+    special tokens that its detokenizer leaves out of the text (`<fim_middle>` ...), so it drifts.
+    A token that is not in the text (a skipped special token, or a byte of a character split across
+    tokens, decoded as U+FFFD) gets zero width; the returned `text_offset` are these positions.
+    """
+
+    __slots__ = ("_lists", "_starts", "_ends", "_pos", "_sent")
 
     def __init__(self) -> None:
         self._lists: dict[str, list[Any]] = {k: [] for k in _KEYS}
-        self._ends: list[int] = []  # end offset of each token in the upstream text
+        self._starts: list[int] = []  # position of each placed token in the model's text
+        self._ends: list[int] = []
+        self._pos = 0
         self._sent = 0
 
     def add(self, logprobs: dict[str, Any] | None) -> None:
         if not logprobs:
             return
         tokens = logprobs.get("tokens") or []
-        end = self._ends[-1] if self._ends else 0
-        for t in tokens:
-            end += len(t)
-            self._ends.append(end)
         for k in _KEYS:
             values = logprobs.get(k)
             ok = isinstance(values, list) and len(values) == len(tokens)
             self._lists[k] += values if ok else [None] * len(tokens)
 
-    def take(self, keep_chars: int, *, shift: int = 0) -> dict[str, Any]:
-        """The not yet released entries of tokens ending within the first `keep_chars` characters.
+    def _place(self, raw: str) -> None:
+        tokens = self._lists["tokens"]
+        while len(self._ends) < len(tokens):
+            t = tokens[len(self._ends)]
+            t = t if isinstance(t, str) else ""
+            start = self._pos
+            if t and raw.startswith(t, start):
+                self._pos += len(t)
+            elif t and raw[start:] == t[: len(raw) - start]:
+                return  # the text so far ends inside this token: place it when more text has arrived
+            elif ("\ufffd" in t or t.startswith("bytes:")) and start < len(raw) and not raw[start].isascii():
+                self._pos += 1  # one byte of a split character: the character goes to its first byte
+            self._starts.append(start)
+            self._ends.append(self._pos)
 
-        `shift` moves `text_offset` (by the length of an echoed prompt before the completion).
+    def take(self, raw: str, keep_chars: int, *, shift: int = 0) -> dict[str, Any]:
+        """The entries not yet released of tokens that end within the first `keep_chars` of `raw`.
+
+        Args:
+            raw: the model's text so far (the upstream's, before any gateway change).
+            keep_chars: how much of it the client receives unchanged (see unchanged_chars).
+            shift: added to `text_offset` (the length of an echoed prompt before the completion).
         """
+        self._place(raw)
         n = self._sent
         while n < len(self._ends) and self._ends[n] <= keep_chars:
             n += 1
         out = {k: v[self._sent : n] for k, v in self._lists.items()}
-        if shift:
-            out["text_offset"] = [o + shift if isinstance(o, int) else o for o in out["text_offset"]]
+        out["text_offset"] = [o + shift for o in self._starts[self._sent : n]]
         self._sent = n
         return out
 

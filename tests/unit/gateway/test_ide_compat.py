@@ -314,10 +314,14 @@ def test_logprob_track_golden() -> None:
     assert unchanged_chars("abc", "") == 0
     track = LogprobTrack()
     track.add({"tokens": ["ab", "cd"], "token_logprobs": [-1.0, -2.0], "top_logprobs": None, "text_offset": [0, 2]})
-    track.add({"tokens": ["ef"], "token_logprobs": [-3.0], "top_logprobs": [{"ef": -3.0}], "text_offset": [4]})
-    assert track.take(3)["tokens"] == ["ab"]
-    assert track.take(6, shift=10) == {
-        "tokens": ["cd", "ef"], "token_logprobs": [-2.0, -3.0], "top_logprobs": [None, {"ef": -3.0}],
-        "text_offset": [12, 14],
+    assert track.take("abc", 3)["tokens"] == ["ab"]  # "cd" is not all in the text yet
+    # vLLM counts the special token in its offsets (ef at 16); the text does not hold it
+    track.add({"tokens": ["<fim_middle>", "ef"], "token_logprobs": [-3.0, -4.0], "text_offset": [4, 16]})
+    assert track.take("abcdef", 6, shift=10) == {
+        "tokens": ["cd", "<fim_middle>", "ef"], "token_logprobs": [-2.0, -3.0, -4.0],
+        "top_logprobs": [None, None, None], "text_offset": [12, 14, 14],
     }  # fmt: skip
-    assert track.sum_logprob() == -6.0
+    assert track.sum_logprob() == -10.0
+    split = LogprobTrack()  # "é" split across two byte tokens, each decoded as U+FFFD
+    split.add({"tokens": ["caf", "\ufffd", "\ufffd", "!"], "token_logprobs": [-1.0] * 4})
+    assert split.take("café!", 5)["text_offset"] == [0, 3, 4, 4]
