@@ -170,7 +170,9 @@ def test_tabby_context_reaches_the_model_and_crlf_comes_back(http: httpx.Client)
     segments = {"prefix": "def area(r):\r\n    ", "suffix": "\r\n", "filepath": "geo.py"}
     context = {
         "declarations": [{"filepath": "consts.py", "body": "PI = 3.14159\n"}],
-        "relevant_snippets_from_recently_opened_files": [{"filepath": "sq.py", "body": "def square(x):\n    return x * x"}],
+        "relevant_snippets_from_recently_opened_files": [
+            {"filepath": "sq.py", "body": "def square(x):\n    return x * x"}
+        ],
     }
     bare = http.post("/v1/completions", json={"language": "python", "segments": segments, "seed": 1}).json()
     rich = http.post("/v1/completions", json={"language": "python", "segments": {**segments, **context}}).json()
