@@ -163,7 +163,8 @@ def test_agent_fetches_server_setting_and_its_events_are_recorded(
         # anonymous usage tracking off, in its live config and in its data store for the next start.
         _wait(lambda: agent.call("getConfig")["anonymousUsageTracking"]["disable"] is True)
         assert agent.call("getStatus") == "ready"
-        stored = json.loads((home / ".tabby-client" / "agent" / "data.json").read_text())
+        data = home / ".tabby-client" / "agent" / "data.json"
+        stored = _wait(lambda: (d := json.loads(data.read_text())).get("serverConfig") and d)  # saved after applying
         assert stored["serverConfig"][gw.url] == {"anonymousUsageTracking": {"disable": True}}
 
         request = {"filepath": "fib.py", "language": "python", "text": DOC, "position": len(DOC), "manually": True}
