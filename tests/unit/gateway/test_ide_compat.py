@@ -255,6 +255,14 @@ def test_tabby_accepts_record_client_lengths_or_say_server(tmp_path: Path, upstr
         ("full", len(upstream.text), "server"),
         ("partial", len(first_line), "server"),
     ]
+    import pyarrow.parquet as pq
+
+    from gateway.telemetry.export import export_parquet
+
+    out = tmp_path / "export.parquet"
+    export_parquet(create_engine(settings.sync_db_url), out)
+    table = pq.read_table(out, columns=["record_type", "accepted_chars_source"]).to_pylist()
+    assert [r["accepted_chars_source"] for r in table if r["record_type"] == "event"] == ["client", "server", "server"]
 
 
 # --- logprobs, echo, best_of (item 5 and the OpenAI SDK's parameters)
