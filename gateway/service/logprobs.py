@@ -56,8 +56,10 @@ class LogprobTrack:
         tokens = logprobs.get("tokens") or []
         for k in _KEYS:
             values = logprobs.get(k)
-            ok = isinstance(values, list) and len(values) == len(tokens)
-            self._lists[k] += values if ok else [None] * len(tokens)
+            if isinstance(values, list) and len(values) == len(tokens):
+                self._lists[k] += values
+            else:
+                self._lists[k] += [None] * len(tokens)
 
     def _place(self, raw: str) -> None:
         tokens = self._lists["tokens"]
