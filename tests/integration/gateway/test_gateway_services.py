@@ -39,7 +39,7 @@ def test_completion_records_reach_postgresql(vllm_server: VllmServer, pg_databas
     engine.dispose()
     assert ids <= {r.id for r in rows}
     assert all(r.prompt_text is None and r.unit_id != "dora" for r in rows)
-    assert version == "0003"
+    assert version == "0004"
 
 
 @pytest.mark.redis
