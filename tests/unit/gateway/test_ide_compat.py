@@ -333,3 +333,14 @@ def test_logprob_track_golden() -> None:
     split = LogprobTrack()  # "é" split across two byte tokens, each decoded as U+FFFD
     split.add({"tokens": ["caf", "\ufffd", "\ufffd", "!"], "token_logprobs": [-1.0] * 4})
     assert split.take("café!", 5)["text_offset"] == [0, 3, 4, 4]
+
+
+@pytest.mark.parametrize("filters", [True, False])
+def test_streamed_echo_comes_once_before_the_text(tmp_path: Path, filters: bool) -> None:
+    upstream = TokenUpstream(["    return", " 1", "\n"])
+    for client, auth in _client(tmp_path, upstream, enable_filters=filters):
+        body = {"prompt": "def one():\n", "echo": True, "stream": True, "logprobs": 0}
+        choices = [c for ch in _sse(client.post("/v1/completions", json=body, headers=auth)) for c in ch["choices"]]
+    assert "".join(c["text"] for c in choices) == "def one():\n    return 1\n"
+    offsets = [o for c in choices if c["logprobs"] for o in c["logprobs"]["text_offset"]]
+    assert offsets == [11, 21, 23]  # positions in the echoed text
