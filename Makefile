@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 
-.PHONY: venv sysdeps model serve key test test-unit check clean
+.PHONY: venv sysdeps test-clients model serve key test test-unit check clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ $(STAMP): pyproject.toml
 sysdeps:
 	@bash scripts/install-sysdeps.sh
 
+# IDE clients the integration tests drive (tabby-agent), pinned in tests/clients/package-lock.json,
+# installed from npm into tests/clients/node_modules (no root; a no-op when already installed).
+test-clients:
+	@bash scripts/install-test-clients.sh
+
 model: $(STAMP)
 	@test -f $(MODEL_DIR)/config.json || $(BIN)/codesieve train tiny-model --output $(MODEL_DIR)
 
@@ -44,7 +49,7 @@ serve: $(STAMP) model
 key: $(STAMP)
 	@$(BIN)/codesieve keys create --user $(or $(KEY_USER),$(USER),me)
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps test-clients
 	$(BIN)/python -m pytest -q tests
 
 test-unit: $(STAMP)

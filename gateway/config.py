@@ -73,8 +73,30 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="larger request bodies get 413")
     max_tokens_default: int = Field(64, ge=1, description="max_tokens when a request gives none")
     max_tokens_limit: int = Field(512, ge=1, description="largest max_tokens a request may ask for")
+    max_tokens_strict: bool = Field(
+        False,
+        description="answer 400 max_tokens_too_large over the limit; default: clamp to the limit "
+        "and say so in x_codesieve.max_tokens_clamped (Continue asks for 4096)",
+    )
     max_n: int = Field(4, ge=1, le=32, description="largest n (choices per request)")
     max_prompt_chars: int = Field(64 * 1024, ge=1, description="prefix+suffix larger than this get 400")
+
+    # --- client compatibility
+    model_aliases: dict[str, str] = Field(
+        # llm.nvim / llm-ls send "bigcode/starcoder2-15b" unless configured otherwise.
+        default_factory=lambda: {"bigcode/starcoder2-15b": "*"},
+        description='client model name -> served model name ("*" = the gateway\'s model); '
+        'JSON in CODESIEVE_MODEL_ALIASES, e.g. {"bigcode/starcoder2-15b": "*"}; answers name the model that served',
+    )
+    accept_any_model: bool = Field(
+        False, description="serve every model name with the gateway's model (clients that hard-code a name)"
+    )
+    tabby_context_chars: int = Field(
+        768,
+        ge=0,
+        le=65536,
+        description="Tabby: characters of declarations/snippets rendered into the prompt (Tabby's server: 768)",
+    )
 
     # --- auth and rate limit
     require_auth: bool = Field(True, description="require `Authorization: Bearer <key>` on /v1/*")
@@ -108,6 +130,13 @@ class GatewaySettings(BaseSettings):
     retention_days: int | None = Field(
         None, ge=1, description="delete raw telemetry rows older than this, keeping per-unit daily aggregates"
     )
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _aliases(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(not k or len(k) > 200 or not t or len(t) > 200 for k, t in v.items()):
+            raise ValueError("model aliases map non-empty names of at most 200 characters")
+        return v
 
     # --- operator console (gateway/console/)
     console_enabled: bool = Field(True, description="serve the browser console under /console")

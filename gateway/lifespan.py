@@ -51,14 +51,13 @@ from gateway.upstream.vllm_client import VllmClient
 log = logging.getLogger(__name__)
 
 
-async def _resolve_model_name(settings: GatewaySettings, vllm: VllmClient) -> str:
+async def _resolve_model_name(settings: GatewaySettings, cards: list[dict[str, Any]]) -> str:
     if settings.served_model_name:
         return settings.served_model_name
     if settings.upstream_url is None and settings.model_dir is not None:
         return settings.model_dir.name
-    names = await vllm.models()
-    if isinstance(names, list) and names:
-        return names[0]
+    if cards:
+        return str(cards[0]["id"])
     # A dead upstream is reported (by /ready and by 503s), not hidden; requests still name a model.
     log.error("upstream %s is unreachable at start-up; /ready will say so", settings.upstream_url)
     return "unknown"
@@ -201,7 +200,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upstream_url = state.supervisor.url
     state.http = _build_upstream_http(settings, getattr(state, "upstream_transport", None))
     state.vllm = VllmClient(state.http, upstream_url, timeout_s=settings.upstream_timeout_s)
-    model_name = await _resolve_model_name(settings, state.vllm)
+    # The upstream's own model cards (vLLM: max_model_len, root, ...), served by GET /v1/models.
+    cards = await state.vllm.model_cards()
+    state.upstream_models = cards if isinstance(cards, list) else []
+    model_name = await _resolve_model_name(settings, state.upstream_models)
+    card = next((c for c in state.upstream_models if c.get("id") == model_name), None)
+    max_model_len = card.get("max_model_len") if card is not None else None
     fim = resolve_fim_template(explicit=settings.fim_template, model_name=model_name, model_dir=settings.model_dir)
     state.completion_service_model = model_name
     build_filters = _filter_factory(settings)
@@ -224,7 +228,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         build_filters=build_filters,
     )
     state.completion_service = CompletionService(
-        ServiceConfig(model_name, fim, settings.store_raw_text, settings.redact_before_model),
+        ServiceConfig(
+            model_name,
+            fim,
+            settings.store_raw_text,
+            settings.redact_before_model,
+            model_aliases=settings.model_aliases,
+            accept_any_model=settings.accept_any_model,
+            max_model_len=max_model_len if isinstance(max_model_len, int) else None,
+            tabby_context_chars=settings.tabby_context_chars,
+        ),
         state.vllm,
         state.writer,
         state.metrics,

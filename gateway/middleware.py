@@ -15,6 +15,8 @@ wraps `send` and `receive` again, and the event route is cheap enough for that t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -38,6 +40,33 @@ async def send_error(send: Send, err: ErrorResponse) -> None:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+# Lingering close for 413s: a client that writes its whole body before reading (Python's urllib,
+# most simple clients) sees a connection reset, not the 413, when the server answers and closes
+# mid-upload. So the rest of an oversize body is read and dropped before the answer, up to these
+# bounds; past them the answer goes out anyway. A client that sent `Expect: 100-continue` (curl)
+# has sent no body yet and is answered at once.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+DRAIN_TIMEOUT_S = 10.0
+
+
+async def _drain(receive: Receive, scope: Scope, seen: int = 0) -> None:
+    if any(name == b"expect" for name, _ in scope["headers"]):
+        return
+
+    async def discard() -> None:
+        total = seen
+        while total <= DRAIN_LIMIT_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            total += len(message.get("body", b""))
+            if not message.get("more_body"):
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(discard(), DRAIN_TIMEOUT_S)
 
 
 class EdgeMiddleware:
@@ -79,6 +108,8 @@ class EdgeMiddleware:
         for name, value in scope["headers"]:
             header_bytes += len(name) + len(value)
             if name == b"content-length" and value.isdigit() and int(value) > self.max:
+                if int(value) <= DRAIN_LIMIT_BYTES:
+                    await _drain(receive, scope)
                 await send_error(send, self._too_large())
                 return 413
         if header_bytes > MAX_HEADER_BYTES:
@@ -109,6 +140,7 @@ class EdgeMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not status:
+                await _drain(receive, scope, seen)
                 await send_error(send, self._too_large())
                 return 413
         return status or 500

@@ -340,6 +340,8 @@ def simulate_export_frame(
     frame["accepted_lines"] = pd.array(
         pd.Series(1.0, index=frame.index).where(frame["kind"] == "accepted"), dtype="Int64"
     )
+    # simulated plugins report what they inserted
+    frame["accepted_chars_source"] = pd.Series("client", index=frame.index).where(frame["kind"] == "accepted")
     from experiments.ab.parquet_export import EXPORT_COLUMNS
 
     if not client_signals:

@@ -8,6 +8,8 @@ Tabby:     {"type": "view"|"select"|"dismiss", "completion_id", "choice_index", 
 activity:  {"kind": "activity", "chars_typed", "chars_pasted", "period_s", "event_id"}: a plugin's
            periodic count of characters the user typed (pastes and accepted completions excluded)
            and pasted; no completion. The A/B report's PCW denominator.
+           On a Tabby select, tabby-agent (1.5.0) reports no lengths; a plugin may add codesieve's
+           `accepted_chars`/`accepted_lines`, recorded as client-reported (`accepted_chars_source`).
 A body may be one event, a JSON list of events, or {"events": [...]}.
 """
 
@@ -79,6 +81,12 @@ class TabbyEvent(BaseModel):
     choice_index: Annotated[int, Field(ge=0, le=31)] = 0
     view_id: str | None = None
     elapsed: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    accepted_chars: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = Field(
+        None, description="codesieve: characters the plugin inserted on `select` (after its own trimming)"
+    )
+    accepted_lines: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = Field(
+        None, description="codesieve: lines the plugin inserted on `select`"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,7 @@ class ParsedEvent:
     edit_distance_ratio: float | None = None
     current_text: str | None = None
     elapsed_ms: float | None = None
+    line_accept: bool = False  # Tabby `select_kind=line`: the next line of the shown completion
 
 
 class ActivityEvent(BaseModel):
@@ -149,7 +158,10 @@ def _parse_one(item: Any, select_kind: str | None) -> ParsedEvent | ParsedActivi
             t.choice_index,
             _derived_id("tabby", t.type, t.completion_id, t.choice_index, t.view_id, select_kind),
             accept_kind=("partial" if partial else "full") if kind == "accepted" else None,
+            accepted_chars=t.accepted_chars if kind == "accepted" else None,
+            accepted_lines=t.accepted_lines if kind == "accepted" else None,
             elapsed_ms=t.elapsed,
+            line_accept=partial,
         )
     e = CodesieveEvent.model_validate(item)
     return ParsedEvent(

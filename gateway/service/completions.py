@@ -21,9 +21,11 @@ from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion
 from gateway.protocol.echo import safe_echo
 from gateway.service.fim import FimTemplate, language_stops
+from gateway.service.logprobs import LogprobTrack, unchanged_chars
 from gateway.service.prompt_guard import GuardedPrompt, guard_prompt_off_loop, restore_secrets
 from gateway.service.recent import CompletionRef, RecentCompletions
 from gateway.service.stops import UPSTREAM_MAX_STOPS, StopMatcher, truncate_at_stop
+from gateway.service.tabby_context import context_budget, render_context, select_snippets
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class Plan:
     experiment: str | None = None
     arm: str | None = None
     prompt: GuardedPrompt | None = None  # secrets found in the prompt (and their placeholders)
+    context_snippets: int = 0  # Tabby context rendered before the prefix: how many pieces,
+    context_chars: int = 0  # and how many characters (the rendered comment block)
 
 
 @dataclass(slots=True)
@@ -66,6 +70,8 @@ class _Choice:
     text: str = ""
     finish_reason: str | None = None
     filters: list[dict[str, Any]] = field(default_factory=list)
+    raw: str = ""  # the model's text as it arrived, before any gateway change (for logprobs)
+    logprobs: LogprobTrack | None = None  # only when the client asked for logprobs (or best_of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,11 @@ class ServiceConfig:
     # Replace secrets in the prompt with numbered placeholders before vLLM sees it, and put them
     # back in the completion afterwards (after the output filters ran on the model's own text).
     redact_before_model: bool = False
+    # Client model names served by `model_name` (settings.model_aliases), or every name.
+    model_aliases: dict[str, str] = field(default_factory=dict)
+    accept_any_model: bool = False
+    max_model_len: int | None = None  # the upstream's context length (its /v1/models), when known
+    tabby_context_chars: int = 768  # budget for Tabby's declarations/snippets (Tabby's own default)
 
 
 class ArmResolver(Protocol):
@@ -107,15 +118,37 @@ class CompletionService:
     async def _plan(self, req: ParsedCompletion, caller: Caller) -> Plan:
         default = Plan(self._upstream, self._cfg.model_name, self._cfg.fim, self._filters, req)
         plan = self._arms.plan(req, caller, default) if self._arms is not None else default
+        if plan.req.context:
+            plan = self._with_context(plan)
         if plan.filters is None and not self._cfg.redact_before_model:
             return plan
+        # The context is part of the prefix by now: a secret in a snippet is guarded like one in the prefix.
         guarded = await guard_prompt_off_loop(
             plan.req.prefix, plan.req.suffix, redact_before_model=self._cfg.redact_before_model
         )
+        if plan.context_chars and guarded.findings:
+            where = [dict(f, where="context") if _in_context(f, plan.context_chars) else f for f in guarded.findings]
+            guarded = dataclasses.replace(guarded, findings=where)
         if guarded.redactions is not None:
             req = dataclasses.replace(plan.req, prefix=guarded.prefix, suffix=guarded.suffix)
             return dataclasses.replace(plan, req=req, prompt=guarded)
         return dataclasses.replace(plan, prompt=guarded)
+
+    def _with_context(self, plan: Plan) -> Plan:
+        """Tabby's declarations and snippets as comments before the prefix (gateway.service.tabby_context)."""
+        req = plan.req
+        budget = context_budget(
+            self._cfg.tabby_context_chars,
+            prompt_chars=len(req.prefix) + len(req.suffix or ""),
+            max_model_len=self._cfg.max_model_len,
+            max_tokens=req.max_tokens,
+        )
+        chosen = select_snippets(req.context, budget)
+        block = render_context(req.language, chosen)
+        if not block:
+            return plan
+        req = dataclasses.replace(req, prefix=block + req.prefix)
+        return dataclasses.replace(plan, req=req, context_snippets=len(chosen), context_chars=len(block))
 
     def _restore(self, plan: Plan, choices: list[_Choice]) -> None:
         # After the output filters: the user's own secrets come back where the model echoed a placeholder.
@@ -125,8 +158,10 @@ class CompletionService:
 
     # --- request preparation
     def _check_model(self, req: ParsedCompletion) -> ErrorResponse | None:
-        # Clients name the gateway's model; an experiment arm may route it to another one.
-        if req.model is not None and req.model != self._cfg.model_name:
+        # Clients name the gateway's model (or an alias of it); an experiment arm may route it to another one.
+        if req.model is None or self._cfg.accept_any_model:
+            return None
+        if self._cfg.model_aliases.get(req.model, req.model) not in (self._cfg.model_name, "*"):
             return ErrorResponse(
                 404,
                 "model_not_found",
@@ -150,6 +185,12 @@ class CompletionService:
             "n": req.n,
             **req.passthrough,
         }
+        # best_of is not a vLLM parameter: the gateway samples best_of choices and keeps the n most
+        # likely ones (by the sum of their token log-probabilities), as OpenAI's server does.
+        best_of = payload.pop("best_of", None)
+        if best_of is not None and best_of > req.n and not req.stream:
+            payload["n"] = best_of
+            payload.setdefault("logprobs", 0)
         if stops:
             payload["stop"] = stops[:UPSTREAM_MAX_STOPS]
         for name in ("temperature", "top_p", "seed"):
@@ -178,9 +219,18 @@ class CompletionService:
         stops = self._stops(plan)
         choices = []
         for i, c in enumerate(result.body["choices"]):
-            text, stopped = truncate_at_stop(c.get("text") or "", stops)
-            choices.append(_Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason")))
-        filter_ms = self._filter_choices(plan, choices)
+            raw = c.get("text") or ""
+            text, stopped = truncate_at_stop(raw, stops)
+            choice = _Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason"), raw=raw)
+            if "logprobs" in plan.req.passthrough or len(result.body["choices"]) > plan.req.n:
+                choice.logprobs = LogprobTrack()
+                choice.logprobs.add(c.get("logprobs"))
+            choices.append(choice)
+        choices = _best_of(plan.req, choices)
+        filter_ms = self._apply_filters(plan, choices)
+        self._restore(plan, choices)
+        _restore_crlf(plan, choices)
+        echo = _echo_text(plan)
         usage = result.body.get("usage")
         total_ms = (time.perf_counter() - started) * 1000.0
         block = self._x_codesieve(
@@ -193,7 +243,13 @@ class CompletionService:
             "created": int(time.time()),
             "model": self._cfg.model_name,
             "choices": [
-                {"index": c.index, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None} for c in choices
+                {
+                    "index": c.index,
+                    "text": echo + c.text,
+                    "finish_reason": c.finish_reason,
+                    "logprobs": _logprobs(c, len(echo)),
+                }
+                for c in choices
             ],
             "usage": usage,
             "x_codesieve": block,
@@ -222,6 +278,8 @@ class CompletionService:
         hold_back = plan.filters is not None or (plan.prompt is not None and plan.prompt.redactions is not None)
         stops = self._stops(plan)
         matchers: dict[int, StopMatcher] = {}
+        echo = _echo_text(plan)
+        want_logprobs = "logprobs" in req.passthrough
         payload = {**self._payload(plan), "stream_options": {"include_usage": True}}
         async for chunk in plan.upstream.stream(payload):
             if isinstance(chunk, ErrorResponse):
@@ -238,6 +296,10 @@ class CompletionService:
                 matcher = matchers.setdefault(index, StopMatcher(stops))
                 if matcher.stopped:
                     continue  # already finished here; the upstream ran on to its own stop
+                if want_logprobs:  # the model's own text is kept only to place its logprobs
+                    choice.logprobs = choice.logprobs or LogprobTrack()
+                    choice.logprobs.add(c.get("logprobs"))
+                    choice.raw += c.get("text") or ""
                 delta = matcher.feed(c.get("text") or "")
                 if matcher.stopped:
                     choice.finish_reason = "stop"
@@ -248,11 +310,12 @@ class CompletionService:
                 if hold_back:
                     if choice.finish_reason is None:
                         continue
-                    self._filter_choices(plan, [choice])
+                    self._apply_filters(plan, [choice])
+                    self._restore(plan, [choice])
                     delta = choice.text
                 if delta or choice.finish_reason:
                     sent_any = True
-                    yield _sse(self._chunk(completion_id, created, choice.index, delta, choice.finish_reason))
+                    yield _sse(self._chunk(completion_id, created, choice, delta, echo, sent=choice.text))
             if len(matchers) == req.n and all(m.stopped for m in matchers.values()):
                 break  # every choice hit a gateway-side stop: leaving the stream aborts the upstream request
         for index, matcher in matchers.items():  # an upstream that ended without a finish_reason
@@ -262,10 +325,11 @@ class CompletionService:
             rest = matcher.flush()
             choice.text += rest
             if hold_back:  # never sent yet: filtered like a cut-off completion, then released
-                self._filter_choices(plan, [choice])
+                self._apply_filters(plan, [choice])
+                self._restore(plan, [choice])
                 rest = choice.text
             if rest or choice.finish_reason:
-                yield _sse(self._chunk(completion_id, created, index, rest, choice.finish_reason))
+                yield _sse(self._chunk(completion_id, created, choice, rest, echo, sent=choice.text))
         upstream_ms = (time.perf_counter() - upstream_started) * 1000.0
         self._metrics.upstream_latency.observe(upstream_ms / 1000.0)
         total_ms = (time.perf_counter() - started) * 1000.0
@@ -286,43 +350,29 @@ class CompletionService:
         yield _sse(final)
         yield "data: [DONE]\n\n"
 
-    def _chunk(self, cid: str, created: int, index: int, text: str, finish: str | None) -> dict[str, Any]:
+    def _chunk(self, cid: str, created: int, choice: _Choice, text: str, echo: str, *, sent: str) -> dict[str, Any]:
+        """One SSE chunk of `choice`; `sent` is all of its text released so far (this delta included).
+
+        The echoed prompt goes before the choice's first text; logprobs go with the text they cover.
+        """
+        first = len(sent) == len(text)
+        if echo and first:
+            text = echo + text
+        logprobs = None
+        if choice.logprobs is not None:
+            keep = unchanged_chars(choice.raw, sent)
+            logprobs = choice.logprobs.take(choice.raw, keep, shift=len(echo))
         return {
             "id": cid,
             "object": "text_completion",
             "created": created,
             "model": self._cfg.model_name,
-            "choices": [{"index": index, "text": text, "finish_reason": finish, "logprobs": None}],
+            "choices": [
+                {"index": choice.index, "text": text, "finish_reason": choice.finish_reason, "logprobs": logprobs}
+            ],
         }
 
     # --- filters
-    def _filter_choices(self, plan: Plan, choices: list[_Choice]) -> float | None:
-        """Output filters, then the prompt's own secrets restored; an echoed prompt is kept apart."""
-        echoed = self._split_echo(plan, choices)
-        filter_ms = self._apply_filters(plan, choices)
-        self._restore(plan, choices)
-        for choice, head in zip(choices, echoed, strict=True):
-            choice.text = head + choice.text
-        return filter_ms
-
-    def _split_echo(self, plan: Plan, choices: list[_Choice]) -> list[str]:
-        """`echo: true`: the prompt vLLM repeats before each completion, as the client may see it.
-
-        That is the prompt with its secrets replaced by typed placeholders (as stored), never the
-        one sent: the prompt's secrets must not come back through echo (issue 13), and numbered
-        placeholders in it must not be restored.
-        """
-        if not plan.req.passthrough.get("echo") or plan.prompt is None:
-            return [""] * len(choices)
-        sent = plan.fim.render(plan.req.prefix, plan.req.suffix)
-        safe = plan.fim.render(plan.prompt.stored_prefix, plan.prompt.stored_suffix) if plan.prompt.findings else sent
-        heads = []
-        for choice in choices:
-            echoed = choice.text.startswith(sent)
-            heads.append(safe if echoed else "")
-            choice.text = choice.text[len(sent) :] if echoed else choice.text
-        return heads
-
     def _apply_filters(self, plan: Plan, choices: list[_Choice]) -> float | None:
         if plan.filters is None:
             return None
@@ -367,6 +417,7 @@ class CompletionService:
             "filters": [dict(f, choice_index=c.index) for c in choices for f in c.filters],
             "prompt_filters": plan.prompt.findings if plan.prompt is not None else [],
             "experiment": {"name": plan.experiment, "arm": plan.arm} if plan.experiment else None,
+            **_compat_notes(plan),
         }
 
     def _record(
@@ -433,6 +484,65 @@ class CompletionService:
             "filter_action": "none",
             "is_error": False,
         }
+
+
+def _in_context(finding: dict[str, Any], context_chars: int) -> bool:
+    return finding.get("where") == "prefix" and int(finding.get("start", 0)) < context_chars
+
+
+def _restore_crlf(plan: Plan, choices: list[_Choice]) -> None:
+    # Tabby text with CRLF line ends went upstream as LF (models are trained on LF); the answer
+    # goes back in the editor's line ends.
+    if plan.req.crlf:
+        for c in choices:
+            c.text = c.text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _echo_text(plan: Plan) -> str:
+    """What `echo` puts before each choice: the client's prompt, with the secrets the guard found redacted."""
+    if not plan.req.echo:
+        return ""
+    if plan.prompt is not None:
+        return plan.prompt.stored_prefix
+    return plan.req.prefix
+
+
+def _logprobs(choice: _Choice, shift: int) -> dict[str, Any] | None:
+    if choice.logprobs is None:
+        return None
+    return choice.logprobs.take(choice.raw, unchanged_chars(choice.raw, choice.text), shift=shift)
+
+
+def _best_of(req: ParsedCompletion, choices: list[_Choice]) -> list[_Choice]:
+    """The n most likely of best_of sampled choices, re-indexed 0..n-1 (see CompletionService._payload)."""
+    if len(choices) <= req.n:
+        return choices
+    ranked = sorted(choices, key=lambda c: c.logprobs.sum_logprob() if c.logprobs else float("-inf"), reverse=True)
+    kept = sorted(ranked[: req.n], key=lambda c: c.index)
+    asked = "logprobs" in req.passthrough
+    for i, c in enumerate(kept):
+        c.index = i
+        if not asked:
+            c.logprobs = None
+    return kept
+
+
+def _compat_notes(plan: Plan) -> dict[str, Any]:
+    """What the gateway did differently from what the client asked, so that the client can tell."""
+    req = plan.req
+    notes: dict[str, Any] = {}
+    if req.max_tokens_requested is not None:
+        notes["max_tokens_clamped"] = {"requested": req.max_tokens_requested, "used": req.max_tokens}
+    if req.shape == "tabby":
+        notes["tabby"] = {
+            "context_snippets": plan.context_snippets,
+            "context_chars": plan.context_chars,
+            "crlf": req.crlf,
+            # next_edit_suggestion is served as a plain completion of the segments (no edit history used)
+            "mode": req.mode,
+            "served_as": "completion",
+        }
+    return notes
 
 
 # Finding actions (filter vocabulary) -> completion-record actions (telemetry vocabulary).

@@ -129,9 +129,7 @@ async def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, 
     texts = ref.choice_texts
     if texts is not None and e.choice_index >= len(texts):
         return ErrorResponse(400, "invalid_value", f"choice_index {e.choice_index} is out of range")
-    accepted_chars = e.accepted_chars
-    if e.kind == "accepted" and accepted_chars is None and e.accept_kind == "full" and texts is not None:
-        accepted_chars = len(texts[e.choice_index])
+    accepted_chars, source = _accepted_chars(e, texts)
     row: dict[str, Any] = {
         "client_event_id": e.client_event_id,
         "completion_id": e.completion_id,
@@ -144,6 +142,7 @@ async def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, 
         "accept_kind": e.accept_kind,
         "accepted_chars": accepted_chars,
         "accepted_lines": e.accepted_lines,
+        "accepted_chars_source": source,
         "after_s": e.after_s,
         "elapsed_ms": e.elapsed_ms,
     }
@@ -166,3 +165,25 @@ async def _row(e: ParsedEvent, ref: CompletionRef, caller: Caller) -> dict[str, 
             retained_chars=stat.retained_chars,
         )
     return row
+
+
+def _accepted_chars(e: ParsedEvent, texts: tuple[str, ...] | None) -> tuple[int | None, str | None]:
+    """accepted_chars and where it comes from: the client's report, else the served text's length.
+
+    The served length overstates what an editor inserted when the plugin trimmed the completion
+    (tabby-agent post-processes every choice): such rows say "server" so analyses can tell.
+    A Tabby line accept is estimated as the served text's first line (with its newline).
+    """
+    if e.kind != "accepted":
+        return None, None
+    if e.accepted_chars is not None:
+        return e.accepted_chars, "client"
+    if texts is None:
+        return None, None
+    text = texts[e.choice_index]
+    if e.accept_kind == "full":
+        return len(text), "server"
+    if e.line_accept:
+        end = text.find("\n")
+        return (len(text) if end == -1 else end + 1), "server"
+    return None, None

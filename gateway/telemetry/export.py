@@ -9,6 +9,10 @@ Columns (the format `codesieve ab report --events FILE` reads):
   created_at        timestamp (UTC)
   kind              event kind: shown | accepted | dismissed | persisted (null for completions)
   accepted_chars, accepted_lines            accepted events
+  accepted_chars_source   "client" (the plugin reported what it inserted) | "server" (estimated from
+                    the served text: a full accept = its length, a Tabby line accept = its first
+                    line; an overstatement where the plugin trimmed the completion, as tabby-agent
+                    does) | null (not an accepted event, no length, or recorded before this column)
   after_s, edit_distance_ratio, is_persisted, retained_chars     persisted events
   latency_ms        end-to-end latency of the completion (completion rows)
   filter_action     none | annotated | redacted | blocked (completion rows)
@@ -42,6 +46,7 @@ SCHEMA = pa.schema(
         ("kind", pa.string()),
         ("accepted_chars", pa.int64()),
         ("accepted_lines", pa.int64()),
+        ("accepted_chars_source", pa.string()),
         ("after_s", pa.int64()),
         ("edit_distance_ratio", pa.float64()),
         ("is_persisted", pa.bool_()),
@@ -85,6 +90,7 @@ def _event_row(r: Any) -> dict[str, Any]:
         "kind": r.kind,
         "accepted_chars": r.accepted_chars,
         "accepted_lines": r.accepted_lines,
+        "accepted_chars_source": r.accepted_chars_source,
         "after_s": r.after_s,
         "edit_distance_ratio": r.edit_distance_ratio,
         "is_persisted": r.is_persisted,
@@ -106,6 +112,7 @@ def export_parquet(engine: Engine, output: Path, *, experiment: str | None = Non
         e.kind,
         e.accepted_chars,
         e.accepted_lines,
+        e.accepted_chars_source,
         e.after_s,
         e.edit_distance_ratio,
         e.is_persisted,

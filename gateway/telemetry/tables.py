@@ -99,6 +99,9 @@ class EventRecord(Base):
     accept_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # full|partial
     accepted_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
     accepted_lines: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Where accepted_chars comes from: "client" (the plugin reported what it inserted) or "server"
+    # (the gateway's estimate from the text it served, which the plugin may have trimmed).
+    accepted_chars_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     after_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     edit_distance_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
     is_persisted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -98,7 +98,8 @@ class VllmClient:
         except UpstreamFailure as exc:
             yield _error_from_failure(exc)
 
-    async def models(self) -> list[str] | ErrorResponse:
+    async def model_cards(self) -> list[dict[str, Any]] | ErrorResponse:
+        """The upstream's /v1/models entries as it sends them (vLLM adds `max_model_len`, `root`, ...)."""
         try:
             status, raw = await self._http.get(f"{self._base}/v1/models", timeout_s=5.0)
         except UpstreamFailure as exc:
@@ -106,9 +107,16 @@ class VllmClient:
         if status != 200:
             return ErrorResponse(502, "upstream_error", f"the model server answered HTTP {status}")
         try:
-            return [m["id"] for m in json.loads(raw)["data"]]
+            cards = json.loads(raw)["data"]
+            if not all(isinstance(m, dict) and isinstance(m["id"], str) for m in cards):
+                raise TypeError
+            return list(cards)
         except (ValueError, KeyError, TypeError):
             return ErrorResponse(502, "upstream_bad_response", "the model server sent an unparseable model list")
+
+    async def models(self) -> list[str] | ErrorResponse:
+        cards = await self.model_cards()
+        return cards if isinstance(cards, ErrorResponse) else [m["id"] for m in cards]
 
     async def is_healthy(self) -> bool:
         try:

@@ -23,7 +23,11 @@ async def create_completion(request: Request, caller: CallerDep) -> Response:
     if isinstance(body, ErrorResponse):
         return error_response(body)
     limits = CompletionLimits(
-        settings.max_tokens_default, settings.max_tokens_limit, settings.max_n, settings.max_prompt_chars
+        settings.max_tokens_default,
+        settings.max_tokens_limit,
+        settings.max_n,
+        settings.max_prompt_chars,
+        settings.max_tokens_strict,
     )
     parsed = parse_completion(body, limits)
     if isinstance(parsed, ErrorResponse):

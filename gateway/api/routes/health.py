@@ -81,6 +81,12 @@ async def server_setting(_caller: CallerDep) -> Response:
     return json_response({"disable_client_side_telemetry": True})
 
 
+# The Tabby server release whose API the gateway answers, as `git_describe` reports it. Tabby's agent
+# parses it as semver and skips /v1beta/server_setting below 0.9.0, so an unparseable or low version
+# would leave the agent's own anonymous usage tracking (to Tabby's cloud) on.
+TABBY_COMPATIBLE_VERSION = "v0.30.0"
+
+
 @router.api_route("/v1/health", methods=["GET", "POST"], responses=OBJECT_RESPONSES)
 async def tabby_health(request: Request, _caller: CallerDep) -> Response:
     """Tabby's server-info endpoint, which its IDE plugins call when they connect."""
@@ -98,7 +104,8 @@ async def tabby_health(request: Request, _caller: CallerDep) -> Response:
                 "build_date": "",
                 "build_timestamp": "",
                 "git_sha": "",
-                "git_describe": f"codesieve-{__version__}",
+                "git_describe": TABBY_COMPATIBLE_VERSION,
             },
+            "codesieve_version": __version__,
         }
     )
