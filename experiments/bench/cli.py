@@ -54,7 +54,9 @@ def _generation(
 
 @eval_app.command("run")
 def run(
-    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | path to a JSONL file"),
+    benchmark: str = typer.Option(
+        ..., help="humaneval | humaneval+ | humaneval+-mini | mbpp | humaneval-<lang> | path to a JSONL file"
+    ),
     output: Path = typer.Option(..., "--output", help="run directory (resumed when it exists)"),
     samples: Path | None = typer.Option(None, help="pre-generated samples: JSONL of task_id/completion"),
     endpoint: str | None = typer.Option(None, help="gateway or vLLM base URL (OpenAI /v1/completions)"),
@@ -67,8 +69,13 @@ def run(
     api_key: str | None = typer.Option(None, help="bearer token for the gateway (not stored)"),
     workers: int | None = typer.Option(None, help="parallel sandboxes (default: CPU cores)"),
     timeout: float = typer.Option(10.0, help="wall-clock seconds per sample"),
-    data_dir: Path | None = typer.Option(None, help="directory with mbpp.jsonl and multipl-e/"),
+    data_dir: Path | None = typer.Option(
+        None, help="benchmark files in the mirror layout (default: CODESIEVE_BENCHMARK_MIRROR, else the data directory)"
+    ),
     limit: int | None = typer.Option(None, help="only the first N problems"),
+    details: bool = typer.Option(
+        False, "--details", help="HumanEval+: run every input and list every failing one (default: stop at the first)"
+    ),
 ) -> None:
     """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
     from experiments.bench.run import BenchConfig, run_eval
@@ -87,6 +94,7 @@ def run(
         timeout_s=timeout,
         data_dir=data_dir,
         limit=limit,
+        details=details,
         **({"workers": workers} if workers else {}),
     )
     try:
@@ -98,6 +106,7 @@ def run(
             {
                 "benchmark": summary["benchmark"]["name"],
                 **summary["pass_at_k"],
+                **({"base": summary["pass_at_k_base"]} if "pass_at_k_base" in summary else {}),
                 "samples": summary["num_samples"],
                 "output": str(output),
             }

@@ -17,7 +17,7 @@ import platform
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from experiments.bench.generate import GenerationConfig, Sample, generate_samples
 from experiments.bench.harness import SampleVerdict, judge_python
 from experiments.bench.pass_at_k import compute_pass_at_k
+from experiments.bench.plus import PlusTask, is_plus_benchmark, judge_plus, load_plus_tasks, plus_summary
 from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
 from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
 
@@ -48,6 +49,8 @@ class BenchConfig:
     timeout_s: float = 10.0  # wall clock per sample (MultiPL-E languages raise it, see toolchains)
     data_dir: Path | None = None
     limit: int | None = None  # first N problems only (smoke runs)
+    details: bool = False  # HumanEval+: run every input and list every failing one (EvalPlus --test-details)
+    cache_dir: Path | None = None  # HumanEval+ reference outputs (default: <data_dir>/cache, see config.py)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,8 +60,12 @@ class BenchConfig:
         return plain
 
 
-def judge_sample(problem: Problem, completion: str, cfg: SandboxConfig) -> SampleVerdict:
-    """Judge one completion with the judge for its language."""
+def judge_sample(
+    problem: Problem | PlusTask, completion: str, cfg: SandboxConfig, details: bool = False
+) -> SampleVerdict:
+    """Judge one completion with the judge for its language (EvalPlus-format tasks: plus.py)."""
+    if isinstance(problem, PlusTask):
+        return judge_plus(problem, completion, cfg, details)
     if problem.language == "py":
         return judge_python(problem, completion, cfg)
     from experiments.bench.toolchains import judge_multipl_e
@@ -134,7 +141,7 @@ def _collect_samples(cfg: BenchConfig, problems: list[Problem], out_dir: Path) -
 
 
 def _judge_all(
-    cfg: BenchConfig, problems: dict[str, Problem], samples: list[Sample], out_dir: Path
+    cfg: BenchConfig, problems: dict[str, Problem] | dict[str, PlusTask], samples: list[Sample], out_dir: Path
 ) -> list[dict[str, Any]]:
     results_path = out_dir / "results.jsonl"
     finished = {(r["task_id"], r["sample_idx"], r["completion_sha"]): r for r in _read_jsonl_tolerant(results_path)}
@@ -152,7 +159,9 @@ def _judge_all(
     logger.info("judging %d samples (%d already done) with %d workers", len(todo), len(rows), cfg.workers)
     sandbox_cfg = SandboxConfig(timeout_s=cfg.timeout_s, cpu_s=max(1, int(cfg.timeout_s)))
     with ProcessPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
-        futures = {pool.submit(judge_sample, problems[s.task_id], s.completion, sandbox_cfg): s for s in todo}
+        futures = {
+            pool.submit(judge_sample, problems[s.task_id], s.completion, sandbox_cfg, cfg.details): s for s in todo
+        }
         for future in as_completed(futures):
             row = _row(futures[future], future.result())
             _append(results_path, [row])
@@ -170,6 +179,7 @@ def _row(sample: Sample, verdict: SampleVerdict) -> dict[str, Any]:
         "detail": verdict.detail,
         "duration_s": round(verdict.duration_s, 4),
         "blocked": sample.blocked,
+        **verdict.extra,
     }
 
 
@@ -190,6 +200,7 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
         per_task[row["task_id"]].append(bool(row["passed"]))
     result = compute_pass_at_k(dict(per_task))
     gen = cfg.generation
+    plus = plus_summary(rows, compute_pass_at_k) if any("base_status" in r for r in rows) else {}
     return {
         "benchmark": {
             "name": bench.name,
@@ -213,6 +224,7 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
         "blocked": sum(1 for r in rows if r.get("blocked")),
         "categories": dict(Counter(r["category"] for r in rows).most_common()),
         "per_task": {t: {"n": len(v), "passed": sum(v)} for t, v in sorted(per_task.items())},
+        **plus,
     }
 
 
@@ -237,6 +249,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         *[f"| {k} | {v} |" for k, v in summary["categories"].items()],
         "",
     ]
+    if "pass_at_k_base" in summary:
+        from experiments.bench.plus import render_plus_markdown
+
+        lines += render_plus_markdown(summary)
     return "\n".join(lines)
 
 
@@ -251,6 +267,14 @@ def run_eval(cfg: BenchConfig) -> dict[str, Any]:
         from experiments.bench.toolchains import check_toolchain
 
         check_toolchain(problems[0].language)
+    plus_tasks = None
+    if is_plus_benchmark(bench):
+        from experiments.bench.config import BenchSettings
+        from experiments.bench.plus import ORACLE_VERSION
+
+        cache_dir = cfg.cache_dir or BenchSettings().cache_dir
+        plus_tasks = load_plus_tasks(bench, problems, cache_dir, workers=cfg.workers)
+        bench = replace(bench, version=f"{bench.version};{ORACLE_VERSION}")
     out_dir = cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     config_json = {
@@ -268,7 +292,9 @@ def run_eval(cfg: BenchConfig) -> dict[str, Any]:
     samples = _collect_samples(cfg, problems, out_dir)
     if not samples:
         raise ValueError("no samples to judge")
-    by_id = {p.task_id: p for p in problems}
+    by_id: dict[str, Problem] | dict[str, PlusTask] = {p.task_id: p for p in problems}
+    if plus_tasks is not None:
+        by_id = plus_tasks
     rows = _judge_all(cfg, by_id, samples, out_dir)
     summary = build_summary(cfg, bench, rows)
     if summary["num_tasks"] < len(problems):

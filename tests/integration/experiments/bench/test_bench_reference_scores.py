@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from experiments.bench.problems import BENCHMARK_DATA_DIR, load_benchmark
+from experiments.bench.problems import load_benchmark
 from experiments.bench.run import BenchConfig, run_eval
+from factories import SHARED_BENCHMARKS
 
 pytestmark = pytest.mark.integration
 
-REFERENCE_DIR = BENCHMARK_DATA_DIR / "reference-generations" / "qwen2.5-coder-1.5b-base" / "humaneval"
+REFERENCE_DIR = SHARED_BENCHMARKS / "reference-generations" / "qwen2.5-coder-1.5b-base" / "humaneval"
 
 
 def test_reference_generations_reproduce_published_pass_at_1_per_task(tmp_path: Path) -> None:
