@@ -199,9 +199,12 @@ class _BatchLost(Exception):  # noqa: N818
         self.detail = detail
 
 
-def _batch_file(entry_point: str, inputs: Sequence[Any], limits: Sequence[float], *, stop: bool) -> bytes:
+def _batch_file(
+    entry_point: str, inputs: Sequence[Any], limits: Sequence[float], *, stop: bool, discard: bool = False
+) -> bytes:
     encoded = [wire.encode_value(list(args)) for args in inputs]
-    return marshal.dumps({"fn": entry_point, "inputs": encoded, "limits": list(limits), "stop": stop})
+    batch = {"fn": entry_point, "inputs": encoded, "limits": list(limits), "stop": stop, "discard": discard}
+    return marshal.dumps(batch)
 
 
 def _run_batch(program: str, batch: bytes, cfg: SandboxConfig) -> Iterator[bytes]:
@@ -288,7 +291,7 @@ def _judge_answer(task: PlusTask, oracle: SplitOracle, n: int, line: bytes, expe
     text = _value_text(line, n)
     # Identical wire text means equal values (one canonical encoder on both sides), except NaN, which
     # EvalPlus never counts as equal; special oracles look at the value whatever the reference said.
-    if text is not None and text == expected and b'"nan"' not in text and task.task_id not in SPECIAL_ORACLES:
+    if text is not None and text == expected and b"nan" not in text and task.task_id not in SPECIAL_ORACLES:
         return None
     if text is not None:
         atol = effective_atol(task.atol, n, oracle.first_float)
@@ -385,7 +388,7 @@ def judge_plus(task: PlusTask, completion: str, cfg: SandboxConfig, details: boo
 # output_bytes}, "plus": {...}}, then the wire text of every kept expected output, base then plus.
 
 
-def _reference_answers(program: str, entry_point: str, inputs: Sequence[Any]) -> list[bytes]:
+def _reference_answers(program: str, entry_point: str, inputs: Sequence[Any], *, discard: bool) -> list[bytes]:
     limits = [REFERENCE_INPUT_LIMIT_S] * len(inputs)
     cfg = SandboxConfig(
         timeout_s=REFERENCE_TIMEOUT_S,
@@ -393,7 +396,7 @@ def _reference_answers(program: str, entry_point: str, inputs: Sequence[Any]) ->
         address_space_mb=4096,
         output_limit_bytes=REFERENCE_OUTPUT_LIMIT_BYTES,
     )
-    batch = _batch_file(entry_point, inputs, limits, stop=False)
+    batch = _batch_file(entry_point, inputs, limits, stop=False, discard=discard)
     try:
         return list(_run_batch(program, batch, cfg))
     except _BatchLost as lost:
@@ -415,7 +418,7 @@ def _why_rejected(line: bytes, n: int, contract: bool) -> str | None:
 def _text_is_floats(text: bytes) -> bool:
     if text.startswith(b'{"f":'):
         return True
-    if text.startswith((b'[{"f":', b'{"t":[{"f":')):  # a list/tuple that starts with a float: look
+    if text.startswith((b'{"nl":', b'[{"f":', b'{"t":[{"f":')):  # a list/tuple with floats: look
         return is_floats(wire.decode_value(json.loads(text)))
     return False
 
@@ -436,13 +439,13 @@ def compute_reference(problem: Problem, path: Path) -> None:
         inputs = row[f"{split}_input"]
         dropped = []
         if row.get("contract"):
-            for n, line in enumerate(_reference_answers(guarded, row["entry_point"], inputs)):
+            for n, line in enumerate(_reference_answers(guarded, row["entry_point"], inputs, discard=True)):
                 why = _why_rejected(line, n, contract=True)
                 if why:
                     dropped.append([n, why])
         gone = {n for n, _ in dropped}
         index = [n for n in range(len(inputs)) if n not in gone]
-        answers = _reference_answers(canonical, row["entry_point"], [inputs[n] for n in index])
+        answers = _reference_answers(canonical, row["entry_point"], [inputs[n] for n in index], discard=False)
         kept: list[int] = []
         ns: list[int] = []
         size = 0

@@ -6,9 +6,10 @@ library only, because inside the sandbox there is nothing else.
 
 A value on the wire is JSON with tags for what JSON lacks: {"f": repr} floats (nan, inf, -0.0 exact),
 {"t": [...]} tuples, {"d": [[k, v], ...]} dicts, {"s"/"fs": [...]} sets, {"b": hex} bytes,
-{"c": [re, im]} complex, {"x": hex} ints past BIG_INT_BITS, {"h": n} an opaque handle to an object
-that stays in the guest. Decoding builds only built-in types, so no object from the guest (an
-always-equal `__eq__`, a forged `bool`) can reach the judge's comparisons.
+{"c": [re, im]} complex, {"nl": "1,2.5"} lists of numbers with a float, {"x": hex} ints past
+BIG_INT_BITS, {"h": n} an opaque handle to an object that stays in the guest. Decoding builds only
+built-in types, so no object from the guest (an always-equal `__eq__`, a forged `bool`) can reach the
+judge's comparisons.
 
 Guest protocol: the guest writes one JSON object per line: {"ready": true} or {"load_error": TYPE,
 "message": ...} after executing candidate.py; then, for each request, {"ok": VALUE} or {"exc": TYPE,
@@ -48,6 +49,26 @@ class Handle:
         return f"<guest object #{self.ref}>"
 
 
+def _number_list(value: list[Any]) -> str | None:
+    """A list of floats (and small ints) with at least one float, as one "1,2.5,nan" string; else None.
+
+    Millions of numbers (HumanEval/130's outputs) then cost one repr each instead of a tagged dict
+    and a recursive dump per item. A float's repr always has ".", "e", "inf" or "nan"; an int's not.
+    """
+    parts = []
+    has_float = False
+    for v in value:
+        kind = type(v)
+        if kind is float:
+            has_float = True
+            parts.append(float.__repr__(v))
+        elif kind is int and v.bit_length() <= BIG_INT_BITS:
+            parts.append(int.__repr__(v))
+        else:
+            return None
+    return ",".join(parts) if has_float else None
+
+
 def encode_value(value: Any, handles: list[Any] | None = None, depth: int = 0) -> Any:
     """Encode `value` for the wire; unknown objects become handles when `handles` is given.
 
@@ -79,6 +100,9 @@ def encode_value(value: Any, handles: list[Any] | None = None, depth: int = 0) -
     if isinstance(value, tuple):
         return {"t": [encode_value(v, handles, depth + 1) for v in tuple.__iter__(value)]}
     if isinstance(value, list):
+        numbers = _number_list(value) if type(value) is list else None
+        if numbers is not None:
+            return {"nl": numbers}
         return [encode_value(v, handles, depth + 1) for v in list.__iter__(value)]
     if isinstance(value, dict):
         items = dict.items(value)
@@ -108,6 +132,10 @@ def decode_value(data: Any, depth: int = 0) -> Any:
     try:
         if tag == "f":
             return float(body)
+        if tag == "nl":
+            if type(body) is not str:
+                raise WireError("malformed number list")
+            return [int(v) if v.lstrip("-").isdigit() else float(v) for v in body.split(",")]
         if tag == "x":
             if type(body) is not str:
                 raise WireError("malformed big int")
@@ -157,6 +185,8 @@ def dump_json(value: Any) -> str:
     if kind is str:
         return '"' + str.translate(value, _JSON_ESCAPES) + '"'
     if kind is list:
+        if all(type(v) is int for v in value):  # the common list of ints, in C (big ints are {"x"} already)
+            return "[" + ",".join(map(int.__repr__, value)) + "]"
         return "[" + ",".join([dump_json(v) for v in value]) + "]"
     if kind is dict:
         return "{" + ",".join([dump_json(k) + ":" + dump_json(v) for k, v in value.items()]) + "}"
@@ -201,7 +231,8 @@ def serve_batch(namespace: dict[str, Any], request: dict[str, Any], write_line: 
     seconds) enters the sandbox as a file, so no large write to the guest's stdin can block the judge.
     Answers: {"i": n, "ok": VALUE, "ns": call time} | {"i": n, "exc": TYPE, "message": ...} |
     {"i": n, "timeout": true}, then {"done": count}. With "stop" set, the first exception or timeout
-    ends the batch (a wrong value is only known to the judge, which stops reading).
+    ends the batch (a wrong value is only known to the judge, which stops reading); with "discard"
+    set, values are not sent ("ok": null: only whether each call returned).
     """
     import signal
     import time
@@ -228,7 +259,8 @@ def serve_batch(namespace: dict[str, Any], request: dict[str, Any], write_line: 
             finally:
                 elapsed = time.perf_counter_ns() - start
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            line = dump_json({"i": i, "ok": encode_value(result), "ns": elapsed})
+            value = None if batch.get("discard") else encode_value(result)
+            line = dump_json({"i": i, "ok": value, "ns": elapsed})
             failed = False
         except _InputTimeout:
             line = dump_json({"i": i, "timeout": True})
