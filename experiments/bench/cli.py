@@ -9,12 +9,15 @@ from typing import Any
 
 import typer
 
+from experiments.bench.data_cli import data_app
+
 __all__ = ["eval_app"]
 
 logger = logging.getLogger(__name__)
 eval_app = typer.Typer(
     help="Offline benchmarks: pass@k in a sandbox, security, contamination, comparison.", no_args_is_help=True
 )
+eval_app.add_typer(data_app, name="data")
 
 
 def _fail(message: str) -> typer.Exit:

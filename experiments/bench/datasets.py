@@ -37,20 +37,25 @@ MAX_DOWNLOAD_BYTES = 256 << 20  # the largest file here is ~10 MB; anything far 
 _CHUNK = 1 << 16
 
 
-class DatasetError(RuntimeError):
+class DatasetError(OSError):
     """A dataset cannot be used or fetched (unknown name, checksum mismatch, download failed)."""
 
 
-class DatasetMissing(DatasetError):
+class DatasetMissing(FileNotFoundError, DatasetError):
     """A dataset file is not on this machine; the message names the command that fetches it."""
 
 
 @dataclass(frozen=True)
 class DatasetFile:
-    """One file: its path under the benchmark root (mirror layout), official URL and sha256."""
+    """One file: its path under the benchmark root (mirror layout), official URL and sha256.
+
+    `url` is None where the source publishes no single file with these bytes (MultiPL-E ships
+    parquet on the Hugging Face hub; the evaluator reads a JSONL export of its test split): such a
+    file comes from a mirror (`CODESIEVE_BENCHMARK_MIRROR`, or `fetch --from` an HTTP mirror).
+    """
 
     path: str
-    url: str
+    url: str | None
     sha256: str
 
 
@@ -143,15 +148,8 @@ DATASETS: dict[str, Dataset] = {
                 description=f"MultiPL-E HumanEval translated to {lang} (Cassano et al. 2022)",
                 source="https://huggingface.co/datasets/nuprl/MultiPL-E",
                 licence="MIT",
-                version="MultiPL-E humaneval-" + lang + " (test split, JSONL)",
-                files=(
-                    DatasetFile(
-                        f"multipl-e/humaneval-{lang}.jsonl",
-                        "https://huggingface.co/datasets/nuprl/MultiPL-E/resolve/main/data/"
-                        f"humaneval-{lang}-keep.jsonl",
-                        sha,
-                    ),
-                ),
+                version=f"humaneval-{lang} test split, JSONL export",
+                files=(DatasetFile(f"multipl-e/humaneval-{lang}.jsonl", None, sha),),
             )
             for lang, sha in _MULTIPL_E_SHA256.items()
         ),
@@ -294,6 +292,11 @@ def fetch_dataset(
             logger.info("%s: %s already present and verified", name, target)
         else:
             url = f"{base_url.rstrip('/')}/{file.path}" if base_url else file.url
+            if url is None:
+                raise DatasetError(
+                    f"{name}: {dataset.source} publishes no single file to fetch; put a JSONL export of it at "
+                    f"{target}, or give an HTTP mirror with `codesieve eval data fetch {name} --from URL`"
+                )
             logger.info("%s: downloading %s", name, url)
             _download(url, target, file.sha256, timeout_s)
         out.append(target)
