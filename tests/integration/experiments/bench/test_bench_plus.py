@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from experiments.bench.plus import load_plus_tasks
+from experiments.bench.plus_reference import load_plus_tasks
 from experiments.bench.problems import load_benchmark
 from experiments.bench.run import BenchConfig, run_eval
 

@@ -11,7 +11,6 @@ import pytest
 from experiments.bench import wire
 from experiments.bench.plus import (
     _batch_file,
-    _text_is_floats,
     _value_text,
     effective_atol,
     is_floats,
@@ -19,6 +18,7 @@ from experiments.bench.plus import (
     split_timeout,
     time_limits,
 )
+from experiments.bench.plus_reference import _text_is_floats
 
 
 @pytest.mark.parametrize(
