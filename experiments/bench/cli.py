@@ -79,6 +79,9 @@ def run(
     details: bool = typer.Option(
         False, "--details", help="HumanEval+: run every input and list every failing one (default: stop at the first)"
     ),
+    strict_protocol: bool = typer.Option(
+        False, "--strict-protocol", help="refuse sampling that cannot estimate what is reported (n < k, temperature)"
+    ),
 ) -> None:
     """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
     from experiments.bench.run import BenchConfig, run_eval
@@ -89,6 +92,14 @@ def run(
     if samples is not None and not samples.is_file():
         raise _fail(f"samples file not found: {samples}")
     gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
+    if gen is not None:
+        from experiments.bench.protocol import protocol_warnings
+
+        warnings = protocol_warnings(gen.n, gen.temperature)
+        if warnings and strict_protocol:
+            raise _fail("; ".join(warnings) + " (--strict-protocol)")
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
     cfg = BenchConfig(
         benchmark=benchmark,
         output_dir=output,
@@ -110,6 +121,7 @@ def run(
                 "benchmark": summary["benchmark"]["name"],
                 **summary["pass_at_k"],
                 **({"base": summary["pass_at_k_base"]} if "pass_at_k_base" in summary else {}),
+                **({"quick_signal": summary["quick_signal"]} if summary.get("quick_signal") else {}),
                 "samples": summary["num_samples"],
                 "output": str(output),
             }

@@ -28,6 +28,7 @@ from experiments.bench.pass_at_k import compute_pass_at_k
 from experiments.bench.plus import PlusTask, is_plus_benchmark, judge_plus, plus_summary
 from experiments.bench.plus_reference import load_plus_tasks
 from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
+from experiments.bench.protocol import failure_modes, protocol_warnings, quick_signal_label, time_distribution
 from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
 
 __all__ = ["HARNESS_VERSION", "BenchConfig", "judge_sample", "read_samples", "run_eval"]
@@ -225,6 +226,12 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
         "blocked": sum(1 for r in rows if r.get("blocked")),
         "categories": dict(Counter(r["category"] for r in rows).most_common()),
         "per_task": {t: {"n": len(v), "passed": sum(v)} for t, v in sorted(per_task.items())},
+        "quick_signal": quick_signal_label(cfg.limit, len(bench.problems), min(result.samples_per_task, default=None)),
+        "protocol_warnings": protocol_warnings(gen.n, gen.temperature) if gen else [],
+        "failure_modes": failure_modes(rows),
+        "execution_time_s": time_distribution(
+            [r["duration_s"] for r in rows if "duration_s" in r and not r["blocked"]]
+        ),
         **plus,
     }
 
@@ -235,6 +242,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# {b['name']} evaluation",
         "",
+        *([f"**{summary['quick_signal']}**", ""] if summary.get("quick_signal") else []),
+        *[f"> warning: {w}" for w in summary.get("protocol_warnings", [])],
         f"- model: {summary['model'] or '(pre-generated samples: ' + str(summary['samples_file']) + ')'}",
         f"- sampling: {summary['sampling']}, seed: {summary['seed']}",
         f"- benchmark version: {b['version']} ({summary['num_tasks']} tasks, {summary['num_samples']} samples)",
@@ -248,6 +257,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "| outcome | samples |",
         "| --- | --- |",
         *[f"| {k} | {v} |" for k, v in summary["categories"].items()],
+        "",
+        "| failure mode | samples |",
+        "| --- | --- |",
+        *[f"| {k} | {v} |" for k, v in summary.get("failure_modes", {}).items()],
+        "",
+        f"- execution time per sample (s): {summary.get('execution_time_s')}",
         "",
     ]
     if "pass_at_k_base" in summary:
