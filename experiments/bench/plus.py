@@ -271,8 +271,16 @@ class SplitResult:
     detail: str = ""
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit repr limit
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _describe(args: Sequence[Any]) -> str:
-    text = ", ".join(repr(a) for a in args)
+    text = ", ".join(_short(a, 200) for a in args)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -285,9 +293,11 @@ def _judge_answer(task: PlusTask, oracle: SplitOracle, n: int, line: bytes, expe
         return None
     if text is not None:
         atol = effective_atol(task.atol, n, oracle.first_float)
-        if outputs_match(task.task_id, oracle.inputs[n], _decode_text(text), _decode_text(expected), atol):
+        out, exp = _decode_text(text), _decode_text(expected)
+        if outputs_match(task.task_id, oracle.inputs[n], out, exp, atol):
             return None
-        return ("wrong_answer", "wrong output")
+        # the report (outside the sandbox) may show the expected value; the candidate never saw it
+        return ("wrong_answer", f"got {_short(out)}, expected {_short(exp)}")
     message = _parse(line)
     if message.get("timeout") is True:
         return ("timeout", f"over its {oracle.limits_s[n]:.2f} s limit")

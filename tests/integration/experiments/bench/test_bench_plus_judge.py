@@ -114,7 +114,7 @@ def test_verdicts_base_and_plus_side_by_side(dataset: dict[str, Path], tmp_path:
 
     assert verdict(("Tiny/0", 0)) == ("pass", "pass", True)
     assert verdict(("Tiny/0", 1)) == ("pass", "fail", False)
-    assert rows[("Tiny/0", 1)]["detail"] == "plus input #1 (10, 20): wrong output"
+    assert rows[("Tiny/0", 1)]["detail"] == "plus input #1 (10, 20): got 0, expected 30"
     assert rows[("Tiny/0", 1)]["plus_fail_inputs"] == [1]
     assert verdict(("Tiny/0", 2)) == ("pass", "pass", True)  # the dropped input is not judged
     # the loop is stopped by the per-input limit (1 s floor), not by the whole-split deadline
@@ -136,7 +136,7 @@ def test_verdicts_base_and_plus_side_by_side(dataset: dict[str, Path], tmp_path:
     assert summary["pass_at_k_base"]["pass@1"] == pytest.approx(100 * (4 / 7 + 1 / 2) / 2, abs=0.01)
     markdown = (tmp_path / "run" / "summary.md").read_text()
     assert "| pass@1 | 53.57 | 39.29 |" in markdown
-    assert "| Tiny/0 #1 | wrong_answer | plus input #1 (10, 20): wrong output |" in markdown
+    assert "| Tiny/0 #1 | wrong_answer | plus input #1 (10, 20): got 0, expected 30 |" in markdown
 
 
 def test_details_lists_every_failing_input(dataset: dict[str, Path], tmp_path: Path) -> None:
