@@ -31,7 +31,7 @@ class BenchSettings(BaseSettings):
         "derived caches (HumanEval+ expected outputs) in <data_dir>/cache",
     )
     benchmark_mirror: Path | None = Field(
-        None,
+        default=None,
         description="a local mirror of the benchmark files (the layout of `codesieve eval data list`); "
         "when set, data is read from it and never fetched (tests and CI point it at ../shared/data/benchmarks)",
     )

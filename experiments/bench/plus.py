@@ -21,7 +21,7 @@ import logging
 import marshal
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import numpy as np
 
 from experiments.bench import wire
 from experiments.bench.harness import PYTHON_EXECUTABLE, SampleVerdict, _category_for_exception, _lost_category
+from experiments.bench.pass_at_k import compute_pass_at_k
 from experiments.bench.problems import Benchmark
 from experiments.bench.sandbox import SandboxConfig, SandboxSession
 
@@ -197,7 +198,7 @@ def _batch_file(
     return marshal.dumps(batch)
 
 
-def _run_batch(program: str, batch: bytes, cfg: SandboxConfig) -> Iterator[bytes]:
+def _run_batch(program: str, batch: bytes, cfg: SandboxConfig) -> Generator[bytes, None, None]:
     """Run `program` in a fresh sandbox and yield its answer line per input, in order.
 
     Raises _BatchLost for a program that does not load, dies, hangs past the deadline or garbles
@@ -387,14 +388,14 @@ def judge_plus(task: PlusTask, completion: str, cfg: SandboxConfig, details: boo
 # ------------------------------------------------------------------ summary
 
 
-def plus_summary(rows: Sequence[dict[str, Any]], pass_at_k: Callable[[dict[str, list[bool]]], Any]) -> dict[str, Any]:
+def plus_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Base and plus pass@k side by side, and the failing input of each failed sample."""
     base: dict[str, list[bool]] = {}
     plus: dict[str, list[bool]] = {}
     for row in sorted(rows, key=lambda r: (r["task_id"], r["sample_idx"])):
         base.setdefault(row["task_id"], []).append(row.get("base_status") == "pass")
         plus.setdefault(row["task_id"], []).append(bool(row["passed"]))
-    as_pct = {name: pass_at_k(counts).pass_at_k for name, counts in (("base", base), ("plus", plus))}
+    as_pct = {name: compute_pass_at_k(dict(counts)).pass_at_k for name, counts in (("base", base), ("plus", plus))}
     return {
         "pass_at_k_base": {f"pass@{k}": round(100.0 * v, 2) for k, v in as_pct["base"].items()},
         "pass_at_k_plus": {f"pass@{k}": round(100.0 * v, 2) for k, v in as_pct["plus"].items()},

@@ -202,7 +202,7 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
         per_task[row["task_id"]].append(bool(row["passed"]))
     result = compute_pass_at_k(dict(per_task))
     gen = cfg.generation
-    plus = plus_summary(rows, compute_pass_at_k) if any("base_status" in r for r in rows) else {}
+    plus = plus_summary(rows) if any("base_status" in r for r in rows) else {}
     return {
         "benchmark": {
             "name": bench.name,
