@@ -59,6 +59,9 @@ SAMPLES = {
     ("Tiny/0", 4): "    return 0\n",
     ("Tiny/0", 5): "    return a +\n",
     ("Tiny/0", 6): FORGE_DONE,
+    # blocks the per-input alarm, then loops: only the whole-split deadline outside the sandbox stops it
+    ("Tiny/0", 7): "    import signal\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+    "    while a == 5:\n        pass\n    return a + b\n",
     ("Tiny/1", 0): "    return x / 2 + 1e-9\n",  # within the 1e-6 that float outputs get
     ("Tiny/1", 1): "    return x // 2\n",
 }
@@ -128,14 +131,19 @@ def test_verdicts_base_and_plus_side_by_side(dataset: dict[str, Path], tmp_path:
     assert rows[("Tiny/0", 5)]["category"] == "syntax_error"
     assert verdict(("Tiny/0", 6)) == ("fail", "fail", False)  # a forged end of batch is a failure
     assert rows[("Tiny/0", 6)]["category"] == "crash"
+    assert verdict(("Tiny/0", 7)) == ("pass", "timeout", False)
+    assert rows[("Tiny/0", 7)]["category"] == "timeout"
+    assert rows[("Tiny/0", 7)]["plus_fail_inputs"] == [3]
+    # 3 plus inputs x 1 s + 1 s (EvalPlus) + 2 s sandbox start-up, then killed
+    assert 6 <= rows[("Tiny/0", 7)]["duration_s"] < 15
     assert verdict(("Tiny/1", 0)) == ("pass", "pass", True)
     assert verdict(("Tiny/1", 1)) == ("fail", "fail", False)
 
-    # pass@1 per task, averaged: add 2/7 (base 4/7), half 1/2 (base 1/2)
-    assert summary["pass_at_k_plus"]["pass@1"] == pytest.approx(100 * (2 / 7 + 1 / 2) / 2, abs=0.01)
-    assert summary["pass_at_k_base"]["pass@1"] == pytest.approx(100 * (4 / 7 + 1 / 2) / 2, abs=0.01)
+    # pass@1 per task, averaged: add 2/8 (base 5/8), half 1/2 (base 1/2)
+    assert summary["pass_at_k_plus"]["pass@1"] == pytest.approx(100 * (2 / 8 + 1 / 2) / 2, abs=0.01)
+    assert summary["pass_at_k_base"]["pass@1"] == pytest.approx(100 * (5 / 8 + 1 / 2) / 2, abs=0.01)
     markdown = (tmp_path / "run" / "summary.md").read_text()
-    assert "| pass@1 | 53.57 | 39.29 |" in markdown
+    assert "| pass@1 | 56.25 | 37.50 |" in markdown
     assert "| Tiny/0 #1 | wrong_answer | plus input #1 (10, 20): got 0, expected 30 |" in markdown
 
 
