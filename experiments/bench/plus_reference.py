@@ -152,12 +152,47 @@ def _read_header(path: Path) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=2)  # consecutive samples of one task reuse it; memory stays per task
 def read_expected(path: Path) -> dict[str, list[bytes]]:
-    with gzip.open(path, "rb") as fh:
-        header = json.loads(fh.readline())
-        lines = fh.read().split(b"\n")
-    n_base = len(header["base"]["index"])
-    n_plus = len(header["plus"]["index"])
+    """The expected outputs' wire text per split; RuntimeError for a damaged cache file."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            header = json.loads(fh.readline())
+            lines = fh.read().split(b"\n")
+        n_base = len(header["base"]["index"])
+        n_plus = len(header["plus"]["index"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"damaged reference cache {path} ({exc}); delete it to recompute") from None
+    if len(lines) != n_base + n_plus + 1:  # + the empty string after the last newline
+        raise RuntimeError(f"damaged reference cache {path} (truncated); delete it to recompute")
     return {"base": lines[:n_base], "plus": lines[n_base : n_base + n_plus]}
+
+
+def _check_row(problem: Problem) -> None:
+    """A clear error for an EvalPlus-format row the judge cannot use (a user's own JSONL)."""
+    row = problem.original
+    for key in ("prompt", "canonical_solution", "entry_point"):
+        if not isinstance(row.get(key), str):
+            raise ValueError(f"{problem.task_id}: {key!r} must be a string")
+    for key in ("base_input", "plus_input"):
+        inputs = row.get(key)
+        if not isinstance(inputs, list) or not all(isinstance(args, list) for args in inputs):
+            raise ValueError(f"{problem.task_id}: {key!r} must be a list of argument lists")
+    if not isinstance(row.get("contract") or "", str):
+        raise ValueError(f"{problem.task_id}: 'contract' must be a string")
+    atol = row.get("atol") or 0
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 <= atol < float("inf"):
+        raise ValueError(f"{problem.task_id}: 'atol' must be a non-negative number")
+
+
+def _usable(path: Path) -> bool:
+    """A cache file whose header reads back; anything else is recomputed."""
+    if not path.is_file():
+        return False
+    try:
+        _read_header(path)
+    except (OSError, EOFError, ValueError):
+        logger.warning("recomputing the damaged reference cache %s", path)
+        return False
+    return True
 
 
 def _task_from_header(problem: Problem, header: dict[str, Any], path: Path) -> PlusTask:
@@ -195,9 +230,11 @@ def load_plus_tasks(
 ) -> dict[str, PlusTask]:
     """The judge's view of each task. Reference outputs come from the cache (one file per task,
     keyed by dataset version and ORACLE_VERSION); missing tasks are computed in the sandbox first."""
+    for problem in problems:
+        _check_row(problem)
     root = _cache_dir_for(cache_dir, bench)
     paths = {p.task_id: root / (p.task_id.replace("/", "_") + ".jsonl.gz") for p in problems}
-    todo = [p for p in problems if not paths[p.task_id].is_file()]
+    todo = [p for p in problems if not _usable(paths[p.task_id])]
     if todo:
         started = time.monotonic()
         logger.info("computing reference outputs for %d tasks in the sandbox (cached in %s)", len(todo), root)

@@ -153,3 +153,29 @@ def test_details_lists_every_failing_input(dataset: dict[str, Path], tmp_path: P
     assert wrong["base_fail_inputs"] == [0, 1]
     assert wrong["plus_fail_inputs"] == [1, 3]
     assert rows[("Tiny/0", 0)]["passed"]
+
+
+def test_a_damaged_cache_file_is_recomputed(dataset: dict[str, Path], tmp_path: Path) -> None:
+    bench = load_benchmark(str(dataset["bench"]))
+    cache = tmp_path / "cache"
+    load_plus_tasks(bench, bench.problems, cache)
+    (damaged,) = list(cache.rglob("Tiny_0.jsonl.gz"))
+    damaged.write_bytes(damaged.read_bytes()[:20])  # a crash mid-write elsewhere, a full disk
+    tasks = load_plus_tasks(bench, bench.problems, cache)
+    assert tasks["Tiny/0"].plus.index == (1, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("plus_input", [1, 2], "'plus_input' must be a list of argument lists"),
+        ("atol", "1e-6", "'atol' must be a non-negative number"),
+        ("entry_point", None, "'entry_point' must be a string"),
+    ],
+)
+def test_malformed_plus_rows_are_clear_errors(tmp_path: Path, field: str, value: object, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({**ADD, field: value}) + "\n")
+    bench = load_benchmark(str(path))
+    with pytest.raises(ValueError, match=message):
+        load_plus_tasks(bench, bench.problems, tmp_path / "c")
