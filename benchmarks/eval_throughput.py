@@ -16,12 +16,15 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 from experiments.bench.harness import judge_python
-from experiments.bench.problems import BENCHMARK_DATA_DIR, load_benchmark
+from experiments.bench.problems import load_benchmark
 from experiments.bench.sandbox import SandboxConfig
 
-SAMPLES = BENCHMARK_DATA_DIR / "reference-generations" / "qwen2.5-coder-1.5b-base" / "humaneval" / "generated.jsonl"
+# The development checkout's data (../shared/data/benchmarks beside the repository).
+SHARED_BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+SAMPLES = SHARED_BENCHMARKS / "reference-generations" / "qwen2.5-coder-1.5b-base" / "humaneval" / "generated.jsonl"
 
 
 def _ours(args: tuple[object, str, float]) -> bool:

@@ -14,10 +14,7 @@ from pathlib import Path
 
 from dedup.decontamination import BenchmarkItem
 
-__all__ = ["DEFAULT_BENCHMARKS_DIR", "load_benchmarks", "load_humaneval", "load_jsonl_benchmark"]
-
-# The shared data folder beside the repository checkout: <repo>/../shared/data/benchmarks.
-DEFAULT_BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+__all__ = ["load_benchmarks", "load_humaneval", "load_jsonl_benchmark"]
 
 # field name in the file -> the field name we report; first match wins per role
 _PROMPT_FIELDS = ("prompt", "text", "question", "problem")
@@ -70,14 +67,22 @@ def load_humaneval() -> list[BenchmarkItem]:
 
 
 def load_benchmarks(spec: str, benchmarks_dir: Path | None = None) -> list[BenchmarkItem]:
-    """Items for a comma-separated spec: `humaneval`, `mbpp`, or paths to JSONL(.gz) files."""
-    folder = benchmarks_dir or DEFAULT_BENCHMARKS_DIR
+    """Items for a comma-separated spec: `humaneval`, `mbpp`, or paths to JSONL(.gz) files.
+
+    `benchmarks_dir` holds mbpp.jsonl; by default MBPP is where the evaluator finds it (the
+    benchmark mirror setting, else the data directory: `codesieve eval data fetch mbpp`).
+    """
     items: list[BenchmarkItem] = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
         if part.lower() == "humaneval":
             items.extend(load_humaneval())
         elif part.lower() == "mbpp":
-            path = folder / "mbpp.jsonl"
+            if benchmarks_dir is None:
+                from experiments.bench.datasets import dataset_path  # the one registry of benchmark data
+
+                path = dataset_path("mbpp")  # DatasetMissing (an OSError) names the fetch command
+            else:
+                path = benchmarks_dir / "mbpp.jsonl"
             if not path.is_file():
                 raise ValueError(f"MBPP not found at {path} (use --benchmarks-dir)")
             items.extend(load_jsonl_benchmark(path, "mbpp"))

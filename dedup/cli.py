@@ -130,7 +130,7 @@ def decontaminate(
         str, typer.Option(help="Comma-separated: humaneval, mbpp, and/or JSONL benchmark files.")
     ] = "humaneval,mbpp",
     benchmarks_dir: Annotated[
-        Path | None, typer.Option(help="Folder holding mbpp.jsonl (default ../shared/data/benchmarks).")
+        Path | None, typer.Option(help="Folder holding mbpp.jsonl (default: as `codesieve eval data list` finds it).")
     ] = None,
     ngram: Annotated[int, typer.Option(help="Lexemes per overlap n-gram.")] = 25,
     progress: ProgressOpt = True,

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from factories import SHARED_BENCHMARKS
+
 # The PostgreSQL server on this machine kind (and CI's): trust auth, database `test`.
 # A deployment's own server is given with CODESIEVE_TEST_PG (an admin URL to a database we may
 # create throwaway databases from).
@@ -23,10 +25,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(autouse=True)
 def _clean_codesieve_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No CODESIEVE_* setting from the developer's shell leaks into a test (httpx clean_environ)."""
+    """No CODESIEVE_* setting from the developer's shell leaks into a test (httpx clean_environ);
+    the benchmark mirror is the development checkout's data."""
     for name in list(os.environ):
         if name.startswith("CODESIEVE_") and not name.startswith("CODESIEVE_TEST_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("CODESIEVE_BENCHMARK_MIRROR", str(SHARED_BENCHMARKS))
 
 
 def _pg_admin_conninfo() -> str:

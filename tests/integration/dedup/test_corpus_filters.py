@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from dedup.benchmark_files import DEFAULT_BENCHMARKS_DIR
 from dedup.shingling import code_tokens
+from factories import SHARED_BENCHMARKS
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -43,7 +43,7 @@ def test_planted_humaneval_solution_is_removed_with_its_reason(tmp_path: Path) -
         + (problem["prompt"] + problem["canonical_solution"]).replace("    ", "  ")
         + "\n\nprint(truncate_number(3.5))\n"
     )
-    mbpp_rows = _read(DEFAULT_BENCHMARKS_DIR / "mbpp.jsonl")
+    mbpp_rows = _read(SHARED_BENCHMARKS / "mbpp.jsonl")
     mbpp = next(r for r in mbpp_rows if len(code_tokens(r["code"])) >= 60)
     records = [
         {"id": "clean", "content": CLEAN_CODE},

@@ -48,7 +48,11 @@ def test_summary_records_provenance_and_pass_at_k(tmp_path: Path) -> None:
     assert summary["benchmark"]["version"] == "v1" and summary["harness_version"]
     assert summary["per_task"] == {"A": {"n": 10, "passed": 5}, "B": {"n": 10, "passed": 0}}
     assert summary["categories"] == {"assertion": 15, "passed": 5}
+    assert summary["failure_modes"] == {"wrong_answer": 15}
+    assert summary["protocol_warnings"] == ["pass@100 not estimated: pass@k needs n >= k samples per task (n=10)"]
+    assert summary["quick_signal"] is None
     markdown = render_markdown(summary)
+    assert "> warning: pass@100 not estimated" in markdown
     assert "| pass@10 | 50.00 |" in markdown
     assert "secret" not in json.dumps(cfg.to_json())  # the API key never reaches disk
 
