@@ -4,12 +4,19 @@ The lookup cache is keyed by a digest of the key, never the key text: a unique 1
 per request grew the process by 150 MB per 150 requests when keys were cached as sent (issue 13).
 Unknown keys have their own small cache, so a flood of them cannot evict the keys in use; keys
 longer than any key we issue are refused without a lookup.
+
+KeySnapshot keeps the active keys' hashes (what the database stores, never a key) in a 0600 file in
+the data directory, refreshed while the database is reachable, so a gateway restarted during a
+database outage still accepts the keys it knew (issue 13: otherwise a restart during an outage takes
+completions down although the journal exists to carry their telemetry).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import os
 import secrets
 import time
@@ -18,6 +25,8 @@ from pathlib import Path
 
 from gateway.protocol.base import ErrorResponse
 from gateway.telemetry.repository import ApiKeyInfo
+
+log = logging.getLogger(__name__)
 
 _CACHE_TTL_S = 30.0  # a revoked key stops working within this long on every replica
 _CACHE_MAX = 10_000  # known keys: 10,000 x (32-byte digest + ApiKeyInfo) is ~3 MB at most
@@ -46,11 +55,53 @@ def pseudonymize(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+class KeySnapshot:
+    """The active keys by SHA-256 (hex) of the key, kept on disk (0600) for start-up during a DB outage.
+
+    A key revoked while the database is unreachable, or since the last refresh, stays accepted by a
+    process that falls back on the snapshot until the database returns: the refresh interval bounds
+    the second case.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._keys: dict[str, ApiKeyInfo] = {}
+
+    def load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_text())
+            self._keys = {h: ApiKeyInfo(int(i), str(u), bool(a)) for h, (i, u, a) in raw["keys"].items()}
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("api key snapshot %s unreadable (%s); ignored", self.path, type(exc).__name__)
+
+    def get(self, key_hash: str) -> ApiKeyInfo | None:
+        return self._keys.get(key_hash)
+
+    def replace(self, keys: dict[str, ApiKeyInfo]) -> None:
+        """Take the database's current set; rewrite the file (atomically) only when it changed."""
+        if keys == self._keys and self.path.exists():
+            return
+        self._keys = dict(keys)
+        body = json.dumps({"keys": {h: [k.key_id, k.user, k.is_admin] for h, k in keys.items()}})
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
 class ApiKeyAuthenticator:
     """Resolves `Authorization: Bearer <key>` to an ApiKeyInfo, caching DB lookups briefly."""
 
-    def __init__(self, lookup: Callable[[str], Awaitable[ApiKeyInfo | None]]) -> None:
+    def __init__(
+        self, lookup: Callable[[str], Awaitable[ApiKeyInfo | None]], snapshot: KeySnapshot | None = None
+    ) -> None:
         self._lookup = lookup
+        self._snapshot = snapshot
         self._cache: dict[bytes, tuple[float, ApiKeyInfo]] = {}
         self._unknown: dict[bytes, float] = {}
 
@@ -83,6 +134,9 @@ class ApiKeyAuthenticator:
             stale = self._cache.get(digest)
             if stale is not None:
                 return stale[1]
+            known = self._snapshot.get(digest.hex()) if self._snapshot is not None else None
+            if known is not None:
+                return known
             if digest in self._unknown:
                 return _invalid_key()
             return ErrorResponse(

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway.auth import ApiKeyAuthenticator, load_or_create_pseudonym_key
+from gateway.auth import ApiKeyAuthenticator, KeySnapshot, load_or_create_pseudonym_key
 from gateway.config import GatewaySettings
 from gateway.db import DatabaseLink, build_async_engine
 from gateway.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
@@ -36,6 +36,7 @@ from gateway.service.fim import resolve_fim_template
 from gateway.service.recent import RecentCompletions
 from gateway.supervisor import VllmSupervisor
 from gateway.telemetry.repository import (
+    fetch_active_api_keys,
     fetch_api_key,
     fetch_completion_refs,
     fetch_experiments,
@@ -49,6 +50,8 @@ from gateway.upstream.http import HttpxBackend, UpstreamHttp
 from gateway.upstream.vllm_client import VllmClient
 
 log = logging.getLogger(__name__)
+# How often the on-disk API key snapshot follows the database (a revocation reaches it within this).
+KEY_SNAPSHOT_REFRESH_S = 60.0
 
 
 async def _resolve_model_name(settings: GatewaySettings, cards: list[dict[str, Any]]) -> str:
@@ -158,6 +161,18 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+async def _refresh_key_snapshot(state: Any, link: DatabaseLink, interval_s: float = KEY_SNAPSHOT_REFRESH_S) -> None:
+    """Keep the on-disk key snapshot equal to the database's active keys while it is reachable."""
+    while True:
+        if link.attached:
+            try:
+                keys = await fetch_active_api_keys(state.engine)
+                await asyncio.to_thread(state.key_snapshot.replace, keys)
+            except Exception as exc:  # noqa: BLE001 - database or disk trouble: keep the last snapshot
+                log.warning("api key snapshot not refreshed (%s)", type(exc).__name__)
+        await asyncio.sleep(interval_s if link.attached else 1.0)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
@@ -180,7 +195,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_dead_letter=lambda table, kind: dead_letters.labels(table, kind).inc(),
     )
     await state.writer.start()
-    state.authenticator = ApiKeyAuthenticator(partial(fetch_api_key, state.engine))
+    state.key_snapshot = KeySnapshot(settings.data_dir / "api-keys.snapshot.json")
+    state.key_snapshot.load()
+    state.authenticator = ApiKeyAuthenticator(partial(fetch_api_key, state.engine), state.key_snapshot)
     state.rate_limiter = _build_rate_limiter(settings)
 
     state.supervisor = None
@@ -252,7 +269,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Another process's completion reaches the database within one flush interval plus an INSERT.
         lookup_grace_s=2 * settings.telemetry_flush_interval_s + 0.1,
     )
-    background = [asyncio.create_task(_refresh_experiments(state.experiment_admin, settings.experiments_refresh_s))]
+    background = [
+        asyncio.create_task(_refresh_experiments(state.experiment_admin, settings.experiments_refresh_s)),
+        asyncio.create_task(_refresh_key_snapshot(state, link)),
+    ]
     if not link.attached:
         background.append(asyncio.create_task(_attach_when_reachable(state, settings)))
     if settings.retention_days is not None:

@@ -93,6 +93,16 @@ async def fetch_api_key(engine: AsyncEngine, key: str) -> ApiKeyInfo | None:
     return ApiKeyInfo(row.id, row.user, row.is_admin) if row else None
 
 
+async def fetch_active_api_keys(engine: AsyncEngine) -> dict[str, ApiKeyInfo]:
+    """Every key that is not revoked, by the SHA-256 (hex) it is stored as: for the on-disk key snapshot."""
+    stmt = select(ApiKeyRecord.key_hash, ApiKeyRecord.id, ApiKeyRecord.user, ApiKeyRecord.is_admin).where(
+        ApiKeyRecord.revoked_at.is_(None)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {r.key_hash: ApiKeyInfo(r.id, r.user, r.is_admin) for r in rows}
+
+
 async def fetch_completion(engine: AsyncEngine, completion_id: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(CompletionRecord).where(CompletionRecord.id == completion_id))).first()

@@ -76,3 +76,30 @@ def test_start_up_with_nothing_listening_is_degraded_not_fatal(tmp_path: Path) -
         body = client.get("/ready").json()
         assert body["status"] == "degraded" and body["upstream"] == "ok" and body["database"] == "unreachable"
     assert list(settings.spool_dir.glob("*/*.jsonl")), "the completion record stays journaled for the next start"
+
+
+def test_a_restart_during_an_outage_still_accepts_known_keys(tmp_path: Path) -> None:
+    """Keys are checked in the database; the hashed snapshot in the data dir carries them across a
+    restart while the database is unreachable (a key never seen gets 503, never a wrong 401)."""
+    from gateway.db import run_migrations
+    from gateway.telemetry.repository import create_api_key
+
+    db_url = f"sqlite:///{tmp_path / 'keys.db'}"
+    run_migrations(db_url)
+    engine = create_engine(db_url)
+    key = create_api_key(engine, user="dora", is_admin=False)
+    engine.dispose()
+    up = make_settings(tmp_path, db_url=db_url, require_auth=True)
+    with TestClient(create_app(up, upstream_transport=FakeUpstream().transport)) as client:
+        assert client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        snapshot = up.data_dir / "api-keys.snapshot.json"
+        deadline = time.monotonic() + 10
+        while not snapshot.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert snapshot.exists() and key not in snapshot.read_text() and oct(snapshot.stat().st_mode & 0o777) == "0o600"
+    down = make_settings(tmp_path, db_url="postgresql://postgres@127.0.0.1:9/none", require_auth=True)
+    with TestClient(create_app(down, upstream_transport=FakeUpstream().transport)) as client:
+        r = client.post("/v1/completions", json={"prompt": "def f(x):\n"}, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        r = client.post("/v1/completions", json={"prompt": "x"}, headers={"Authorization": "Bearer cs_never_issued"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "auth_unavailable"
