@@ -219,20 +219,26 @@ def _judge_all(
     jobs = [(problems[s.task_id], s.completion, sandbox_cfg, cfg.details) for s in todo]
     # multiprocessing.Pool rather than ProcessPoolExecutor: its terminate() stops the workers at
     # once (their sandboxes die with them, bwrap --die-with-parent), where the executor's shutdown
-    # waits for every queued sample.
-    pool = multiprocessing.get_context("fork").Pool(processes=max(1, cfg.workers), initializer=_worker_init)
+    # waits for every queued sample. Workers come from a fork server, not a fork of this process:
+    # a caller with threads (a server, Spark's py4j, tqdm's monitor) would hand a forked worker
+    # locks held by threads that do not exist there, and such a worker can hang (seen in the test
+    # suite after the Spark tests: a worker never exited).
+    pool = multiprocessing.get_context("forkserver").Pool(processes=max(1, cfg.workers), initializer=_worker_init)
     try:
         for i, verdict in pool.imap_unordered(_judge_job, enumerate(jobs)):
             row = _row(todo[i], verdict)
             _append(results_path, [row])
             rows.append(row)
         pool.close()
+        pool.join()
     except KeyboardInterrupt:
         pool.terminate()
+        pool.join()
         raise EvalInterrupted(results_path, len(rows)) from None
-    finally:
+    except BaseException:
         pool.terminate()
         pool.join()
+        raise
     return rows
 
 

@@ -47,7 +47,7 @@ async def list_models(request: Request, _caller: CallerDep) -> Response:
 router.add_api_route("/v1/models/", list_models, methods=["GET"], include_in_schema=False)
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", responses=OBJECT_RESPONSES)
 async def retrieve_model(request: Request, _caller: CallerDep, model_id: str) -> Response:
     """One model card by name (an alias included)."""
     card = next((c for c in model_cards(request.app.state) if c["id"] == model_id), None)
