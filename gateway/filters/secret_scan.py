@@ -27,6 +27,9 @@ from typing import Any
 from detect_secrets.filters import heuristic
 from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
 
+from gateway.filters.provider_detectors import PROVIDER_RULES, rule_plugin_class
+from gateway.filters.provider_detectors import TOKEN_END as _TOKEN_END
+
 __all__ = [
     "ALL_DETECTORS",
     "DEFAULT_DETECTORS",
@@ -57,6 +60,9 @@ class DetectorSpec:
     placeholder: str
     prefilter: tuple[str, ...] = ()
     prefilter_lower: tuple[str, ...] = ()
+    # A stricter plugin of ours (in gateway.filters.provider_detectors) used instead outside
+    # parity mode: checksums verified, token boundaries required.
+    own_plugin: str = ""
 
 
 # Any run of >= 24 [\w-] characters, found at the start of its run so the scan stays linear:
@@ -64,8 +70,9 @@ class DetectorSpec:
 # IBM IAM's 44, IBM COS's 48 hex), which all lie inside such a run.
 _LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
 
-# Plugin module of our own detectors (everything else is `detect_secrets.plugins.<module>`).
+# Plugin modules of our own detectors (everything else is `detect_secrets.plugins.<module>`).
 _EXTRA = "gateway.filters.extra_detectors"
+_PROVIDERS = "gateway.filters.provider_detectors"
 
 # Prefilters are derived from each plugin's denylist in detect-secrets 1.5.0
 # (detect_secrets/plugins/*.py); the comment says which part of the plugin regex they require.
@@ -102,7 +109,14 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         "<DISCORD_BOT_TOKEN>",
         (r"[MNO][a-zA-Z\d_-]{23,25}\.",),
     ),
-    DetectorSpec("github_token", "github_token", "GitHubTokenDetector", "<GITHUB_TOKEN>", (r"gh[pousr]_",)),
+    DetectorSpec(
+        "github_token",
+        "github_token",
+        "GitHubTokenDetector",
+        "<GITHUB_TOKEN>",
+        (r"gh[pousr]_|github_pat_",),
+        own_plugin="GitHubTokenCheckedDetector",
+    ),
     DetectorSpec(
         "gitlab_token",
         "gitlab_token",
@@ -115,7 +129,7 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
     DetectorSpec("ibm_cos_hmac", "ibm_cos_hmac", "IbmCosHmacDetector", "<IBM_COS_HMAC>", (_LONG_RUN,)),
     # IPPublicDetector: four dotted octets; the literal '.' first keeps the scan on the fast path
     DetectorSpec("public_ip", "ip_public", "IPPublicDetector", "<PUBLIC_IP>", (r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d",)),
-    DetectorSpec("jwt", "jwt", "JwtTokenDetector", "<JWT>", (r"eyJ",)),
+    DetectorSpec("jwt", "jwt", "JwtTokenDetector", "<JWT>", (r"eyJ",), own_plugin="JwtWithAlgDetector"),
     # KeywordDetector: every one of its regexes contains one of these denylisted words
     DetectorSpec(
         "secret_keyword",
@@ -185,11 +199,18 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         "<HIGH_ENTROPY_STRING>",
         (r"['\"][0-9a-fA-F]{9}",),
     ),
+    # Ours (gateway.filters.provider_detectors): provider token formats detect-secrets lacks.
+    *(
+        DetectorSpec(r.detector, _PROVIDERS, rule_plugin_class(r), f"<{r.detector.upper()}>", (r.prefilter,))
+        for r in PROVIDER_RULES
+    ),
 )
 
 ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
 # Detectors of ours, not detect-secrets' (left out when `parity=True`).
-OWN_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS if spec.plugin_module == _EXTRA)
+OWN_DETECTORS: frozenset[str] = frozenset(
+    spec.detector for spec in DETECTOR_SPECS if spec.plugin_module in (_EXTRA, _PROVIDERS)
+)
 # Off by default: entropy detectors flag hashes, UUID-less ids and base64 test data (the bulk of
 # detect-secrets' false positives in code), and public IPs (8.8.8.8) are not credentials.
 # Every credential-shaped detector and the keyword detector are on.
@@ -202,6 +223,15 @@ DEFAULT_DETECTORS: frozenset[str] = ALL_DETECTORS - {
 _SPEC_BY_ID = {spec.detector: spec for spec in DETECTOR_SPECS}
 # Detectors that guess from context (a keyword, entropy) rather than a credential's own format.
 _GUESSING_DETECTORS = frozenset({"secret_keyword", "base64_high_entropy_string", "hex_high_entropy_string"})
+_PROVIDER_DETECTORS = frozenset(r.detector for r in PROVIDER_RULES)
+
+
+def _specificity(detector: str) -> int:
+    """Sort rank on equal spans (redaction uses the first placeholder): a provider's own format,
+    then detect-secrets' formats (some generic, like IBM's 44 characters after a keyword), then guesses."""
+    return 0 if detector in _PROVIDER_DETECTORS else 2 if detector in _GUESSING_DETECTORS else 1
+
+
 # Detections that cover only part of a credential are widened for the reported span (the value
 # compared with detect-secrets is unchanged): GitHub/GitLab plugin regexes capture only the
 # prefix group (`ghp`, `glpat`), a JWT's signature is matched lazily, and a private key's body
@@ -242,14 +272,26 @@ class _Detector:
     plugin: Any
 
 
+# Plugin variants: "parity" = detect-secrets' own plugins; "strict" = our stricter replacements
+# (`DetectorSpec.own_plugin`) and checksums verified; "prefix" = for the synthetic continuations of
+# scan_cut_off_tail: detect-secrets' plugins, provider formats matched as prefixes, no checksums.
+
+
 @cache
-def _build_detector(detector_id: str) -> _Detector:
+def _build_detector(detector_id: str, mode: str = "strict") -> _Detector:
     import importlib
 
     spec = _SPEC_BY_ID[detector_id]
-    path = spec.plugin_module if "." in spec.plugin_module else f"detect_secrets.plugins.{spec.plugin_module}"
+    module_path, class_name = spec.plugin_module, spec.plugin_class
+    if spec.own_plugin and mode == "strict":
+        module_path, class_name = _PROVIDERS, spec.own_plugin
+    path = module_path if "." in module_path else f"detect_secrets.plugins.{module_path}"
     module = importlib.import_module(path)
-    plugin = getattr(module, spec.plugin_class)()
+    plugin = getattr(module, class_name)()
+    if module_path == _PROVIDERS and mode == "prefix":
+        plugin.verify = False
+        # A cut-off token continued by a filler runs past a fixed length: drop the end boundary.
+        plugin.denylist = [re.compile(p.pattern.removesuffix(_TOKEN_END)) for p in plugin.denylist]
     analyze: Callable[[str], Iterable[str]]
     if spec.plugin_class == "KeywordDetector":
 
@@ -273,14 +315,14 @@ def _build_detector(detector_id: str) -> _Detector:
 
 @cache
 def _build_scanner(
-    detectors: frozenset[str],
+    detectors: frozenset[str], mode: str = "strict"
 ) -> tuple[tuple[_Detector, ...], tuple[tuple[str, bool, tuple[int, ...]], ...]]:
     """Enabled detectors in a fixed order, and each distinct prefilter with the detectors it gates."""
     unknown = detectors - ALL_DETECTORS
     if unknown:
         raise ValueError(f"unknown secret detectors: {sorted(unknown)}")
     # DETECTOR_SPECS order, so results never depend on set iteration order.
-    enabled = tuple(_build_detector(s.detector) for s in DETECTOR_SPECS if s.detector in detectors)
+    enabled = tuple(_build_detector(s.detector, mode) for s in DETECTOR_SPECS if s.detector in detectors)
     gates: dict[tuple[str, bool], list[int]] = {}
     for i, det in enumerate(enabled):
         for pattern in det.spec.prefilter:
@@ -427,7 +469,7 @@ def _analyze(det: _Detector, line: str) -> list[str]:
 
 
 def scan_secret_values(
-    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
+    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False, checksums: bool = True
 ) -> list[tuple[int, str, str, int]]:
     """The raw per-line detections: (line index, detector id, SECRET VALUE, line start offset).
 
@@ -439,13 +481,15 @@ def scan_secret_values(
         detectors: ids from `ALL_DETECTORS`.
         parity: True = exactly detect-secrets' plugins and filters (our own detectors are left out);
             False (default) = the same, except that the indirect-reference line filter only
-            drops keyword/entropy detections.
+            drops keyword/entropy detections, and our stricter plugins replace GitHub's and JWT's.
+        checksums: False only for scan_cut_off_tail's synthetic continuations: token formats
+            match as prefixes and checksums are not verified (detect-secrets' plugins stand in).
     Returns:
         one tuple per (line, detector, distinct value), like detect-secrets' per-line sets.
     """
     if parity:  # detect-secrets has no such plugins
         detectors = detectors - OWN_DETECTORS
-    enabled, _ = _build_scanner(detectors)
+    enabled, _ = _build_scanner(detectors, "parity" if parity else "strict" if checksums else "prefix")
     line_starts = _line_starts(text)
     out: list[tuple[int, str, str, int]] = []
     for index, det_ids in sorted(_candidate_lines(text, line_starts, detectors).items()):
@@ -474,7 +518,7 @@ def scan_secret_values(
 
 
 def scan_secrets(
-    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
+    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False, checksums: bool = True
 ) -> list[SecretFinding]:
     """Find secrets in `text` with detect-secrets' detectors and false-positive heuristics.
 
@@ -482,12 +526,15 @@ def scan_secrets(
         text: a completion, a prompt, or a whole file.
         detectors: detector ids to run (default `DEFAULT_DETECTORS`).
         parity: apply detect-secrets' filters exactly (see `scan_secret_values`).
+        checksums: see `scan_secret_values` (False only for synthetic continuations).
     Returns:
         findings sorted by span (format-specific detectors first on ties); each occurrence of a detected value on its
         line gets its own span, so redaction removes every copy.
     """
     findings: set[SecretFinding] = set()
-    for _index, detector, value, line_start in scan_secret_values(text, detectors=detectors, parity=parity):
+    for _index, detector, value, line_start in scan_secret_values(
+        text, detectors=detectors, parity=parity, checksums=checksums
+    ):
         line_end = text.find("\n", line_start)
         line = text[line_start : len(text) if line_end == -1 else line_end]
         core = value.strip(_SPAN_TRIM) or value
@@ -512,8 +559,8 @@ def scan_secrets(
             findings.add(SecretFinding(detector, placeholder, start, end))
             pos = line.find(value, pos + 1)
     # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
-    # the first placeholder).
-    return sorted(findings, key=lambda f: (f.start, f.end, f.detector in _GUESSING_DETECTORS, f.detector))
+    # the first placeholder); provider formats before detect-secrets' generic ones.
+    return sorted(findings, key=lambda f: (f.start, f.end, _specificity(f.detector), f.detector))
 
 
 # A completion cut off by max_tokens can end inside a secret: its prefix no longer matches the
@@ -551,9 +598,9 @@ def scan_cut_off_tail(text: str, *, detectors: frozenset[str] = DEFAULT_DETECTOR
         return []
     found: dict[str, SecretFinding] = {}
     for continuation in _CUT_OFF_CONTINUATIONS:
-        for f in scan_secrets(tail + continuation, detectors=detectors):
+        for f in scan_secrets(tail + continuation, detectors=detectors, checksums=False):
             if f.start < len(tail) <= f.end:
                 start = line_start + f.start
                 if f.detector not in found or start < found[f.detector].start:
                     found[f.detector] = SecretFinding(f.detector, f.placeholder, start, len(text))
-    return sorted(found.values(), key=lambda f: (f.start, f.detector in _GUESSING_DETECTORS, f.detector))
+    return sorted(found.values(), key=lambda f: (f.start, _specificity(f.detector), f.detector))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from secret_tokens import with_crc32
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
@@ -22,7 +23,7 @@ runner = CliRunner()
 CLEAN_CODE = "def scale(values, factor):\n    return [v * factor for v in values]\n"
 # Planted secrets: AWS's documented example key id, a GitHub token shape, a password literal.
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
-GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+GITHUB_TOKEN = with_crc32("ghp_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5")
 PASSWORD = "Tr0ub4dor&3-horse-battery"
 
 

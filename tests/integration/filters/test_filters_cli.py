@@ -9,6 +9,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from secret_tokens import with_crc32
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def test_scan_clean_file_exits_0_and_text_output(tmp_path: Path) -> None:
     clean.write_text("def add(a, b):\n    return a + b\n")
     assert _run("scan", str(clean)).returncode == 0
     leaky = tmp_path / "leaky.py"
-    leaky.write_text('x = 1\ntoken = "ghp_' + "q7Wm2Kx9" * 4 + 'Ab3D"\n')
+    leaky.write_text('x = 1\ntoken = "' + with_crc32("ghp_", "q7Wm2Kx9" * 3 + "Ab3D9f") + '"\n')
     result = _run("scan", str(leaky))
     assert result.returncode == 1
     assert result.stdout.strip() == f"{leaky}:2:10: secret.github_token (secret, redact)"
