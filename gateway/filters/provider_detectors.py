@@ -29,6 +29,7 @@ __all__ = [
     "age_bech32_valid",
     "base62_crc32",
     "crc32_suffix_valid",
+    "fails_its_checksum",
     "rule_plugin_class",
 ]
 
@@ -603,3 +604,15 @@ class JwtWithAlgDetector(JwtTokenDetector):  # type: ignore[misc]
         except ValueError:
             return False
         return isinstance(decoded, dict) and isinstance(decoded.get("alg"), str)
+
+
+_CHECKSUMMED_SHAPES = (
+    (re.compile(r"(?:gh[pousr]|npm)_[A-Za-z0-9]{36}"), crc32_suffix_valid),
+    (re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]{58}"), age_bech32_valid),
+)
+
+
+def fails_its_checksum(value: str) -> bool:
+    """True when `value` has the exact shape of a checksummed token format but a wrong checksum (a
+    look-alike: a placeholder or a hand-made example), so no guessing rule reports it either."""
+    return any(shape.fullmatch(value) and not valid(value) for shape, valid in _CHECKSUMMED_SHAPES)

@@ -27,7 +27,8 @@ from typing import Any
 from detect_secrets.filters import heuristic
 from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
 
-from gateway.filters.provider_detectors import PROVIDER_RULES, rule_plugin_class
+from gateway.filters.config_secrets import config_secret_spans, names_a_placeholder
+from gateway.filters.provider_detectors import PROVIDER_RULES, fails_its_checksum, rule_plugin_class
 from gateway.filters.provider_detectors import TOKEN_END as _TOKEN_END
 
 __all__ = [
@@ -513,12 +514,35 @@ def scan_secret_values(
             (index, det.spec.detector, value, start)
             for det, value in found
             if not _is_filtered_out(value, line, det.plugin)
+            # Outside parity mode a keyword value that is a template or placeholder word
+            # (`password = "changeme"`, `"${SECRET}"`) is not reported either (issue 19).
+            and (parity or det.spec.detector != "secret_keyword" or not names_a_placeholder(value))
         )
     return out
 
 
+def _config_findings(text: str, syntax: str, found: set[SecretFinding]) -> list[SecretFinding]:
+    """Unquoted config values (config_secrets), except where a detector already reported an
+    overlapping span (`NPM_TOKEN=npm_...` is one npm token, not also a keyword guess; the 8
+    findings starting before the value are checked) or a look-alike fails its format's checksum."""
+    placeholder = _SPEC_BY_ID["secret_keyword"].placeholder
+    taken = sorted((f.start, f.end) for f in found)
+    out = []
+    for start, end in config_secret_spans(text, syntax):
+        i = bisect.bisect_left(taken, (end, end))
+        overlaps = any(s < end and e > start for s, e in taken[max(i - 8, 0) : i])
+        if not overlaps and not fails_its_checksum(text[start:end]):
+            out.append(SecretFinding("secret_keyword", placeholder, start, end))
+    return out
+
+
 def scan_secrets(
-    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False, checksums: bool = True
+    text: str,
+    *,
+    detectors: frozenset[str] = DEFAULT_DETECTORS,
+    parity: bool = False,
+    checksums: bool = True,
+    syntax: str | None = None,
 ) -> list[SecretFinding]:
     """Find secrets in `text` with detect-secrets' detectors and false-positive heuristics.
 
@@ -527,6 +551,8 @@ def scan_secrets(
         detectors: detector ids to run (default `DEFAULT_DETECTORS`).
         parity: apply detect-secrets' filters exactly (see `scan_secret_values`).
         checksums: see `scan_secret_values` (False only for synthetic continuations).
+        syntax: the text's configuration syntax (`config_secrets.config_syntax` of its file name or
+            language): values assigned without quotes are then found too, as `secret_keyword`.
     Returns:
         findings sorted by span (format-specific detectors first on ties); each occurrence of a detected value on its
         line gets its own span, so redaction removes every copy.
@@ -558,6 +584,8 @@ def scan_secrets(
                     end = extended[1]
             findings.add(SecretFinding(detector, placeholder, start, end))
             pos = line.find(value, pos + 1)
+    if syntax is not None and "secret_keyword" in detectors and not parity:
+        findings.update(_config_findings(text, syntax, findings))
     # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
     # the first placeholder); provider formats before detect-secrets' generic ones.
     return sorted(findings, key=lambda f: (f.start, f.end, _specificity(f.detector), f.detector))
