@@ -115,3 +115,24 @@ def test_planted_secrets_are_replaced_by_typed_placeholders(tmp_path: Path, fmt:
     assert report["secrets_per_detector"].get("github_token") == 1
     report_text = (out / "report.json").read_text() + (out / "report.md").read_text()
     assert AWS_KEY not in report_text and PASSWORD not in report_text
+
+
+def test_config_records_are_scrubbed_with_their_files_syntax(tmp_path: Path) -> None:
+    """Issue 19: a record's path (else its language) picks the syntax; unquoted values are scrubbed."""
+    value = "Xk9" + "vQ2rL7" + "mZ4p"  # built from pieces so no scanner flags this file
+    records = [
+        {"id": "env", "path": "services/api/.env", "content": f"DB_HOST=db\nDB_PASSWORD={value}\n"},
+        {"id": "yaml", "language": "yaml", "content": f"db:\n  password: {value}\n"},
+        {"id": "py", "path": "app.py", "content": "password = get_password()\n"},
+        {"id": "placeholder", "path": "config.yml", "content": "db:\n  password: ${DB_PASSWORD}\n"},
+    ]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "out"
+    result = runner.invoke(build_app(), ["dedup", "scrub-secrets", "-i", str(corpus), "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    by_id = {r["id"]: r["content"] for r in _read(out / "scrubbed" / "part-00000-corpus.jsonl")}
+    assert by_id["env"] == "DB_HOST=db\nDB_PASSWORD=<SECRET>\n"
+    assert by_id["yaml"] == "db:\n  password: <SECRET>\n"
+    assert by_id["py"] == records[2]["content"] and by_id["placeholder"] == records[3]["content"]
+    assert json.loads((out / "report.json").read_text())["records_with_secrets"] == 2
