@@ -94,6 +94,7 @@ _NOT_THE_SECRET = frozenset(
         "prefix", "field", "policy", "enabled", "required", "count", "format", "version", "ref", "arn",
         "kind", "mode", "hash", "limit", "limits", "regex", "pattern", "command", "cmd", "provider",
         "method", "source", "store", "manager", "rotation", "usage", "tokens", "tokenizer", "max",
+        "sha", "sha1", "sha256", "sha512", "md5", "checksum", "digest", "fingerprint",
     }
 )  # fmt: skip
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -30,6 +30,7 @@ __all__ = [
     "base62_crc32",
     "crc32_suffix_valid",
     "fails_its_checksum",
+    "has_filler_run",
     "rule_plugin_class",
 ]
 
@@ -94,6 +95,11 @@ class ProviderRule:
     pattern: str
     source: str
     checksum: Callable[[str], bool] | None = None
+    placeholder: str = ""  # default `<DETECTOR>`; shared where detect-secrets names the same token
+
+    @property
+    def redaction(self) -> str:
+        return self.placeholder or f"<{self.detector.upper()}>"
 
 
 # Token boundaries: a token is not preceded or followed by another token character.
@@ -150,6 +156,7 @@ PROVIDER_RULES: tuple[ProviderRule, ...] = (
         _B + r"npm_[A-Za-z0-9]{36}" + _E,
         "github.blog 2021-09-23 npm access token format (npm_ + 30 + base62 CRC32); gitleaks rules/npm.go",
         crc32_suffix_valid,
+        "<NPM_TOKEN>",
     ),
     ProviderRule(
         "rubygems_api_key",
@@ -523,6 +530,12 @@ _RUN_OF_EIGHT = re.compile(r"(.)\1{7}")
 
 def _looks_random(token: str) -> bool:
     return len(set(token)) >= _MIN_DISTINCT and _RUN_OF_EIGHT.search(token) is None
+
+
+def has_filler_run(value: str) -> bool:
+    """True when `value` holds 8 equal characters in a row (`sk_live_xxxxxxxx...`, `AKC0000000...`):
+    a placeholder of a credential's shape, not a random credential."""
+    return _RUN_OF_EIGHT.search(value) is not None
 
 
 class _ProviderDetector(RegexBasedDetector):  # type: ignore[misc]

@@ -28,7 +28,12 @@ from detect_secrets.filters import heuristic
 from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
 
 from gateway.filters.config_secrets import config_secret_spans, names_a_placeholder
-from gateway.filters.provider_detectors import PROVIDER_RULES, fails_its_checksum, rule_plugin_class
+from gateway.filters.provider_detectors import (
+    PROVIDER_RULES,
+    fails_its_checksum,
+    has_filler_run,
+    rule_plugin_class,
+)
 from gateway.filters.provider_detectors import TOKEN_END as _TOKEN_END
 
 __all__ = [
@@ -201,10 +206,7 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         (r"['\"][0-9a-fA-F]{9}",),
     ),
     # Ours (gateway.filters.provider_detectors): provider token formats detect-secrets lacks.
-    *(
-        DetectorSpec(r.detector, _PROVIDERS, rule_plugin_class(r), f"<{r.detector.upper()}>", (r.prefilter,))
-        for r in PROVIDER_RULES
-    ),
+    *(DetectorSpec(r.detector, _PROVIDERS, rule_plugin_class(r), r.redaction, (r.prefilter,)) for r in PROVIDER_RULES),
 )
 
 ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
@@ -469,6 +471,19 @@ def _analyze(det: _Detector, line: str) -> list[str]:
     return list(values)
 
 
+def _is_look_alike(detector: str, value: str, line: str) -> bool:
+    """Outside parity mode (issue 19): a credential's shape filled with one character (`sk_live_xxxx`),
+    a checksummed format with a wrong checksum (even when a keyword rule guessed it), and keyword
+    values that are templates or placeholder words (`password = "changeme"`, `"${SECRET}"`)."""
+    if detector == "gitlab_token":  # the plugin reports only the prefix (`glpat`): judge the token
+        at = line.find(value)
+        match = _TOKEN_TAIL.match(line, at + len(value)) if at != -1 else None
+        value = value + match.group(0) if match else value
+    if has_filler_run(value) or fails_its_checksum(value):
+        return True
+    return detector == "secret_keyword" and names_a_placeholder(value)
+
+
 def scan_secret_values(
     text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False, checksums: bool = True
 ) -> list[tuple[int, str, str, int]]:
@@ -514,9 +529,7 @@ def scan_secret_values(
             (index, det.spec.detector, value, start)
             for det, value in found
             if not _is_filtered_out(value, line, det.plugin)
-            # Outside parity mode a keyword value that is a template or placeholder word
-            # (`password = "changeme"`, `"${SECRET}"`) is not reported either (issue 19).
-            and (parity or det.spec.detector != "secret_keyword" or not names_a_placeholder(value))
+            and (parity or not _is_look_alike(det.spec.detector, value, line))
         )
     return out
 

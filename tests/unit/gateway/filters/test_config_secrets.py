@@ -52,7 +52,7 @@ def test_config_syntax_by_file_name_then_language(
 # (file name, text, the secret values it holds)
 POSITIVES = [
     ("app.yml", f"db:\n  host: db.internal\n  password: {PW}\n", [PW]),
-    ("app.yml", f"auth:\n  apiKey: {PW}  # prod\n  client_secret: \"{PW2}\"\n", [PW, PW2]),
+    ("app.yml", f'auth:\n  apiKey: {PW}  # prod\n  client_secret: "{PW2}"\n', [PW, PW2]),
     ("app.yml", f"users:\n  - name: ci\n    token: {PW}\n", [PW]),
     (".env", f'DB_HOST=db\nDB_PASSWORD={PW}\nexport API_TOKEN="{PW2}"\n', [PW, PW2]),
     (".env", f"STRIPE_SECRET_KEY={PW} # live\n", [PW]),

@@ -59,7 +59,7 @@ def test_provider_token_is_found_in_every_context_and_redacted(detector: str) ->
             assert mine, (detector, context)
             assert text[mine[0].start : mine[0].end] == reported
             redacted = apply_redactions(text, scan_secrets(text))
-            assert reported not in redacted and f"<{detector.upper()}>" in redacted
+            assert reported not in redacted and RULES[detector].redaction in redacted
 
 
 @pytest.mark.parametrize("detector", sorted(RULES))
@@ -156,3 +156,24 @@ def test_hostile_repeated_prefixes_stay_bounded() -> None:
         token = _token(rule.detector)
         line = (token[:8] + " ") * 10_000 + token[:8] * 2_000
         assert [f for f in scan_secrets(line) if f.detector == rule.detector] == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'stripe.api_key = "sk_live_' + "x" * 24 + '"',  # detect-secrets' format, filled with one character
+        'TWILIO_SID = "AC' + "0" * 32 + '"',
+        'url = "https://gitlab.example.com"; token = "glpat-' + "x" * 20 + '"',
+        'password = "changeme"',  # keyword rule: a placeholder word
+        'api_key = "your-api-key-here"',
+    ],
+)
+def test_look_alikes_of_detect_secrets_formats_are_dropped_outside_parity_mode(line: str) -> None:
+    assert scan_secrets(line + "\n") == []
+    assert scan_secrets(line + "\n", parity=True) != []  # detect-secrets itself reports them
+
+
+def test_a_wrong_checksum_is_not_rescued_by_a_keyword_guess() -> None:
+    bad = wrong_crc32("ghp_", "Tz4Kq9Lm2Xw7Rv5Nb8Hc3Jd6Fg1Ps0")
+    assert scan_secrets(f'GITHUB_API_KEY = "{bad}"\n') == []
+    assert scan_secrets(f"GITHUB_TOKEN={bad}\n", syntax="dotenv") == []
