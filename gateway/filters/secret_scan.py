@@ -206,7 +206,16 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         (r"['\"][0-9a-fA-F]{9}",),
     ),
     # Ours (gateway.filters.provider_detectors): provider token formats detect-secrets lacks.
-    *(DetectorSpec(r.detector, _PROVIDERS, rule_plugin_class(r), r.redaction, (r.prefilter,)) for r in PROVIDER_RULES),
+    *(
+        DetectorSpec(
+            r.detector,
+            _PROVIDERS,
+            rule_plugin_class(r),
+            r.redaction,
+            r.prefilter if isinstance(r.prefilter, tuple) else (r.prefilter,),
+        )
+        for r in PROVIDER_RULES
+    ),
 )
 
 ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
