@@ -191,6 +191,16 @@ _DOCKER_KV = re.compile(r"([A-Za-z_][\w.\-]{0,127})=(\"[^\"\n]*\"|'[^'\n]*'|\S*)
 _DOCKER_LEGACY = re.compile(r"([A-Za-z_][\w.\-]{0,127})[ \t]+(.+)$")
 
 
+# syntax -> (line regex, key group, value group)
+_LINE_PAIRS = {
+    "yaml": (_YAML_PAIR, 2, 3),
+    "dotenv": (_DOTENV_PAIR, 1, 2),
+    "ini": (_INI_PAIR, 1, 2),
+    "toml": (_TOML_PAIR, 2, 3),
+    "shell": (_SHELL_PAIR, 1, 2),
+}
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     pos = 0
     for line in text.split("\n"):
@@ -214,14 +224,10 @@ def _pairs(text: str, syntax: str) -> Iterator[tuple[str, str, int]]:
         if syntax == "shell":
             for m in _SHELL_FLAG.finditer(line):
                 yield m.group(1), m.group(2), pos + m.start(2)
-        regex = {"yaml": _YAML_PAIR, "dotenv": _DOTENV_PAIR, "ini": _INI_PAIR, "toml": _TOML_PAIR}.get(
-            syntax, _SHELL_PAIR
-        )
-        m = regex.match(line)
-        if m is None or m.group(m.lastindex or 0) is None:
-            continue
-        key = m.group(2) if syntax in ("yaml", "toml") else m.group(1)
-        yield key, m.group(m.lastindex or 0), pos + m.start(m.lastindex or 0)
+        regex, key_group, value_group = _LINE_PAIRS[syntax]
+        pair = regex.match(line)
+        if pair is not None and pair.group(value_group) is not None:
+            yield pair.group(key_group), pair.group(value_group), pos + pair.start(value_group)
 
 
 def _docker_pairs(line: str, pos: int) -> Iterator[tuple[str, str, int]]:

@@ -543,7 +543,7 @@ class _ProviderDetector(RegexBasedDetector):  # type: ignore[misc]
     """A plugin for one ProviderRule: its regex, then its checksum (unless verification is off)."""
 
     rule: ProviderRule
-    verify = True
+    check_checksums = True  # False only for scan_cut_off_tail's synthetic continuations
 
     def analyze_string(self, string: str) -> Generator[str, None, None]:
         for regex in self.denylist:
@@ -551,7 +551,7 @@ class _ProviderDetector(RegexBasedDetector):  # type: ignore[misc]
                 token = match.group(match.lastindex or 0)  # group 1 where a rule names the secret part
                 if not _looks_random(token):
                     continue
-                if self.verify and self.rule.checksum is not None and not self.rule.checksum(token):
+                if self.check_checksums and self.rule.checksum is not None and not self.rule.checksum(token):
                     continue
                 yield token
 
@@ -590,13 +590,13 @@ class GitHubTokenCheckedDetector(RegexBasedDetector):  # type: ignore[misc]
         re.compile(r"gh[pousr]_[A-Za-z0-9]{36}"),
         re.compile(r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}" + _E),
     ]
-    verify = True
+    check_checksums = True  # False only for scan_cut_off_tail's synthetic continuations
 
     def analyze_string(self, string: str) -> Generator[str, None, None]:
         for regex in self.denylist:
             for match in regex.finditer(string):
                 token = match.group(0)
-                if self.verify and not token.startswith("github_pat_") and not crc32_suffix_valid(token):
+                if self.check_checksums and not token.startswith("github_pat_") and not crc32_suffix_valid(token):
                     continue
                 yield token
 

@@ -7,12 +7,19 @@ through the plugins' own `analyze_string` and the same heuristic filters, in the
 Findings are therefore identical to detect-secrets' per-line scan with the same plugins
 (checked by benchmarks/filters.py), at a fraction of the cost.
 
-Deliberate differences from the detect-secrets CLI (`parity=True` removes the third):
+Deliberate differences from the detect-secrets CLI (`parity=True` removes the last four):
 - the `pragma: allowlist secret` line filter is NOT honoured: a model must not be able to
   whitelist its own output;
 - file-name filters (lock files, swagger, binary extensions) do not apply: a completion has no file;
 - the indirect-reference line filter (`x = f(...)`) only drops keyword and entropy guesses, so
-  `OpenAI(api_key="sk-...")` is still caught.
+  `OpenAI(api_key="sk-...")` is still caught;
+- our own detectors run too: extra_detectors (OpenAI project keys, URL passwords) and
+  provider_detectors (58 provider token formats, checksums verified), and GitHub tokens and JWTs
+  must pass our stricter checks (CRC32; an `alg` header);
+- look-alikes are dropped: a credential shape filled with one character, a wrong checksum, a
+  keyword value that is a template or placeholder word (issue 19);
+- with `syntax=` (config_secrets.config_syntax of a file name or language), values assigned
+  without quotes in configuration files are found too.
 """
 
 from __future__ import annotations
@@ -301,7 +308,7 @@ def _build_detector(detector_id: str, mode: str = "strict") -> _Detector:
     module = importlib.import_module(path)
     plugin = getattr(module, class_name)()
     if module_path == _PROVIDERS and mode == "prefix":
-        plugin.verify = False
+        plugin.check_checksums = False
         # A cut-off token continued by a filler runs past a fixed length: drop the end boundary.
         plugin.denylist = [re.compile(p.pattern.removesuffix(_TOKEN_END)) for p in plugin.denylist]
     analyze: Callable[[str], Iterable[str]]
