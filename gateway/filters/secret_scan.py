@@ -41,7 +41,6 @@ from gateway.filters.provider_detectors import (
     has_filler_run,
     rule_plugin_class,
 )
-from gateway.filters.provider_detectors import TOKEN_END as _TOKEN_END
 
 __all__ = [
     "ALL_DETECTORS",
@@ -86,6 +85,8 @@ _LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
 # Plugin modules of our own detectors (everything else is `detect_secrets.plugins.<module>`).
 _EXTRA = "gateway.filters.extra_detectors"
 _PROVIDERS = "gateway.filters.provider_detectors"
+_TOKEN_START = r"(?<![A-Za-z0-9_-])"
+_CUT_OFF_TOKEN_TAIL = r"[A-Za-z0-9_.~+/=@:-]*"
 
 # Prefilters are derived from each plugin's denylist in detect-secrets 1.5.0
 # (detect_secrets/plugins/*.py); the comment says which part of the plugin regex they require.
@@ -308,9 +309,16 @@ def _build_detector(detector_id: str, mode: str = "strict") -> _Detector:
     module = importlib.import_module(path)
     plugin = getattr(module, class_name)()
     if module_path == _PROVIDERS and mode == "prefix":
+        # A cut-off token continued by a filler matches no fixed shape (lengths, separators, a
+        # closing `AA`): its prefix and whatever token characters follow it are matched instead.
         plugin.check_checksums = False
-        # A cut-off token continued by a filler runs past a fixed length: drop the end boundary.
-        plugin.denylist = [re.compile(p.pattern.removesuffix(_TOKEN_END)) for p in plugin.denylist]
+        if hasattr(plugin, "rule"):
+            starts = plugin.rule.prefilter if isinstance(plugin.rule.prefilter, tuple) else (plugin.rule.prefilter,)
+            # Up to 40 token characters may precede the prefilter (`...Q~`, `<14>.atlasv1.`, a URL).
+            plugin.denylist = [
+                re.compile(_TOKEN_START + r"[A-Za-z0-9_.~+/=@:-]{0,40}?" + f"(?:{p})" + _CUT_OFF_TOKEN_TAIL)
+                for p in starts
+            ]
     analyze: Callable[[str], Iterable[str]]
     if spec.plugin_class == "KeywordDetector":
 
@@ -487,7 +495,7 @@ def _analyze(det: _Detector, line: str) -> list[str]:
     return list(values)
 
 
-def _is_look_alike(detector: str, value: str, line: str) -> bool:
+def _is_look_alike(detector: str, value: str, line: str, checksums: bool = True) -> bool:
     """Outside parity mode (issue 19): a credential's shape filled with one character (`sk_live_xxxx`),
     a checksummed format with a wrong checksum (even when a keyword rule guessed it), and keyword
     values that are templates or placeholder words (`password = "changeme"`, `"${SECRET}"`)."""
@@ -495,7 +503,7 @@ def _is_look_alike(detector: str, value: str, line: str) -> bool:
         at = line.find(value)
         match = _TOKEN_TAIL.match(line, at + len(value)) if at != -1 else None
         value = value + match.group(0) if match else value
-    if has_filler_run(value) or fails_its_checksum(value):
+    if has_filler_run(value) or (checksums and fails_its_checksum(value)):
         return True
     return detector == "secret_keyword" and names_a_placeholder(value)
 
@@ -545,7 +553,7 @@ def scan_secret_values(
             (index, det.spec.detector, value, start)
             for det, value in found
             if not _is_filtered_out(value, line, det.plugin)
-            and (parity or not _is_look_alike(det.spec.detector, value, line))
+            and (parity or not _is_look_alike(det.spec.detector, value, line, checksums))
         )
     return out
 

@@ -177,3 +177,19 @@ def test_a_wrong_checksum_is_not_rescued_by_a_keyword_guess() -> None:
     bad = wrong_crc32("ghp_", "Tz4Kq9Lm2Xw7Rv5Nb8Hc3Jd6Fg1Ps0")
     assert scan_secrets(f'GITHUB_API_KEY = "{bad}"\n') == []
     assert scan_secrets(f"GITHUB_TOKEN={bad}\n", syntax="dotenv") == []
+
+
+@pytest.mark.parametrize("detector", sorted(set(RULES) - {"teams_webhook"}))
+def test_a_provider_token_cut_off_mid_way_is_redacted(detector: str) -> None:
+    """A completion cut by max_tokens inside a provider token: its prefix matches no fixed shape,
+    so the cut-off scan matches the rule's prefix and what follows it. (A cut Teams webhook URL
+    holds UUIDs, which detect-secrets' UUID heuristic drops: not covered.)"""
+    from gateway.filters.chain import FilterChain
+
+    token = _token(detector, 7)
+    for fraction in (0.5, 0.9):
+        cut = token[: int(len(token) * fraction)]
+        text = f'import os\nKEY = "{cut}'
+        result = FilterChain().check_completion(text, cut_off=True)
+        assert cut[-8:] not in result.text, (detector, fraction)
+        assert result.text.startswith("import os\nKEY = ")
