@@ -177,7 +177,8 @@ def run(per_provider: int, seed: int) -> None:
 
     rng = random.Random(seed)
     makers = _makers()
-    rows: list[tuple[str, int, int, int, int, int]] = []  # provider, n, ours, ds, false ours, false ds
+    # provider, secrets, found by ours, by detect-secrets, look-alikes, flagged by ours, by detect-secrets
+    rows: list[tuple[str, int, int, int, int, int, int]] = []
     with tempfile.TemporaryDirectory() as tmp, default_settings():
         root = Path(tmp)
         counter = 0
@@ -202,13 +203,14 @@ def run(per_provider: int, seed: int) -> None:
                 line = text.count("\n", 0, start) + 1
                 hit_ours += any(s < start + len(token) and e > start for s, e in _ours(path, text))
                 hit_ds += line in _ds_lines(path)
-            for i, fake in enumerate(_look_alikes(makers[provider](rng), rng)[:per_provider]):
+            fakes = _look_alikes(makers[provider](rng), rng)[:per_provider]
+            for i, fake in enumerate(fakes):
                 name, template = LOOK_ALIKE_CONTEXTS[i % len(LOOK_ALIKE_CONTEXTS)]
                 text = template.format(x=fake, K=key.upper(), v=key)
                 path = write(name, text)
                 fp_ours += bool(_ours(path, text))
                 fp_ds += bool(_ds_lines(path))
-            rows.append((provider, per_provider, hit_ours, hit_ds, fp_ours, fp_ds))
+            rows.append((provider, per_provider, hit_ours, hit_ds, len(fakes), fp_ours, fp_ds))
         positives, negatives = _config_cases(rng, per_provider)
         c_ours = c_ds = 0
         for name, text, secret in positives:
@@ -224,24 +226,26 @@ def run(per_provider: int, seed: int) -> None:
     _report(rows, (len(positives), c_ours, c_ds, len(negatives), n_ours, n_ds))
 
 
-def _report(rows: list[tuple[str, int, int, int, int, int]], config: tuple[int, int, int, int, int, int]) -> None:
-    print(f"{'provider':30s} {'n':>3s} {'ours':>5s} {'d-s':>5s} | look-alikes flagged: {'ours':>4s} {'d-s':>4s}")
-    for provider, n, ours, ds, fp_o, fp_d in rows:
-        print(f"{provider:30s} {n:3d} {ours:5d} {ds:5d} |                      {fp_o:4d} {fp_d:4d}")
-    n = sum(r[1] for r in rows)
+def _report(rows: list[tuple[str, int, int, int, int, int, int]], config: tuple[int, int, int, int, int, int]) -> None:
+    print(
+        f"{'provider':30s} {'n':>3s} {'ours':>5s} {'d-s':>5s} | look-alikes {'n':>3s} flagged {'ours':>4s} {'d-s':>4s}"
+    )
+    for provider, n, ours, ds, m, fp_o, fp_d in rows:
+        print(f"{provider:30s} {n:3d} {ours:5d} {ds:5d} |             {m:3d}         {fp_o:4d} {fp_d:4d}")
+    n, m = sum(r[1] for r in rows), sum(r[4] for r in rows)
     ours, ds = sum(r[2] for r in rows), sum(r[3] for r in rows)
-    fp_o, fp_d = sum(r[4] for r in rows), sum(r[5] for r in rows)
+    fp_o, fp_d = sum(r[5] for r in rows), sum(r[6] for r in rows)
     worst = min(rows, key=lambda r: r[2] / r[1])
-    print(f"\n== providers ({len(rows)}): {n} secrets, {n} look-alikes")
+    print(f"\n== providers ({len(rows)}): {n} secrets, {m} look-alikes")
     print(f"recall        ours {ours / n:7.2%}   detect-secrets 1.5 {ds / n:7.2%}   (target >= 99%)")
-    print(f"false flags   ours {fp_o / n:7.2%}   detect-secrets 1.5 {fp_d / n:7.2%}   (target <= 1%)")
+    print(f"false flags   ours {fp_o / m:7.2%}   detect-secrets 1.5 {fp_d / m:7.2%}   (target <= 1%)")
     print(f"lowest provider recall (ours): {worst[0]} {worst[2]}/{worst[1]}")
     cp, co, cd, cn, no, nd = config
     print(f"\n== config keywords (8 syntaxes): {cp} unquoted secrets, {cn} placeholder files")
     print(f"recall        ours {co / cp:7.2%}   detect-secrets 1.5 {cd / cp:7.2%}")
     print(f"false flags   ours {no / cn:7.2%}   detect-secrets 1.5 {nd / cn:7.2%}")
     total_n, total_hit, total_fp = n + cp, ours + co, fp_o + no
-    recall, false_rate = total_hit / total_n, total_fp / (n + cn)
+    recall, false_rate = total_hit / total_n, total_fp / (m + cn)
     verdict = "PASS" if recall >= 0.99 and false_rate <= 0.01 else "FAIL"
     print(f"\noverall ours: recall {recall:.2%} (>= 99%), false flags {false_rate:.2%} (<= 1%)  {verdict}")
 

@@ -23,6 +23,7 @@ from detect_secrets.plugins.jwt import JwtTokenDetector
 
 __all__ = [
     "PROVIDER_RULES",
+    "ArtifactoryBoundedDetector",
     "GitHubTokenCheckedDetector",
     "ProviderRule",
     "TOKEN_END",
@@ -599,6 +600,25 @@ class GitHubTokenCheckedDetector(RegexBasedDetector):  # type: ignore[misc]
                 if self.check_checksums and not token.startswith("github_pat_") and not crc32_suffix_valid(token):
                     continue
                 yield token
+
+
+class ArtifactoryBoundedDetector(RegexBasedDetector):  # type: ignore[misc]
+    """JFrog Artifactory API keys (`AKC` + 10 or more) and reference tokens (`AP` + hex digit + 8 or
+    more) ending at any non-alphanumeric character; detect-secrets' ArtifactoryDetector needs
+    whitespace, `"` or the line end after the key, so `?apikey=AKC...&page=2` or `'AKC...'` was
+    missed. Replaces it outside parity mode; values that do not look random (no digit, or one case
+    only: `APActivationPolicy` in a list of Cocoa names) are left out."""
+
+    secret_type = "Artifactory Credentials"
+    denylist = [re.compile(r"(?<![A-Za-z0-9])(?:AKC[a-zA-Z0-9]{10,}|AP[\dABCDEF][a-zA-Z0-9]{8,})(?![A-Za-z0-9])")]
+
+    def analyze_string(self, string: str) -> Generator[str, None, None]:
+        for regex in self.denylist:
+            for match in regex.finditer(string):
+                token = match.group(0)
+                mixed = any(c.isdigit() for c in token) and not token.isupper() and not token[3:].islower()
+                if mixed and _looks_random(token):
+                    yield token
 
 
 class JwtWithAlgDetector(JwtTokenDetector):  # type: ignore[misc]

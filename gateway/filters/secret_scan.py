@@ -98,6 +98,7 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         "ArtifactoryDetector",
         "<ARTIFACTORY_CREDENTIALS>",
         (r"AKC[a-zA-Z0-9]{10}|AP[\dA-F][a-zA-Z0-9]{8}",),
+        own_plugin="ArtifactoryBoundedDetector",
     ),
     # AWSKeyDetector: key-id prefixes, or 'aws' (case-insensitive) before a 40-char secret key
     DetectorSpec(

@@ -193,3 +193,11 @@ def test_a_provider_token_cut_off_mid_way_is_redacted(detector: str) -> None:
         result = FilterChain().check_completion(text, cut_off=True)
         assert cut[-8:] not in result.text, (detector, fraction)
         assert result.text.startswith("import os\nKEY = ")
+
+
+def test_artifactory_keys_end_at_any_delimiter_outside_parity_mode() -> None:
+    """detect-secrets' plugin needs whitespace, `"` or the line end after the key; a URL query is missed."""
+    key = "AKC" + "p7Qz2Rk9Wm4Xv8Ln3Tb6Hc1Jd5Fs0Gy4Ue7Ia2Ob9Pc3Qd6Re1Sf5Tg8Uh2Vi7Wj4Xk0Yl3Zm"
+    line = f'URL = "https://repo.example.com/api?apikey={key}&page=2"\n'
+    assert [line[f.start : f.end] for f in scan_secrets(line)] == [key]
+    assert scan_secrets(line, parity=True) == []
