@@ -384,6 +384,17 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
+_PLAIN = re.compile(r"(?:[A-Za-z0-9_~:/=-]|\\[.\-/~=:])+")
+
+
+@cache
+def _literal(pattern: str) -> str | None:
+    """The text a prefilter regex matches when it is a plain literal (`dp\\.pt\\.` -> `dp.pt.`), else None."""
+    if not _PLAIN.fullmatch(pattern):
+        return None
+    return re.sub(r"\\(.)", r"\1", pattern)
+
+
 def _candidate_lines(text: str, line_starts: list[int], detectors: frozenset[str]) -> dict[int, set[int]]:
     """Line index -> indices (into the enabled detectors) whose prefilter hits that line."""
     _, gates = _build_scanner(detectors)
@@ -398,6 +409,11 @@ def _candidate_lines(text: str, line_starts: list[int], detectors: frozenset[str
             regex = _compile(pattern, 0 if fast else re.IGNORECASE)
             subject = lowered if fast else text
         else:
+            needle = _literal(pattern)
+            # A plain-literal prefilter (`sk-ant-`, `dp.pt.`: most provider prefixes) is first
+            # looked up with `in`, several times faster than a regex pass over a text without it.
+            if needle is not None and needle not in text:
+                continue
             regex, subject = _compile(pattern, 0), text
         line_end = -1
         index = -1
