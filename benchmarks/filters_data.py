@@ -75,6 +75,17 @@ def _jwt(rng: random.Random) -> str:
     return f"{header}.{payload}.{_r(rng, URLSAFE, 43)}"
 
 
+def _crc32_token(rng: random.Random, prefix: str) -> str:
+    from gateway.filters.provider_detectors import base62_crc32
+
+    body = _r(rng, ALNUM, 30)
+    return prefix + body + base62_crc32(body)
+
+
+def _github_token(rng: random.Random) -> str:
+    return _crc32_token(rng, rng.choice(["ghp_", "gho_", "ghs_"]))
+
+
 # detector id -> (secret generator, line template); {s} is the secret, {v} a variable-name stem.
 # No "public_ip": detect-secrets' own is_not_alphanumeric_string heuristic drops every IPv4
 # address (no letters), so that detector never reports with the default filters.
@@ -91,14 +102,15 @@ SECRET_MAKERS: dict[str, tuple[Callable[[random.Random], str], str]] = {
         lambda r: r.choice("MNO") + _r(r, ALNUM, 23) + "." + _r(r, ALNUM, 6) + "." + _r(r, ALNUM, 27),
         'DISCORD_TOKEN = "{s}"',
     ),
-    "github_token": (lambda r: r.choice(["ghp", "gho", "ghs"]) + "_" + _r(r, ALNUM, 36), 'gh_token = "{s}"'),
+    # GitHub tokens carry a CRC32 of their 30 random characters (checked outside parity mode).
+    "github_token": (_github_token, 'gh_token = "{s}"'),
     "gitlab_token": (lambda r: "glpat-" + _r(r, URLSAFE, 20), 'GITLAB_TOKEN = "{s}"'),
     "ibm_cloud_iam_key": (lambda r: _r(r, ALNUM, 44), 'ibm_cloud_iam_api_key = "{s}"'),
     "ibm_cos_hmac": (lambda r: _r(r, HEX, 48), 'cos_hmac_secret_access_key = "{s}"'),
     "jwt": (_jwt, 'headers = {{"Authorization": "Bearer {s}"}}'),
     "secret_keyword": (lambda r: _r(r, ALNUM, 2) + _r(r, ALNUM + "!#%&*", 12), 'db_password = "{s}"'),
     "mailchimp_access_key": (lambda r: _r(r, LOWER_ALNUM, 32) + f"-us{r.randrange(1, 20)}", 'MAILCHIMP_KEY = "{s}"'),
-    "npm_token": (lambda r: "npm_" + _r(r, ALNUM, 36), "//registry.npmjs.org/:_authToken={s}"),
+    "npm_token": (lambda r: _crc32_token(r, "npm_"), "//registry.npmjs.org/:_authToken={s}"),
     "openai_token": (
         lambda r: "sk-proj-" + _r(r, ALNUM, 20) + "T3BlbkFJ" + _r(r, ALNUM, 20),
         'client = OpenAI(api_key="{s}")',
@@ -320,6 +332,11 @@ def write_fixtures() -> None:
         for detector in SECRET_MAKERS:
             for _ in range(2):
                 line, secret = secret_line(detector, rng)
+                if detector in ("github_token", "npm_token"):
+                    # Stored with a wrong checksum so no scanner (push protection) flags the fixture;
+                    # test_filters_secret_scan completes it at run time.
+                    stored = secret[:-6] + ("1" if secret[-6] != "1" else "2") + secret[-5:]
+                    line, secret = line.replace(secret, stored), stored
                 text = f"import os\n\n\ndef connect():\n    {line}\n    return None\n"
                 start = text.index(secret)
                 fh.write(

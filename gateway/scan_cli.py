@@ -30,6 +30,7 @@ def scan(
 ) -> None:
     """Scan files for secrets, licence text and (with --index) near-verbatim licensed code."""
     from gateway.filters.chain import FilterChain
+    from gateway.filters.config_secrets import config_syntax
 
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
@@ -49,7 +50,8 @@ def scan(
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise _fail(f"cannot read {path}: {exc.strerror}") from None
-        results.append((path, text, chain.scan(text)))
+        # Configuration files are read with their own syntax (unquoted values: YAML, .env, INI, ...).
+        results.append((path, text, chain.scan(text, syntax=config_syntax(path.name))))
     if json_output:
         typer.echo(
             json.dumps(

@@ -105,6 +105,7 @@ def _REASONS_TYPE():  # noqa: ANN202, N802 - Arrow type of the `decontamination`
 
 def run_scrub_secrets(inputs: Sequence[str | Path], output: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """Replace every secret the gateway's scanner finds by its typed placeholder; return the report."""
+    from gateway.filters.config_secrets import config_syntax
     from gateway.filters.redaction import apply_redactions
     from gateway.filters.secret_scan import scan_secrets
 
@@ -116,7 +117,8 @@ def run_scrub_secrets(inputs: Sequence[str | Path], output: str | Path, *, progr
 
         def route(row: int, raw: dict[str, Any], ordinal: int = ordinal) -> tuple[str, Any]:
             record = CodeRecord.from_dict(raw, make_doc_index(ordinal, row))
-            findings = scan_secrets(record.content)
+            # Configuration files are read with their own syntax (by path, else the record's language).
+            findings = scan_secrets(record.content, syntax=config_syntax(record.path, record.language))
             totals["records"] += 1
             if not findings:
                 return "scrubbed", None

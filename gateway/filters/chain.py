@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dedup.index import LicensedIndex
 from gateway.filters.base import FilterPolicy, FilterResult, Finding
+from gateway.filters.config_secrets import config_secret_spans
 from gateway.filters.licence_text import detect_licence_text, licence_category
 from gateway.filters.licensed import check_provenance
 from gateway.filters.redaction import apply_redactions
@@ -30,6 +31,18 @@ def _secret_finding(f: SecretFinding, action: str, *, cut_off: bool = False) -> 
     )
 
 
+def _with_values_continued(raw: list[SecretFinding], text: str, syntax: str, line_before: str) -> list[SecretFinding]:
+    """Add config values whose key is on the prompt's last line (`password: ` + the completion)."""
+    shift = len(line_before)
+    seen = set(raw)
+    for start, end in config_secret_spans(line_before + text.split("\n", 1)[0], syntax):
+        if end > shift:
+            finding = SecretFinding("secret_keyword", "<SECRET>", max(start - shift, 0), end - shift)
+            if finding not in seen:
+                raw.append(finding)
+    return sorted(raw, key=lambda f: (f.start, f.end))  # stable: format detectors stay first on ties
+
+
 class FilterChain:
     """Runs every filter on a text and applies `policy` (see FilterPolicy)."""
 
@@ -37,10 +50,14 @@ class FilterChain:
         self.policy = policy or FilterPolicy()
         self.index = index
 
-    def _secrets(self, text: str, action: str, *, cut_off: bool = False) -> tuple[list[SecretFinding], list[Finding]]:
+    def _secrets(
+        self, text: str, action: str, *, cut_off: bool = False, syntax: str | None = None, line_before: str = ""
+    ) -> tuple[list[SecretFinding], list[Finding]]:
         policy_detectors = self.policy.secret_detectors
         detectors = DEFAULT_DETECTORS if policy_detectors is None else frozenset(policy_detectors)
-        raw = scan_secrets(text, detectors=detectors)
+        raw = scan_secrets(text, detectors=detectors, syntax=syntax)
+        if syntax is not None and line_before and "secret_keyword" in detectors:
+            raw = _with_values_continued(raw, text, syntax, line_before)
         findings = [_secret_finding(f, action) for f in raw]
         if cut_off:
             complete = {(f.detector, f.start) for f in raw}
@@ -68,17 +85,24 @@ class FilterChain:
             )
         return findings
 
-    def check_completion(self, text: str, *, context_before: str = "", cut_off: bool = False) -> FilterResult:
+    def check_completion(
+        self, text: str, *, context_before: str = "", cut_off: bool = False, syntax: str | None = None
+    ) -> FilterResult:
         """Filter one completion: redact or block secrets, apply licence and provenance policy.
 
         Args:
             text: the completion.
             context_before: the code before it (the prompt prefix), for the provenance check.
             cut_off: generation stopped at max_tokens, so the text may end inside a secret.
+            syntax: the file's configuration syntax (`config_secrets.config_syntax`), when it is one:
+                unquoted values are then found too, including one whose key ends the prompt.
         Returns:
             FilterResult: redacted text ("" when blocked), findings sorted by span, is_blocked.
         """
-        raw, findings = self._secrets(text, self.policy.secrets, cut_off=cut_off)
+        line_before = context_before[context_before.rfind("\n") + 1 :] if syntax else ""
+        raw, findings = self._secrets(
+            text, self.policy.secrets, cut_off=cut_off, syntax=syntax, line_before=line_before
+        )
         findings += self._licence(text)
         if self.index is not None:
             findings += check_provenance(self.index, text, context_before=context_before, policy=self.policy)
@@ -87,10 +111,10 @@ class FilterChain:
         out = "" if is_blocked else apply_redactions(text, raw)
         return FilterResult(text=out, findings=findings, is_blocked=is_blocked)
 
-    def scan(self, text: str, *, context_before: str = "") -> list[Finding]:
+    def scan(self, text: str, *, context_before: str = "", syntax: str | None = None) -> list[Finding]:
         """Every finding in `text` with the action the policy would take (scan endpoint / CLI)."""
-        return self.check_completion(text, context_before=context_before).findings
+        return self.check_completion(text, context_before=context_before, syntax=syntax).findings
 
-    def scan_prompt(self, text: str) -> list[Finding]:
+    def scan_prompt(self, text: str, *, syntax: str | None = None) -> list[Finding]:
         """Secrets in a prompt (prefix/suffix); always `redact` (prompts are never blocked here)."""
-        return self._secrets(text, "redact")[1]
+        return self._secrets(text, "redact", syntax=syntax)[1]

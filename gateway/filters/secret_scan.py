@@ -7,12 +7,19 @@ through the plugins' own `analyze_string` and the same heuristic filters, in the
 Findings are therefore identical to detect-secrets' per-line scan with the same plugins
 (checked by benchmarks/filters.py), at a fraction of the cost.
 
-Deliberate differences from the detect-secrets CLI (`parity=True` removes the third):
+Deliberate differences from the detect-secrets CLI (`parity=True` removes the last four):
 - the `pragma: allowlist secret` line filter is NOT honoured: a model must not be able to
   whitelist its own output;
 - file-name filters (lock files, swagger, binary extensions) do not apply: a completion has no file;
 - the indirect-reference line filter (`x = f(...)`) only drops keyword and entropy guesses, so
-  `OpenAI(api_key="sk-...")` is still caught.
+  `OpenAI(api_key="sk-...")` is still caught;
+- our own detectors run too: extra_detectors (OpenAI project keys, URL passwords) and
+  provider_detectors (58 provider token formats, checksums verified), and GitHub tokens and JWTs
+  must pass our stricter checks (CRC32; an `alg` header);
+- look-alikes are dropped: a credential shape filled with one character, a wrong checksum, a
+  keyword value that is a template or placeholder word (issue 19);
+- with `syntax=` (config_secrets.config_syntax of a file name or language), values assigned
+  without quotes in configuration files are found too.
 """
 
 from __future__ import annotations
@@ -26,6 +33,14 @@ from typing import Any
 
 from detect_secrets.filters import heuristic
 from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
+
+from gateway.filters.config_secrets import config_secret_spans, names_a_placeholder
+from gateway.filters.provider_detectors import (
+    PROVIDER_RULES,
+    fails_its_checksum,
+    has_filler_run,
+    rule_plugin_class,
+)
 
 __all__ = [
     "ALL_DETECTORS",
@@ -57,6 +72,9 @@ class DetectorSpec:
     placeholder: str
     prefilter: tuple[str, ...] = ()
     prefilter_lower: tuple[str, ...] = ()
+    # A stricter plugin of ours (in gateway.filters.provider_detectors) used instead outside
+    # parity mode: checksums verified, token boundaries required.
+    own_plugin: str = ""
 
 
 # Any run of >= 24 [\w-] characters, found at the start of its run so the scan stays linear:
@@ -64,8 +82,11 @@ class DetectorSpec:
 # IBM IAM's 44, IBM COS's 48 hex), which all lie inside such a run.
 _LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
 
-# Plugin module of our own detectors (everything else is `detect_secrets.plugins.<module>`).
+# Plugin modules of our own detectors (everything else is `detect_secrets.plugins.<module>`).
 _EXTRA = "gateway.filters.extra_detectors"
+_PROVIDERS = "gateway.filters.provider_detectors"
+_TOKEN_START = r"(?<![A-Za-z0-9_-])"
+_CUT_OFF_TOKEN_TAIL = r"[A-Za-z0-9_.~+/=@:-]*"
 
 # Prefilters are derived from each plugin's denylist in detect-secrets 1.5.0
 # (detect_secrets/plugins/*.py); the comment says which part of the plugin regex they require.
@@ -77,6 +98,7 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         "ArtifactoryDetector",
         "<ARTIFACTORY_CREDENTIALS>",
         (r"AKC[a-zA-Z0-9]{10}|AP[\dA-F][a-zA-Z0-9]{8}",),
+        own_plugin="ArtifactoryBoundedDetector",
     ),
     # AWSKeyDetector: key-id prefixes, or 'aws' (case-insensitive) before a 40-char secret key
     DetectorSpec(
@@ -102,7 +124,14 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         "<DISCORD_BOT_TOKEN>",
         (r"[MNO][a-zA-Z\d_-]{23,25}\.",),
     ),
-    DetectorSpec("github_token", "github_token", "GitHubTokenDetector", "<GITHUB_TOKEN>", (r"gh[pousr]_",)),
+    DetectorSpec(
+        "github_token",
+        "github_token",
+        "GitHubTokenDetector",
+        "<GITHUB_TOKEN>",
+        (r"gh[pousr]_|github_pat_",),
+        own_plugin="GitHubTokenCheckedDetector",
+    ),
     DetectorSpec(
         "gitlab_token",
         "gitlab_token",
@@ -115,7 +144,7 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
     DetectorSpec("ibm_cos_hmac", "ibm_cos_hmac", "IbmCosHmacDetector", "<IBM_COS_HMAC>", (_LONG_RUN,)),
     # IPPublicDetector: four dotted octets; the literal '.' first keeps the scan on the fast path
     DetectorSpec("public_ip", "ip_public", "IPPublicDetector", "<PUBLIC_IP>", (r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d",)),
-    DetectorSpec("jwt", "jwt", "JwtTokenDetector", "<JWT>", (r"eyJ",)),
+    DetectorSpec("jwt", "jwt", "JwtTokenDetector", "<JWT>", (r"eyJ",), own_plugin="JwtWithAlgDetector"),
     # KeywordDetector: every one of its regexes contains one of these denylisted words
     DetectorSpec(
         "secret_keyword",
@@ -185,11 +214,24 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         "<HIGH_ENTROPY_STRING>",
         (r"['\"][0-9a-fA-F]{9}",),
     ),
+    # Ours (gateway.filters.provider_detectors): provider token formats detect-secrets lacks.
+    *(
+        DetectorSpec(
+            r.detector,
+            _PROVIDERS,
+            rule_plugin_class(r),
+            r.redaction,
+            r.prefilter if isinstance(r.prefilter, tuple) else (r.prefilter,),
+        )
+        for r in PROVIDER_RULES
+    ),
 )
 
 ALL_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS)
 # Detectors of ours, not detect-secrets' (left out when `parity=True`).
-OWN_DETECTORS: frozenset[str] = frozenset(spec.detector for spec in DETECTOR_SPECS if spec.plugin_module == _EXTRA)
+OWN_DETECTORS: frozenset[str] = frozenset(
+    spec.detector for spec in DETECTOR_SPECS if spec.plugin_module in (_EXTRA, _PROVIDERS)
+)
 # Off by default: entropy detectors flag hashes, UUID-less ids and base64 test data (the bulk of
 # detect-secrets' false positives in code), and public IPs (8.8.8.8) are not credentials.
 # Every credential-shaped detector and the keyword detector are on.
@@ -202,6 +244,15 @@ DEFAULT_DETECTORS: frozenset[str] = ALL_DETECTORS - {
 _SPEC_BY_ID = {spec.detector: spec for spec in DETECTOR_SPECS}
 # Detectors that guess from context (a keyword, entropy) rather than a credential's own format.
 _GUESSING_DETECTORS = frozenset({"secret_keyword", "base64_high_entropy_string", "hex_high_entropy_string"})
+_PROVIDER_DETECTORS = frozenset(r.detector for r in PROVIDER_RULES)
+
+
+def _specificity(detector: str) -> int:
+    """Sort rank on equal spans (redaction uses the first placeholder): a provider's own format,
+    then detect-secrets' formats (some generic, like IBM's 44 characters after a keyword), then guesses."""
+    return 0 if detector in _PROVIDER_DETECTORS else 2 if detector in _GUESSING_DETECTORS else 1
+
+
 # Detections that cover only part of a credential are widened for the reported span (the value
 # compared with detect-secrets is unchanged): GitHub/GitLab plugin regexes capture only the
 # prefix group (`ghp`, `glpat`), a JWT's signature is matched lazily, and a private key's body
@@ -242,14 +293,33 @@ class _Detector:
     plugin: Any
 
 
+# Plugin variants: "parity" = detect-secrets' own plugins; "strict" = our stricter replacements
+# (`DetectorSpec.own_plugin`) and checksums verified; "prefix" = for the synthetic continuations of
+# scan_cut_off_tail: detect-secrets' plugins, provider formats matched as prefixes, no checksums.
+
+
 @cache
-def _build_detector(detector_id: str) -> _Detector:
+def _build_detector(detector_id: str, mode: str = "strict") -> _Detector:
     import importlib
 
     spec = _SPEC_BY_ID[detector_id]
-    path = spec.plugin_module if "." in spec.plugin_module else f"detect_secrets.plugins.{spec.plugin_module}"
+    module_path, class_name = spec.plugin_module, spec.plugin_class
+    if spec.own_plugin and mode == "strict":
+        module_path, class_name = _PROVIDERS, spec.own_plugin
+    path = module_path if "." in module_path else f"detect_secrets.plugins.{module_path}"
     module = importlib.import_module(path)
-    plugin = getattr(module, spec.plugin_class)()
+    plugin = getattr(module, class_name)()
+    if module_path == _PROVIDERS and mode == "prefix":
+        # A cut-off token continued by a filler matches no fixed shape (lengths, separators, a
+        # closing `AA`): its prefix and whatever token characters follow it are matched instead.
+        plugin.check_checksums = False
+        if hasattr(plugin, "rule"):
+            starts = plugin.rule.prefilter if isinstance(plugin.rule.prefilter, tuple) else (plugin.rule.prefilter,)
+            # Up to 40 token characters may precede the prefilter (`...Q~`, `<14>.atlasv1.`, a URL).
+            plugin.denylist = [
+                re.compile(_TOKEN_START + r"[A-Za-z0-9_.~+/=@:-]{0,40}?" + f"(?:{p})" + _CUT_OFF_TOKEN_TAIL)
+                for p in starts
+            ]
     analyze: Callable[[str], Iterable[str]]
     if spec.plugin_class == "KeywordDetector":
 
@@ -273,14 +343,14 @@ def _build_detector(detector_id: str) -> _Detector:
 
 @cache
 def _build_scanner(
-    detectors: frozenset[str],
+    detectors: frozenset[str], mode: str = "strict"
 ) -> tuple[tuple[_Detector, ...], tuple[tuple[str, bool, tuple[int, ...]], ...]]:
     """Enabled detectors in a fixed order, and each distinct prefilter with the detectors it gates."""
     unknown = detectors - ALL_DETECTORS
     if unknown:
         raise ValueError(f"unknown secret detectors: {sorted(unknown)}")
     # DETECTOR_SPECS order, so results never depend on set iteration order.
-    enabled = tuple(_build_detector(s.detector) for s in DETECTOR_SPECS if s.detector in detectors)
+    enabled = tuple(_build_detector(s.detector, mode) for s in DETECTOR_SPECS if s.detector in detectors)
     gates: dict[tuple[str, bool], list[int]] = {}
     for i, det in enumerate(enabled):
         for pattern in det.spec.prefilter:
@@ -314,6 +384,17 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
+_PLAIN = re.compile(r"(?:[A-Za-z0-9_~:/=-]|\\[.\-/~=:])+")
+
+
+@cache
+def _literal(pattern: str) -> str | None:
+    """The text a prefilter regex matches when it is a plain literal (`dp\\.pt\\.` -> `dp.pt.`), else None."""
+    if not _PLAIN.fullmatch(pattern):
+        return None
+    return re.sub(r"\\(.)", r"\1", pattern)
+
+
 def _candidate_lines(text: str, line_starts: list[int], detectors: frozenset[str]) -> dict[int, set[int]]:
     """Line index -> indices (into the enabled detectors) whose prefilter hits that line."""
     _, gates = _build_scanner(detectors)
@@ -328,6 +409,11 @@ def _candidate_lines(text: str, line_starts: list[int], detectors: frozenset[str
             regex = _compile(pattern, 0 if fast else re.IGNORECASE)
             subject = lowered if fast else text
         else:
+            needle = _literal(pattern)
+            # A plain-literal prefilter (`sk-ant-`, `dp.pt.`: most provider prefixes) is first
+            # looked up with `in`, several times faster than a regex pass over a text without it.
+            if needle is not None and needle not in text:
+                continue
             regex, subject = _compile(pattern, 0), text
         line_end = -1
         index = -1
@@ -426,8 +512,21 @@ def _analyze(det: _Detector, line: str) -> list[str]:
     return list(values)
 
 
+def _is_look_alike(detector: str, value: str, line: str, checksums: bool = True) -> bool:
+    """Outside parity mode (issue 19): a credential's shape filled with one character (`sk_live_xxxx`),
+    a checksummed format with a wrong checksum (even when a keyword rule guessed it), and keyword
+    values that are templates or placeholder words (`password = "changeme"`, `"${SECRET}"`)."""
+    if detector == "gitlab_token":  # the plugin reports only the prefix (`glpat`): judge the token
+        at = line.find(value)
+        match = _TOKEN_TAIL.match(line, at + len(value)) if at != -1 else None
+        value = value + match.group(0) if match else value
+    if has_filler_run(value) or (checksums and fails_its_checksum(value)):
+        return True
+    return detector == "secret_keyword" and names_a_placeholder(value)
+
+
 def scan_secret_values(
-    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
+    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False, checksums: bool = True
 ) -> list[tuple[int, str, str, int]]:
     """The raw per-line detections: (line index, detector id, SECRET VALUE, line start offset).
 
@@ -439,13 +538,15 @@ def scan_secret_values(
         detectors: ids from `ALL_DETECTORS`.
         parity: True = exactly detect-secrets' plugins and filters (our own detectors are left out);
             False (default) = the same, except that the indirect-reference line filter only
-            drops keyword/entropy detections.
+            drops keyword/entropy detections, and our stricter plugins replace GitHub's and JWT's.
+        checksums: False only for scan_cut_off_tail's synthetic continuations: token formats
+            match as prefixes and checksums are not verified (detect-secrets' plugins stand in).
     Returns:
         one tuple per (line, detector, distinct value), like detect-secrets' per-line sets.
     """
     if parity:  # detect-secrets has no such plugins
         detectors = detectors - OWN_DETECTORS
-    enabled, _ = _build_scanner(detectors)
+    enabled, _ = _build_scanner(detectors, "parity" if parity else "strict" if checksums else "prefix")
     line_starts = _line_starts(text)
     out: list[tuple[int, str, str, int]] = []
     for index, det_ids in sorted(_candidate_lines(text, line_starts, detectors).items()):
@@ -469,12 +570,33 @@ def scan_secret_values(
             (index, det.spec.detector, value, start)
             for det, value in found
             if not _is_filtered_out(value, line, det.plugin)
+            and (parity or not _is_look_alike(det.spec.detector, value, line, checksums))
         )
     return out
 
 
+def _config_findings(text: str, syntax: str, found: set[SecretFinding]) -> list[SecretFinding]:
+    """Unquoted config values (config_secrets), except where a detector already reported an
+    overlapping span (`NPM_TOKEN=npm_...` is one npm token, not also a keyword guess; the 8
+    findings starting before the value are checked) or a look-alike fails its format's checksum."""
+    placeholder = _SPEC_BY_ID["secret_keyword"].placeholder
+    taken = sorted((f.start, f.end) for f in found)
+    out = []
+    for start, end in config_secret_spans(text, syntax):
+        i = bisect.bisect_left(taken, (end, end))
+        overlaps = any(s < end and e > start for s, e in taken[max(i - 8, 0) : i])
+        if not overlaps and not fails_its_checksum(text[start:end]):
+            out.append(SecretFinding("secret_keyword", placeholder, start, end))
+    return out
+
+
 def scan_secrets(
-    text: str, *, detectors: frozenset[str] = DEFAULT_DETECTORS, parity: bool = False
+    text: str,
+    *,
+    detectors: frozenset[str] = DEFAULT_DETECTORS,
+    parity: bool = False,
+    checksums: bool = True,
+    syntax: str | None = None,
 ) -> list[SecretFinding]:
     """Find secrets in `text` with detect-secrets' detectors and false-positive heuristics.
 
@@ -482,12 +604,17 @@ def scan_secrets(
         text: a completion, a prompt, or a whole file.
         detectors: detector ids to run (default `DEFAULT_DETECTORS`).
         parity: apply detect-secrets' filters exactly (see `scan_secret_values`).
+        checksums: see `scan_secret_values` (False only for synthetic continuations).
+        syntax: the text's configuration syntax (`config_secrets.config_syntax` of its file name or
+            language): values assigned without quotes are then found too, as `secret_keyword`.
     Returns:
         findings sorted by span (format-specific detectors first on ties); each occurrence of a detected value on its
         line gets its own span, so redaction removes every copy.
     """
     findings: set[SecretFinding] = set()
-    for _index, detector, value, line_start in scan_secret_values(text, detectors=detectors, parity=parity):
+    for _index, detector, value, line_start in scan_secret_values(
+        text, detectors=detectors, parity=parity, checksums=checksums
+    ):
         line_end = text.find("\n", line_start)
         line = text[line_start : len(text) if line_end == -1 else line_end]
         core = value.strip(_SPAN_TRIM) or value
@@ -511,9 +638,11 @@ def scan_secrets(
                     end = extended[1]
             findings.add(SecretFinding(detector, placeholder, start, end))
             pos = line.find(value, pos + 1)
+    if syntax is not None and "secret_keyword" in detectors and not parity:
+        findings.update(_config_findings(text, syntax, findings))
     # Format-specific detectors before keyword/entropy guesses on the same span (redaction uses
-    # the first placeholder).
-    return sorted(findings, key=lambda f: (f.start, f.end, f.detector in _GUESSING_DETECTORS, f.detector))
+    # the first placeholder); provider formats before detect-secrets' generic ones.
+    return sorted(findings, key=lambda f: (f.start, f.end, _specificity(f.detector), f.detector))
 
 
 # A completion cut off by max_tokens can end inside a secret: its prefix no longer matches the
@@ -551,9 +680,9 @@ def scan_cut_off_tail(text: str, *, detectors: frozenset[str] = DEFAULT_DETECTOR
         return []
     found: dict[str, SecretFinding] = {}
     for continuation in _CUT_OFF_CONTINUATIONS:
-        for f in scan_secrets(tail + continuation, detectors=detectors):
+        for f in scan_secrets(tail + continuation, detectors=detectors, checksums=False):
             if f.start < len(tail) <= f.end:
                 start = line_start + f.start
                 if f.detector not in found or start < found[f.detector].start:
                     found[f.detector] = SecretFinding(f.detector, f.placeholder, start, len(text))
-    return sorted(found.values(), key=lambda f: (f.start, f.detector in _GUESSING_DETECTORS, f.detector))
+    return sorted(found.values(), key=lambda f: (f.start, _specificity(f.detector), f.detector))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from gateway.filters.config_secrets import config_syntax
 from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion
@@ -124,7 +125,10 @@ class CompletionService:
             return plan
         # The context is part of the prefix by now: a secret in a snippet is guarded like one in the prefix.
         guarded = await guard_prompt_off_loop(
-            plan.req.prefix, plan.req.suffix, redact_before_model=self._cfg.redact_before_model
+            plan.req.prefix,
+            plan.req.suffix,
+            redact_before_model=self._cfg.redact_before_model,
+            syntax=config_syntax(plan.req.filepath, plan.req.language),
         )
         if plan.context_chars and guarded.findings:
             where = [dict(f, where="context") if _in_context(f, plan.context_chars) else f for f in guarded.findings]
@@ -381,7 +385,12 @@ class CompletionService:
             # "length" (max_tokens) or no reason at all (the upstream stopped early): the text may
             # end inside a secret whose prefix no detector matches any more
             cut_off = choice.finish_reason in (None, "length")
-            result = plan.filters.check_completion(choice.text, context_before=plan.req.prefix, cut_off=cut_off)
+            result = plan.filters.check_completion(
+                choice.text,
+                context_before=plan.req.prefix,
+                cut_off=cut_off,
+                syntax=config_syntax(plan.req.filepath, plan.req.language),
+            )
             choice.text = result.text
             choice.filters = [f.to_dict() for f in result.findings]
             for f in result.findings:

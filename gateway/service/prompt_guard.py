@@ -54,17 +54,19 @@ def _describe(findings: list[SecretFinding], where: str, action: str) -> list[di
     ]
 
 
-def _scan_prefix(prefix: str) -> list[SecretFinding]:
-    found = scan_secrets(prefix)
+def _scan_prefix(prefix: str, syntax: str | None = None) -> list[SecretFinding]:
+    found = scan_secrets(prefix, syntax=syntax)
     complete = {(f.detector, f.start) for f in found}
     tail = [f for f in scan_cut_off_tail(prefix) if (f.detector, f.start) not in complete]
     return sorted([*found, *tail], key=lambda f: (f.start, f.end, f.detector)) if tail else found
 
 
-def guard_prompt(prefix: str, suffix: str | None, *, redact_before_model: bool) -> GuardedPrompt:
+def guard_prompt(
+    prefix: str, suffix: str | None, *, redact_before_model: bool, syntax: str | None = None
+) -> GuardedPrompt:
     sizes = (len(prefix), len(suffix or ""))
-    in_prefix = _scan_prefix(prefix)
-    in_suffix = scan_secrets(suffix) if suffix else []
+    in_prefix = _scan_prefix(prefix, syntax)
+    in_suffix = scan_secrets(suffix, syntax=syntax) if suffix else []
     if not in_prefix and not in_suffix:
         return GuardedPrompt(prefix, suffix, [], None, prefix, suffix, *sizes)
     action = "redact_before_model" if redact_before_model else "detected"
@@ -81,11 +83,13 @@ def guard_prompt(prefix: str, suffix: str | None, *, redact_before_model: bool) 
     return GuardedPrompt(new_prefix, new_suffix_or_none, findings, redactions, stored, stored_suffix, *sizes)
 
 
-async def guard_prompt_off_loop(prefix: str, suffix: str | None, *, redact_before_model: bool) -> GuardedPrompt:
+async def guard_prompt_off_loop(
+    prefix: str, suffix: str | None, *, redact_before_model: bool, syntax: str | None = None
+) -> GuardedPrompt:
     """`guard_prompt`, in a worker thread when the prompt is large (so the event loop never waits on it)."""
     if len(prefix) + len(suffix or "") <= _INLINE_SCAN_CHARS:
-        return guard_prompt(prefix, suffix, redact_before_model=redact_before_model)
-    work = functools.partial(guard_prompt, prefix, suffix, redact_before_model=redact_before_model)
+        return guard_prompt(prefix, suffix, redact_before_model=redact_before_model, syntax=syntax)
+    work = functools.partial(guard_prompt, prefix, suffix, redact_before_model=redact_before_model, syntax=syntax)
     return await anyio.to_thread.run_sync(work)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from secret_tokens import with_crc32
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
@@ -22,7 +23,7 @@ runner = CliRunner()
 CLEAN_CODE = "def scale(values, factor):\n    return [v * factor for v in values]\n"
 # Planted secrets: AWS's documented example key id, a GitHub token shape, a password literal.
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
-GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+GITHUB_TOKEN = with_crc32("ghp_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5")
 PASSWORD = "Tr0ub4dor&3-horse-battery"
 
 
@@ -114,3 +115,24 @@ def test_planted_secrets_are_replaced_by_typed_placeholders(tmp_path: Path, fmt:
     assert report["secrets_per_detector"].get("github_token") == 1
     report_text = (out / "report.json").read_text() + (out / "report.md").read_text()
     assert AWS_KEY not in report_text and PASSWORD not in report_text
+
+
+def test_config_records_are_scrubbed_with_their_files_syntax(tmp_path: Path) -> None:
+    """Issue 19: a record's path (else its language) picks the syntax; unquoted values are scrubbed."""
+    value = "Xk9" + "vQ2rL7" + "mZ4p"  # built from pieces so no scanner flags this file
+    records = [
+        {"id": "env", "path": "services/api/.env", "content": f"DB_HOST=db\nDB_PASSWORD={value}\n"},
+        {"id": "yaml", "language": "yaml", "content": f"db:\n  password: {value}\n"},
+        {"id": "py", "path": "app.py", "content": "password = get_password()\n"},
+        {"id": "placeholder", "path": "config.yml", "content": "db:\n  password: ${DB_PASSWORD}\n"},
+    ]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "out"
+    result = runner.invoke(build_app(), ["dedup", "scrub-secrets", "-i", str(corpus), "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    by_id = {r["id"]: r["content"] for r in _read(out / "scrubbed" / "part-00000-corpus.jsonl")}
+    assert by_id["env"] == "DB_HOST=db\nDB_PASSWORD=<SECRET>\n"
+    assert by_id["yaml"] == "db:\n  password: <SECRET>\n"
+    assert by_id["py"] == records[2]["content"] and by_id["placeholder"] == records[3]["content"]
+    assert json.loads((out / "report.json").read_text())["records_with_secrets"] == 2

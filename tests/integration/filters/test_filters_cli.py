@@ -9,6 +9,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from secret_tokens import with_crc32
 
 pytestmark = pytest.mark.integration
 
@@ -64,10 +65,42 @@ def test_scan_clean_file_exits_0_and_text_output(tmp_path: Path) -> None:
     clean.write_text("def add(a, b):\n    return a + b\n")
     assert _run("scan", str(clean)).returncode == 0
     leaky = tmp_path / "leaky.py"
-    leaky.write_text('x = 1\ntoken = "ghp_' + "q7Wm2Kx9" * 4 + 'Ab3D"\n')
+    leaky.write_text('x = 1\ntoken = "' + with_crc32("ghp_", "q7Wm2Kx9" * 3 + "Ab3D9f") + '"\n')
     result = _run("scan", str(leaky))
     assert result.returncode == 1
     assert result.stdout.strip() == f"{leaky}:2:10: secret.github_token (secret, redact)"
+
+
+def test_scan_reads_config_files_with_their_syntax(tmp_path: Path) -> None:
+    """Issue 19: unquoted values in YAML/.env/INI/Dockerfile/Kubernetes files, provider tokens with
+    checksums, and no flags on placeholders or on a GitHub look-alike with a wrong checksum."""
+    value = "Xk9" + "vQ2rL7" + "mZ4p"  # built from pieces so no scanner flags this file
+    files = {
+        "values.yaml": f"db:\n  host: db\n  password: {value}\n",
+        ".env": f"DB_HOST=db\nDB_PASSWORD={value}\nNPM_TOKEN={with_crc32('npm_', 'Hq3Zr8Vw1Ly6Tk4Mb9Dn2Gs7Jp5Cx0')}\n",
+        "setup.cfg": f"[db]\npassword = {value}\n",
+        "Dockerfile": f"FROM python:3.12\nENV API_TOKEN={value}\n",
+        "secret.yaml": "apiVersion: v1\nkind: Secret\nstringData:\n  dsn: " + value + "\n",
+    }
+    clean = {
+        "ok.yaml": "db:\n  password: ${DB_PASSWORD}\n  token: <your-token>\n",
+        "ok.env": "DB_PASSWORD=changeme\nGH_TOKEN=ghp_" + "q7Wm2Kx9" * 4 + "Ab3D\n",  # wrong checksum
+    }
+    for name, text in {**files, **clean}.items():
+        (tmp_path / name).write_text(text)
+    result = _run("scan", "--json", *(str(tmp_path / n) for n in [*files, *clean]))
+    assert result.returncode == 1, result.stderr
+    report = {Path(r["path"]).name: [f["reason"] for f in r["findings"]] for r in json.loads(result.stdout)}
+    assert report == {
+        "values.yaml": ["secret.secret_keyword"],
+        ".env": ["secret.secret_keyword", "secret.npm_access_token"],
+        "setup.cfg": ["secret.secret_keyword"],
+        "Dockerfile": ["secret.secret_keyword"],
+        "secret.yaml": ["secret.secret_keyword"],
+        "ok.yaml": [],
+        "ok.env": [],
+    }
+    assert value not in result.stdout + result.stderr
 
 
 def test_errors_exit_2_without_traceback(tmp_path: Path) -> None:

@@ -226,3 +226,31 @@ def test_a_completion_cut_inside_a_secret_never_returns_its_prefix(tmp_path, str
     assert _CUT_SECRET[:20] not in raw
     assert text.startswith('REGION = "eu-west-1"\nAWS_SECRET_ACCESS_KEY = "<')
     assert any(f["type"] == "secret" and f.get("cut_off") for f in findings), findings
+
+
+# A password-like value built from pieces (so no scanner flags this file).
+_CONFIG_VALUE = "Xk9" + "vQ2rL7" + "mZ4p"
+
+
+@pytest.mark.parametrize(
+    ("shape", "prefix"),
+    [
+        ("tabby", "db:\n  host: db.internal\n  password: "),  # Tabby sends the file path
+        ("openai", "DB_HOST=db.internal\nDB_PASSWORD="),  # OpenAI shape: the `language` id only
+    ],
+)
+def test_unquoted_config_value_in_a_completion_is_redacted_by_the_files_syntax(tmp_path, shape, prefix):
+    """Issue 19: the gateway reads a config file's completion with the file's syntax (path or language)."""
+    upstream = FakeUpstream(text=f"{_CONFIG_VALUE}\n", finish_reason="stop")
+    settings = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+    auth = {"Authorization": f"Bearer {make_api_key(settings)}"}
+    if shape == "tabby":
+        body = {"language": "yaml", "segments": {"prefix": prefix, "suffix": "", "filepath": "deploy/values.yaml"}}
+    else:
+        body = {"prompt": prefix, "language": "dotenv", "max_tokens": 16}
+    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+        r = client.post("/v1/completions", headers=auth, json=body)
+    assert r.status_code == 200, r.text
+    assert _CONFIG_VALUE not in r.text
+    assert r.json()["choices"][0]["text"] == "<SECRET>\n"
+    assert [f["reason"] for f in r.json()["x_codesieve"]["filters"]] == ["secret.secret_keyword"]
