@@ -1,0 +1,147 @@
+"""Judge many samples of one language at once: one temp folder, one semgrep run, one bandit pass.
+
+semgrep costs seconds to start, so a language's samples are written as files of one folder and
+scanned together; regex rules run in-process; bandit (Python only) goes through its library API.
+Nothing here executes the samples.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import textwrap
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from experiments.bench.icd_rules import EXTENSIONS, load_regex_rules, semgrep_config, semgrep_rule_cwes
+from experiments.bench.insecure_code import (
+    JudgedSource,
+    RuleFinding,
+    bandit_findings,
+    in_completion,
+    regex_findings,
+    semgrep_findings,
+)
+from experiments.bench.security import scan_with_bandit
+from experiments.bench.semgrep_runner import SemgrepError, SemgrepRuleError, run_semgrep
+
+__all__ = ["LanguageJudgement", "judge_language"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LanguageJudgement:
+    findings: list[list[RuleFinding]]  # per source, only those on the completion's lines
+    semgrep_errors: int  # files semgrep could not parse whole (fragments are common; matches still count)
+    seconds: float
+    dropped_rules: tuple[str, ...] = ()  # rules semgrep could not parse, left out of the scan
+
+
+def _scan(
+    texts: Sequence[str], language: str, semgrep: str, jobs: int
+) -> tuple[list[list[RuleFinding]], set[int], set[str]]:
+    """semgrep over `texts` (one run): findings per text, indices not parsed whole, rules left out."""
+    config = semgrep_config(language)
+    if config is None or not texts:
+        return [[] for _ in texts], set(), set()
+    with tempfile.TemporaryDirectory(prefix=f"codesieve-icd-{language}-") as tmp:
+        root = Path(tmp).resolve()
+        index = {}
+        for i, text in enumerate(texts):
+            path = root / f"sample_{i:06d}{EXTENSIONS[language]}"
+            path.write_text(text, encoding="utf-8")
+            index[str(path)] = i
+        report, dropped = _run_dropping_unparsable(semgrep, config, root, jobs)
+    grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for result in report["results"]:
+        i = index.get(str(Path(result.get("path", "")).resolve()))
+        if i is not None:
+            grouped[i].append(result)
+    failed = {index[p] for e in report["errors"] for p in _error_paths(e) if p in index}
+    rule_cwes = semgrep_rule_cwes(language)
+    return [semgrep_findings(grouped.get(i, []), rule_cwes) for i in range(len(texts))], failed, dropped
+
+
+def _run_dropping_unparsable(semgrep: str, config: Path, target: Path, jobs: int) -> tuple[dict[str, Any], set[str]]:
+    # A rule this semgrep version cannot parse fails the whole run (exit 2, no results) whenever a
+    # target makes semgrep load it: run again without such rules, from a derived copy in a temp
+    # folder (never in the repository), and say which rules were left out.
+    rules = json.loads(config.read_text(encoding="utf-8"))["rules"]
+    dropped: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="codesieve-icd-rules-") as tmp:
+        current = config
+        for _ in range(len(rules) + 1):
+            try:
+                return run_semgrep(semgrep, current, target, jobs=jobs), dropped
+            except SemgrepRuleError as exc:
+                new = {rule_id for r in exc.rule_ids for rule_id in _known(r, rules)} - dropped
+                if not new:
+                    raise
+                dropped |= new
+                logger.warning("semgrep cannot parse rule(s) %s; scanning without them", ", ".join(sorted(new)))
+                current = Path(tmp) / config.name
+                current.write_text(
+                    json.dumps({"rules": [r for r in rules if r["id"] not in dropped]}), encoding="utf-8"
+                )
+    raise SemgrepError(f"semgrep rejected every rule of {config}")
+
+
+def _known(check_id: str, rules: Sequence[dict[str, Any]]) -> list[str]:
+    return [r["id"] for r in rules if check_id == r["id"] or check_id.endswith("." + r["id"])]
+
+
+def _error_paths(error: dict[str, Any]) -> list[str]:
+    paths = [str(Path(error["path"]).resolve())] if error.get("path") else []
+    spans = error.get("spans") or []
+    return paths + [str(Path(s["file"]).resolve()) for s in spans if isinstance(s, dict) and s.get("file")]
+
+
+def _semgrep_by_file(
+    sources: Sequence[JudgedSource], language: str, semgrep: str, jobs: int
+) -> tuple[list[list[RuleFinding]], int, set[str]]:
+    # First view: context + completion, as the file reads. A context is a cut from the middle of a
+    # file (mid-statement, indented), which semgrep often cannot parse whole and then misses what a
+    # complete file would show; so the completion alone, dedented, is scanned as a second view for
+    # those files, its lines shifted back to the judged file's numbering.
+    first, failed, dropped = _scan([s.text for s in sources], language, semgrep, jobs)
+    redo = sorted(failed)
+    if redo:
+        second, _, dropped_too = _scan([textwrap.dedent(sources[i].completion) for i in redo], language, semgrep, jobs)
+        for i, found in zip(redo, second, strict=True):
+            shift = sources[i].first_line - 1
+            seen = {(f.rule_id, f.line) for f in first[i]}
+            first[i] += [f for f in (replace(f, line=f.line + shift) for f in found) if (f.rule_id, f.line) not in seen]
+        dropped |= dropped_too
+    return first, len(failed), dropped
+
+
+def judge_language(language: str, sources: Sequence[JudgedSource], *, semgrep: str, jobs: int = 1) -> LanguageJudgement:
+    """Findings on the completion's lines for every source of one language.
+
+    Args:
+        language: one of `icd_rules.LANGUAGES`.
+        sources: context + completion per sample.
+        semgrep: the semgrep executable (BenchSettings.semgrep).
+        jobs: semgrep's parallel jobs.
+    """
+    started = time.monotonic()
+    rules = load_regex_rules(language)
+    by_semgrep, errors, dropped = _semgrep_by_file(sources, language, semgrep, jobs)
+    by_bandit = (
+        [bandit_findings(issues) for issues in scan_with_bandit([s.text for s in sources])]
+        if language == "python" and sources
+        else [[] for _ in sources]
+    )
+    findings = [
+        in_completion([*regex_findings(source, rules), *sem, *ban], source)
+        for source, sem, ban in zip(sources, by_semgrep, by_bandit, strict=True)
+    ]
+    elapsed = time.monotonic() - started
+    logger.info("judged %s: %d samples in %.1f s (%d not parsed whole)", language, len(sources), elapsed, errors)
+    return LanguageJudgement(findings, errors, elapsed, tuple(sorted(dropped)))
