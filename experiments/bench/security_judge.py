@@ -107,18 +107,32 @@ def _semgrep_by_file(
 ) -> tuple[list[list[RuleFinding]], int, set[str]]:
     # First view: context + completion, as the file reads. A context is a cut from the middle of a
     # file (mid-statement, indented), which semgrep often cannot parse whole and then misses what a
-    # complete file would show; so the completion alone, dedented, is scanned as a second view for
-    # those files, its lines shifted back to the judged file's numbering.
-    first, failed, dropped = _scan([s.text for s in sources], language, semgrep, jobs)
-    redo = sorted(failed)
+    # complete file would show; so for those files the completion alone, dedented, is a second view,
+    # its lines shifted back to the judged file's numbering. Both views go in the same semgrep run
+    # (start-up, not scanning, is what costs).
+    n = len(sources)
+    texts = [s.text for s in sources] + [textwrap.dedent(s.completion) for s in sources]
+    found, failed, dropped = _scan(texts, language, semgrep, jobs)
+    first = found[:n]
+    for i in sorted(i for i in failed if i < n):
+        shift = sources[i].first_line - 1
+        seen = {(f.rule_id, f.line) for f in first[i]}
+        moved = (replace(f, line=f.line + shift) for f in found[n + i])
+        first[i] = first[i] + [f for f in moved if (f.rule_id, f.line) not in seen]
+    return first, sum(1 for i in failed if i < n), dropped
+
+
+def _bandit(sources: Sequence[JudgedSource]) -> list[list[RuleFinding]]:
+    # The same two views as semgrep: bandit parses whole files only, so a file that does not parse
+    # (a mid-file context) is judged again from its completion alone, dedented.
+    issues = scan_with_bandit([s.text for s in sources])
+    redo = [i for i, found in enumerate(issues) if any(x["test_id"] == "parse_error" for x in found)]
     if redo:
-        second, _, dropped_too = _scan([textwrap.dedent(sources[i].completion) for i in redo], language, semgrep, jobs)
-        for i, found in zip(redo, second, strict=True):
+        again = scan_with_bandit([textwrap.dedent(sources[i].completion) for i in redo])
+        for i, found in zip(redo, again, strict=True):
             shift = sources[i].first_line - 1
-            seen = {(f.rule_id, f.line) for f in first[i]}
-            first[i] += [f for f in (replace(f, line=f.line + shift) for f in found) if (f.rule_id, f.line) not in seen]
-        dropped |= dropped_too
-    return first, len(failed), dropped
+            issues[i] = [{**x, "line": x["line"] + shift} for x in found]
+    return [bandit_findings(found) for found in issues]
 
 
 def judge_language(language: str, sources: Sequence[JudgedSource], *, semgrep: str, jobs: int = 1) -> LanguageJudgement:
@@ -133,11 +147,7 @@ def judge_language(language: str, sources: Sequence[JudgedSource], *, semgrep: s
     started = time.monotonic()
     rules = load_regex_rules(language)
     by_semgrep, errors, dropped = _semgrep_by_file(sources, language, semgrep, jobs)
-    by_bandit = (
-        [bandit_findings(issues) for issues in scan_with_bandit([s.text for s in sources])]
-        if language == "python" and sources
-        else [[] for _ in sources]
-    )
+    by_bandit = _bandit(sources) if language == "python" and sources else [[] for _ in sources]
     findings = [
         in_completion([*regex_findings(source, rules), *sem, *ban], source)
         for source, sem, ban in zip(sources, by_semgrep, by_bandit, strict=True)
