@@ -102,24 +102,52 @@ def _error_paths(error: dict[str, Any]) -> list[str]:
     return paths + [str(Path(s["file"]).resolve()) for s in spans if isinstance(s, dict) and s.get("file")]
 
 
+# Fragments of a method or function body parse (and match typed patterns) far more often inside a
+# minimal enclosing declaration; the names cannot clash with real code.
+_WRAPPERS = {
+    "c": ("void __codesieve_w(void) {\n", "\n}\n"),
+    "cpp": ("void __codesieve_w() {\n", "\n}\n"),
+    "csharp": ("class __CodesieveW {\nvoid __M() {\n", "\n}\n}\n"),
+    "java": ("class __CodesieveW {\nvoid __m() {\n", "\n}\n}\n"),
+    "javascript": ("function __codesieveW() {\n", "\n}\n"),
+}
+
+
+def _views(source: JudgedSource, language: str) -> list[tuple[str, int]]:
+    """The texts semgrep reads for one sample, each with the shift back to the judged file's lines."""
+    alone = textwrap.dedent(source.completion)
+    views = [(source.text, 0), (alone, source.first_line - 1)]
+    if language in _WRAPPERS:
+        head, tail = _WRAPPERS[language]
+        pad = head.count("\n")
+        views += [(head + source.text + tail, -pad), (head + alone + tail, source.first_line - 1 - pad)]
+    return views
+
+
 def _semgrep_by_file(
     sources: Sequence[JudgedSource], language: str, semgrep: str, jobs: int
 ) -> tuple[list[list[RuleFinding]], int, set[str]]:
-    # First view: context + completion, as the file reads. A context is a cut from the middle of a
-    # file (mid-statement, indented), which semgrep often cannot parse whole and then misses what a
-    # complete file would show; so for those files the completion alone, dedented, is a second view,
-    # its lines shifted back to the judged file's numbering. Both views go in the same semgrep run
-    # (start-up, not scanning, is what costs).
-    n = len(sources)
-    texts = [s.text for s in sources] + [textwrap.dedent(s.completion) for s in sources]
+    # A context is a cut from the middle of a file (mid-statement, indented), which semgrep often
+    # cannot parse whole, and then misses what the complete file would show. So each sample is read
+    # in several views: the file as it reads (context + completion), the completion alone dedented,
+    # and, for brace languages, both inside a minimal enclosing declaration; a rule that fires in
+    # any view, on a line the completion wrote, counts. All views go in one semgrep run (start-up,
+    # not scanning, is what costs).
+    texts, owners = [], []
+    for i, source in enumerate(sources):
+        for view_no, (text, shift) in enumerate(_views(source, language)):
+            texts.append(text)
+            owners.append((i, shift, view_no))
     found, failed, dropped = _scan(texts, language, semgrep, jobs)
-    first = found[:n]
-    for i in sorted(i for i in failed if i < n):
-        shift = sources[i].first_line - 1
-        seen = {(f.rule_id, f.line) for f in first[i]}
-        moved = (replace(f, line=f.line + shift) for f in found[n + i])
-        first[i] = first[i] + [f for f in moved if (f.rule_id, f.line) not in seen]
-    return first, sum(1 for i in failed if i < n), dropped
+    merged: list[list[RuleFinding]] = [[] for _ in sources]
+    seen: list[set[tuple[str, int]]] = [set() for _ in sources]
+    for (i, shift, _), view in zip(owners, found, strict=True):
+        for f in view:
+            moved = replace(f, line=f.line + shift)
+            if (moved.rule_id, moved.line) not in seen[i]:
+                seen[i].add((moved.rule_id, moved.line))
+                merged[i].append(moved)
+    return merged, sum(1 for k in failed if owners[k][2] == 0), dropped  # files not parsed whole as they read
 
 
 def _bandit(sources: Sequence[JudgedSource]) -> list[list[RuleFinding]]:
