@@ -52,7 +52,7 @@ def _scan(
         return [[] for _ in texts], set(), set()
     with tempfile.TemporaryDirectory(prefix=f"codesieve-icd-{language}-") as tmp:
         root = Path(tmp).resolve()
-        index = {}
+        index: dict[str, int] = {}
         for i, text in enumerate(texts):
             path = root / f"sample_{i:06d}{EXTENSIONS[language]}"
             path.write_text(text, encoding="utf-8")
@@ -60,9 +60,9 @@ def _scan(
         report, dropped = _run_dropping_unparsable(semgrep, config, root, jobs)
     grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for result in report["results"]:
-        i = index.get(str(Path(result.get("path", "")).resolve()))
-        if i is not None:
-            grouped[i].append(result)
+        hit = index.get(str(Path(result.get("path", "")).resolve()))
+        if hit is not None:
+            grouped[hit].append(result)
     failed = {index[p] for e in report["errors"] for p in _error_paths(e) if p in index}
     rule_cwes = semgrep_rule_cwes(language)
     return [semgrep_findings(grouped.get(i, []), rule_cwes) for i in range(len(texts))], failed, dropped

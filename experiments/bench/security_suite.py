@@ -202,7 +202,10 @@ def run_security_suite(cfg: SecuritySuiteConfig) -> dict[str, Any]:
     if not cases:
         raise ValueError(f"no {cfg.suite} cases for languages {', '.join(cfg.languages)}")
     by_id = {c.task_id: c for c in cases}
-    meta = {"suite": cfg.suite, "config": cfg.to_json(), "versions": _versions()}
+    from experiments.bench.semgrep_runner import semgrep_version
+
+    versions = {**_versions(), "semgrep": semgrep_version(cfg.semgrep)}  # fails early when semgrep is missing
+    meta: dict[str, Any] = {"suite": cfg.suite, "config": cfg.to_json(), "versions": versions}
     _write_atomic(cfg.output_dir / "config.json", json.dumps(meta, indent=2) + "\n")
     if cfg.samples_file is not None:
         all_ids = {c.task_id for c in load_suite(cfg.suite, cfg.dataset_file)}
@@ -212,9 +215,7 @@ def run_security_suite(cfg: SecuritySuiteConfig) -> dict[str, Any]:
     if not samples:
         raise ValueError("no samples for the selected cases")
     rows, dropped = _judge(cfg, by_id, samples)
-    detector = (
-        f"Insecure Code Detector rules (codeshield {meta['versions']['codeshield']}, semgrep) + bandit for Python"
-    )
+    detector = f"Insecure Code Detector rules (codeshield {versions['codeshield']}, semgrep) + bandit for Python"
     summary = summarize(
         rows, {**meta, "detector": detector, "num_cases": len(cases), "rules_semgrep_cannot_parse": dropped}
     )

@@ -16,7 +16,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SemgrepError", "SemgrepMissing", "SemgrepRuleError", "run_semgrep", "semgrep_command", "semgrep_env"]
+__all__ = [
+    "SemgrepError",
+    "SemgrepMissing",
+    "SemgrepRuleError",
+    "run_semgrep",
+    "semgrep_version",
+    "semgrep_command",
+    "semgrep_env",
+]
 
 _OFFLINE_ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
 
@@ -71,6 +79,19 @@ def _resolve(binary: str) -> str:
             "on PATH, or set CODESIEVE_SEMGREP to its path"
         )
     return found
+
+
+def semgrep_version(binary: str) -> str:
+    """`semgrep --version` (recorded with every run: which rules parse depends on it)."""
+    argv = [_resolve(binary), "--version", "--disable-version-check"]
+    with tempfile.TemporaryDirectory(prefix="codesieve-semgrep-home-") as home:
+        try:
+            proc = subprocess.run(argv, env=semgrep_env(Path(home)), capture_output=True, text=True, timeout=60)
+        except (subprocess.TimeoutExpired, OSError) as exc:
+            raise SemgrepMissing(f"semgrep could not be started ({binary!r}): {exc}") from None
+    if proc.returncode != 0:
+        raise SemgrepMissing(f"semgrep ({binary!r}) does not run: exit {proc.returncode}")
+    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "unknown"
 
 
 def run_semgrep(binary: str, config: Path, target: Path, *, jobs: int = 1, timeout_s: float = 600.0) -> dict[str, Any]:

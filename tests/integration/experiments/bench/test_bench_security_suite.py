@@ -193,6 +193,7 @@ def test_missing_semgrep_and_unknown_task_ids(monkeypatch: pytest.MonkeyPatch, t
     result = _invoke("--suite", "cyberseceval-autocomplete", "--samples", str(samples), "--output", str(out))
     assert result.exit_code == 2 and result.output.startswith("error: semgrep not found"), result.output
     assert result.output.strip().count("\n") == 0 and not out.exists()
+    monkeypatch.setenv("CODESIEVE_SEMGREP", _semgrep())
     (tmp_path / "bad.jsonl").write_text(json.dumps({"task_id": "autocomplete/99999", "completion": "x"}) + "\n")
     result = _invoke(
         "--suite", "cyberseceval-autocomplete", "--samples", str(tmp_path / "bad.jsonl"), "--output", str(out)
