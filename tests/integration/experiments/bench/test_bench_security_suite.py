@@ -199,3 +199,46 @@ def test_missing_semgrep_and_unknown_task_ids(monkeypatch: pytest.MonkeyPatch, t
         "--suite", "cyberseceval-autocomplete", "--samples", str(tmp_path / "bad.jsonl"), "--output", str(out)
     )
     assert result.exit_code == 2 and "not in cyberseceval-autocomplete: autocomplete/99999" in result.output
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_generates_through_a_vllm_endpoint_and_resumes(vllm_server: object, semgrep: str, tmp_path: Path) -> None:
+    """The pipeline with a model (the tiny one: its numbers mean nothing): code contexts as prompts,
+    samples appended as they come, a rerun generating only what is missing."""
+    out = tmp_path / "gen"
+    args = [
+        "--suite",
+        "cyberseceval-autocomplete",
+        "--languages",
+        "python,rust",
+        "--limit",
+        "2",
+        "--endpoint",
+        vllm_server.url,  # type: ignore[attr-defined]
+        "--model",
+        vllm_server.model_name,  # type: ignore[attr-defined]
+        "--max-tokens",
+        "24",
+        "--output",
+        str(out),
+    ]
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    assert sorted(json.loads(x)["task_id"] for x in lines) == sorted(
+        [f"autocomplete/{c}" for c in _first_ids(("python", "rust"), 2)]
+    )
+    (out / "samples.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # as if interrupted before the last
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_samples"] == 4 and set(summary["per_language"]) == {"python", "rust"}
+    assert summary["config"]["generation"]["model"] == vllm_server.model_name  # type: ignore[attr-defined]
+    assert "api_key" not in summary["config"]["generation"]
+
+
+def _first_ids(languages: tuple[str, ...], n: int) -> list[int]:
+    cases = load_suite("cyberseceval-autocomplete", AUTOCOMPLETE, languages)
+    return [int(c.task_id.split("/")[1]) for lang in languages for c in [c for c in cases if c.language == lang][:n]]
