@@ -163,18 +163,37 @@ def run(
 
 @eval_app.command("security")
 def security(
-    output: Path = typer.Option(..., "--output", help="directory for findings.jsonl and summary.json"),
-    samples: Path | None = typer.Option(None, help="JSONL of task_id/completion for the CWE prompts"),
+    output: Path = typer.Option(..., "--output", help="run directory (resumed when it exists)"),
+    suite: str = typer.Option(
+        "builtin", help="builtin (12 Python prompts, bandit) | cyberseceval-autocomplete | cyberseceval-instruct"
+    ),
+    languages: str | None = typer.Option(None, help="CyberSecEval: comma-separated languages (default: all 8)"),
+    limit: int | None = typer.Option(None, min=1, help="CyberSecEval: only the first N prompts per language"),
+    samples: Path | None = typer.Option(None, help="JSONL of task_id/completion (task ids like autocomplete/17)"),
     endpoint: str | None = typer.Option(None, help="gateway or vLLM base URL"),
     model: str | None = typer.Option(None),
     n: int = typer.Option(1, "-n"),
     temperature: float = typer.Option(0.2),
+    max_tokens: int = typer.Option(256, min=1, help="CyberSecEval: tokens per completion"),
     seed: int = typer.Option(1234),
     api_key: str | None = typer.Option(None),
+    jobs: int | None = typer.Option(None, min=1, help="CyberSecEval: semgrep jobs (default: CPU cores, at most 4)"),
     write_prompts: bool = typer.Option(False, help="only write prompts.jsonl to --output"),
 ) -> None:
-    """Sample the CWE prompts (or read samples) and report bandit's unsafe rate per CWE."""
+    """Sample security prompts (or read samples) and report insecure-code rates per language and CWE."""
     from dataclasses import asdict
+
+    if suite != "builtin":
+        _security_suite(
+            suite,
+            output,
+            languages,
+            limit,
+            samples,
+            jobs,
+            _generation(endpoint, model, n, temperature, 0.95, max_tokens, seed, api_key),
+        )
+        return
 
     import httpx
 
@@ -218,6 +237,66 @@ def security(
     except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(summary))
+
+
+def _security_suite(
+    suite: str, output: Path, languages: str | None, limit: int | None, samples: Path | None, jobs: int | None, gen: Any
+) -> None:
+    import httpx
+
+    from codesieve.cli_io import OutputError, prepare_output_dir
+    from experiments.bench.config import BenchSettings
+    from experiments.bench.cyberseceval import SUITES
+    from experiments.bench.datasets import DatasetError, dataset_path
+    from experiments.bench.icd_rules import LANGUAGES, RulesMissing
+    from experiments.bench.security_suite import SecuritySuiteConfig, run_security_suite
+    from experiments.bench.semgrep_runner import SemgrepError
+
+    if suite not in SUITES:
+        raise _fail(f"unknown suite {suite!r}; known: builtin, {', '.join(SUITES)}")
+    if (samples is None) == (gen is None):
+        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+    if samples is not None and not samples.is_file():
+        raise _fail(f"samples file not found: {samples}")
+    chosen = tuple(x.strip() for x in languages.split(",") if x.strip()) if languages else LANGUAGES
+    unknown = sorted(set(chosen) - set(LANGUAGES))
+    if unknown or not chosen:
+        raise _fail(f"unknown language(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(LANGUAGES)}")
+    settings = BenchSettings()
+    try:
+        cfg = SecuritySuiteConfig(
+            suite=suite,
+            dataset_file=dataset_path(suite, settings),
+            output_dir=output,
+            semgrep=settings.semgrep,
+            samples_file=samples,
+            generation=gen,
+            languages=chosen,
+            limit=limit,
+            **({"jobs": jobs} if jobs else {}),
+        )
+        created = prepare_output_dir(output)
+    except (DatasetError, OutputError) as exc:
+        raise _fail(str(exc)) from None
+    try:
+        summary = run_security_suite(cfg)
+    except (ValueError, OSError, RulesMissing, SemgrepError, RuntimeError, httpx.HTTPError) as exc:
+        if created:
+            _remove_if_unused(output)
+        if isinstance(exc, httpx.HTTPError):
+            raise _fail(f"generation failed at {gen.endpoint}: {type(exc).__name__}: {exc}") from None
+        raise _fail(str(exc)) from None
+    typer.echo(
+        json.dumps(
+            {
+                "suite": suite,
+                "samples": summary["num_samples"],
+                "insecure_rate": summary["overall"]["rate"],
+                "ci95": summary["overall"]["ci95"],
+                "output": str(output),
+            }
+        )
+    )
 
 
 def _read_corpus(path: Path) -> Any:

@@ -36,6 +36,13 @@ class BenchSettings(BaseSettings):
         "when set, data is read from it and never fetched (tests and CI point it at ../shared/data/benchmarks)",
     )
 
+    semgrep: str = Field(
+        default="semgrep",
+        description="the semgrep executable (a name on PATH, or a path) that runs the Insecure Code Detector "
+        "rules; semgrep pins dependencies vLLM cannot share, so it is installed as its own tool "
+        "(`pipx install semgrep==1.185.0`) and named here",
+    )
+
     @property
     def benchmarks_dir(self) -> Path:
         return self.data_dir / "benchmarks"

@@ -82,6 +82,13 @@ _MULTIPL_E_SHA256 = {
     "ts": "4b1af1050c9f226335d54a8c80553c39454a525cace3e67bdcfcc9092ba02637",
 }
 
+_PURPLE_LLAMA = "https://raw.githubusercontent.com/meta-llama/PurpleLlama/main/CybersecurityBenchmarks/datasets"
+# sha256 of the files as mirrored in ../shared (the repository's main branch moves; a mismatch is refused).
+_CYBERSECEVAL_SHA256 = {
+    "autocomplete": "be065f92dbc74c882fe90b7abbeccfbba1ee39d79916cd0ff3387015e06e1bec",
+    "instruct": "8913f770ccd50921ba5a4e94e504b224dbeeb39afc6618a3e9bf941a8eafbe3e",
+}
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -141,6 +148,17 @@ DATASETS: dict[str, Dataset] = {
                     "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f",
                 ),
             ),
+        ),
+        *(
+            Dataset(
+                name=f"cyberseceval-{variant}",
+                description=f"CyberSecEval {variant}: 1,916 insecure-code prompts, 8 languages, 50 CWEs (Meta)",
+                source="https://github.com/meta-llama/PurpleLlama/tree/main/CybersecurityBenchmarks",
+                licence="MIT",
+                version=f"PurpleLlama CybersecurityBenchmarks/datasets/{variant}/{variant}.json",
+                files=(DatasetFile(f"cyberseceval/{variant}.json", f"{_PURPLE_LLAMA}/{variant}/{variant}.json", sha),),
+            )
+            for variant, sha in _CYBERSECEVAL_SHA256.items()
         ),
         *(
             Dataset(

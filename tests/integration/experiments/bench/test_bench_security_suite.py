@@ -1,0 +1,244 @@
+"""`codesieve eval security --suite cyberseceval-*` with the real semgrep and the codeshield rules.
+
+Samples are the dataset's own (flagged) code, so no model is needed: the calibration the issue asks
+for, on 5 prompts per language here (the full 1,916 is the documented benchmark command).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from codesieve.cli import build_app
+from experiments.bench.cyberseceval import load_suite, reference_completion
+from experiments.bench.icd_rules import LANGUAGES
+from factories import SHARED_BENCHMARKS
+
+pytestmark = pytest.mark.integration
+
+runner = CliRunner()
+AUTOCOMPLETE = SHARED_BENCHMARKS / "cyberseceval" / "autocomplete.json"
+
+
+def _semgrep() -> str:
+    # semgrep lives in its own environment (its pins clash with vLLM's): CODESIEVE_TEST_SEMGREP,
+    # else PATH, else the development tool folder beside the checkout.
+    for candidate in (
+        os.environ.get("CODESIEVE_TEST_SEMGREP"),
+        shutil.which("semgrep"),
+        str(SHARED_BENCHMARKS.parents[1] / "tools" / "semgrep-venv" / "bin" / "semgrep"),
+    ):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("semgrep is needed: install it (pipx install semgrep==1.185.0) or set CODESIEVE_TEST_SEMGREP")
+
+
+@pytest.fixture()
+def semgrep(monkeypatch: pytest.MonkeyPatch) -> str:
+    path = _semgrep()
+    monkeypatch.setenv("CODESIEVE_SEMGREP", path)
+    return path
+
+
+def _invoke(*args: str) -> object:
+    return runner.invoke(build_app(), ["eval", "security", *args])
+
+
+def _samples(
+    path: Path, per_language: int, completion: str | None = None, languages: tuple[str, ...] = LANGUAGES
+) -> Path:
+    cases = load_suite("cyberseceval-autocomplete", AUTOCOMPLETE, languages)
+    kept: dict[str, int] = {}
+    rows = []
+    for c in cases:
+        kept[c.language] = kept.get(c.language, 0) + 1
+        if kept[c.language] <= per_language:
+            rows.append(
+                {"task_id": c.task_id, "completion": reference_completion(c) if completion is None else completion}
+            )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibration_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    tmp = tmp_path_factory.mktemp("sec")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CODESIEVE_SEMGREP", _semgrep())
+    mp.setenv("CODESIEVE_BENCHMARK_MIRROR", str(SHARED_BENCHMARKS))
+    try:
+        out = tmp / "run"
+        result = _invoke(
+            "--suite", "cyberseceval-autocomplete", "--samples", str(_samples(tmp / "s.jsonl", 5)), "--output", str(out)
+        )
+    finally:
+        mp.undo()
+    return out, result
+
+
+def test_dataset_code_is_flagged_per_language(calibration_run: tuple[Path, object]) -> None:
+    out, result = calibration_run
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_samples"] == 40 and set(summary["per_language"]) == set(LANGUAGES)
+    # Regex-rule languages: the dataset's detector and codeshield's rules agree on every sample.
+    for language in ("rust", "php"):
+        assert summary["per_language"][language]["rate"] == 1.0
+        assert summary["dataset_cwe_flagged"]["per_language"][language]["rate"] == 1.0
+    # the dataset's code is insecure code: well over a third flagged (64.8% on all 1,916 autocomplete rows)
+    assert summary["overall"]["insecure"] >= 16
+    lo, hi = summary["overall"]["ci95"]
+    assert lo < summary["overall"]["rate"] < hi
+    assert summary["rules_semgrep_cannot_parse"].keys() == set(LANGUAGES)
+    assert "| rust | 5 | 5 | 100.0%" in (out / "report.md").read_text()
+    judged = json.loads((out / "judged-python.json").read_text())
+    assert all(f["line"] >= 1 and f["cwe"].startswith("CWE-") for r in judged["rows"] for f in r["findings"])
+
+
+def test_rerun_reuses_judged_languages(calibration_run: tuple[Path, object], semgrep: str, tmp_path: Path) -> None:
+    out, _ = calibration_run
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("judged-*.json")}
+    summary = json.loads((out / "summary.json").read_text())
+    result = _invoke(
+        "--suite",
+        "cyberseceval-autocomplete",
+        "--samples",
+        str(_samples(tmp_path / "s.jsonl", 5)),
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("judged-*.json")} == before
+    assert json.loads((out / "summary.json").read_text())["overall"] == summary["overall"]
+
+
+def test_semgrep_and_bandit_fire_on_the_completion_only(semgrep: str, tmp_path: Path) -> None:
+    case = load_suite("cyberseceval-autocomplete", AUTOCOMPLETE, ["python"])[0]
+    rows = [
+        {"task_id": case.task_id, "sample_idx": 0, "completion": "\nimport pickle\nx = pickle.loads(data)\n"},
+        {"task_id": case.task_id, "sample_idx": 1, "completion": "\nimport json\nx = json.loads(data)\n"},
+    ]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    result = _invoke(
+        "--suite", "cyberseceval-autocomplete", "--samples", str(tmp_path / "s.jsonl"), "--output", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    judged = {r["sample_idx"]: r for r in json.loads((out / "judged-python.json").read_text())["rows"]}
+    analyzers = {(f["analyzer"], f["cwe"]) for f in judged[0]["findings"]}
+    assert ("semgrep", "CWE-502") in analyzers and ("bandit", "CWE-502") in analyzers
+    assert judged[1]["insecure"] is False and judged[1]["findings"] == []
+
+
+def test_safe_completions_are_not_flagged(semgrep: str, tmp_path: Path) -> None:
+    samples = _samples(tmp_path / "s.jsonl", 5, completion="\n", languages=("python", "java", "rust"))
+    out = tmp_path / "run"
+    result = _invoke(
+        "--suite",
+        "cyberseceval-autocomplete",
+        "--languages",
+        "python,java,rust",
+        "--samples",
+        str(samples),
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["overall"]["insecure"] == 0
+
+
+def test_semgrep_needs_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """semgrep runs in a network namespace with no interface but loopback, and still judges."""
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare (util-linux) is needed for the no-network proof")
+    wrapper = tmp_path / "semgrep-offline"
+    wrapper.write_text(f'#!/bin/sh\nexec unshare -rn "{_semgrep()}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CODESIEVE_SEMGREP", str(wrapper))
+    samples = _samples(tmp_path / "s.jsonl", 3, languages=("python",))
+    out = tmp_path / "run"
+    result = _invoke(
+        "--suite", "cyberseceval-autocomplete", "--languages", "python", "--samples", str(samples), "--output", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["num_samples"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--suite", "owasp"], "unknown suite 'owasp'"),
+        (["--suite", "cyberseceval-instruct", "--languages", "cobol"], "unknown language(s) cobol"),
+        (["--suite", "cyberseceval-instruct"], "give exactly one of --samples"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args: list[str], message: str, tmp_path: Path) -> None:
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("")
+    extra = ["--samples", str(samples)] if "--languages" in args else []
+    result = _invoke(*args, *extra, "--output", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and message in result.output
+
+
+def test_missing_semgrep_and_unknown_task_ids(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    samples = _samples(tmp_path / "s.jsonl", 1, languages=("python",))
+    monkeypatch.setenv("CODESIEVE_SEMGREP", str(tmp_path / "no-semgrep"))
+    out = tmp_path / "run"
+    result = _invoke("--suite", "cyberseceval-autocomplete", "--samples", str(samples), "--output", str(out))
+    assert result.exit_code == 2 and result.output.startswith("error: semgrep not found"), result.output
+    assert result.output.strip().count("\n") == 0 and not out.exists()
+    monkeypatch.setenv("CODESIEVE_SEMGREP", _semgrep())
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"task_id": "autocomplete/99999", "completion": "x"}) + "\n")
+    result = _invoke(
+        "--suite", "cyberseceval-autocomplete", "--samples", str(tmp_path / "bad.jsonl"), "--output", str(out)
+    )
+    assert result.exit_code == 2 and "not in cyberseceval-autocomplete: autocomplete/99999" in result.output
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_generates_through_a_vllm_endpoint_and_resumes(vllm_server: object, semgrep: str, tmp_path: Path) -> None:
+    """The pipeline with a model (the tiny one: its numbers mean nothing): code contexts as prompts,
+    samples appended as they come, a rerun generating only what is missing."""
+    out = tmp_path / "gen"
+    args = [
+        "--suite",
+        "cyberseceval-autocomplete",
+        "--languages",
+        "python,rust",
+        "--limit",
+        "2",
+        "--endpoint",
+        vllm_server.url,  # type: ignore[attr-defined]
+        "--model",
+        vllm_server.model_name,  # type: ignore[attr-defined]
+        "--max-tokens",
+        "24",
+        "--output",
+        str(out),
+    ]
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    assert sorted(json.loads(x)["task_id"] for x in lines) == sorted(
+        [f"autocomplete/{c}" for c in _first_ids(("python", "rust"), 2)]
+    )
+    (out / "samples.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # as if interrupted before the last
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_samples"] == 4 and set(summary["per_language"]) == {"python", "rust"}
+    assert summary["config"]["generation"]["model"] == vllm_server.model_name  # type: ignore[attr-defined]
+    assert "api_key" not in summary["config"]["generation"]
+
+
+def _first_ids(languages: tuple[str, ...], n: int) -> list[int]:
+    cases = load_suite("cyberseceval-autocomplete", AUTOCOMPLETE, languages)
+    return [int(c.task_id.split("/")[1]) for lang in languages for c in [c for c in cases if c.language == lang][:n]]

@@ -1,0 +1,49 @@
+"""Insecure rates with Wilson intervals per language and CWE; golden values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from experiments.bench.security_report import rate, render_markdown, summarize
+
+
+def _row(task: str, language: str, cwe: str, findings: list[dict[str, Any]], blocked: bool = False) -> dict[str, Any]:
+    return {
+        "task_id": task,
+        "language": language,
+        "cwe": cwe,
+        "blocked": blocked,
+        "insecure": bool(findings),
+        "findings": findings,
+    }
+
+
+def test_wilson_golden_values() -> None:
+    # Wilson 95%: 3/10 -> [0.1078, 0.6032]; 0/5 -> [0, 0.4345]; 5/5 -> [0.5655, 1].
+    assert rate(3, 10) == {"samples": 10, "insecure": 3, "rate": 0.3, "ci95": [0.1078, 0.6032]}
+    assert rate(0, 5)["ci95"] == [0.0, 0.4345]
+    assert rate(5, 5)["ci95"] == [0.5655, 1.0]
+    assert rate(0, 0) == {"samples": 0, "insecure": 0, "rate": None, "ci95": None}
+
+
+def test_summary_groups_counts_and_excludes_blocked() -> None:
+    pickle = {"analyzer": "semgrep", "rule_id": "unsafe-pickle-use", "cwe": "CWE-502", "line": 3}
+    md5 = {"analyzer": "regex", "rule_id": "md5", "cwe": "CWE-328", "line": 4}
+    rows = [
+        _row("a/1", "python", "CWE-502", [pickle, pickle]),
+        _row("a/2", "python", "CWE-502", []),
+        _row("a/3", "python", "CWE-328", [pickle]),
+        _row("a/4", "c", "CWE-328", [md5]),
+        _row("a/5", "c", "CWE-328", [md5], blocked=True),
+    ]
+    s = summarize(rows, {"suite": "cyberseceval-autocomplete"})
+    assert (s["num_samples"], s["blocked"]) == (5, 1)
+    assert s["overall"]["samples"] == 4 and s["overall"]["insecure"] == 3
+    assert s["per_language"]["python"]["insecure"] == 2 and s["per_language"]["c"]["samples"] == 1
+    assert s["per_cwe"]["CWE-502"] == rate(1, 2) and s["per_cwe"]["CWE-328"] == rate(2, 2)
+    # a/3 is insecure, but not with its prompt's CWE
+    assert s["dataset_cwe_flagged"]["per_language"]["python"]["insecure"] == 1
+    assert s["top_rules"][0] == {"analyzer": "semgrep", "rule_id": "unsafe-pickle-use", "cwe": "CWE-502", "samples": 2}
+    md = render_markdown({**s, "detector": "test"})
+    assert "| python | 3 | 2 | 66.7% [20.8, 93.8] |" in md
+    assert "| CWE-502 | 2 | 1 | 50.0%" in md
