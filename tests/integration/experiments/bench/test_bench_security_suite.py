@@ -18,6 +18,7 @@ from codesieve.cli import build_app
 from experiments.bench.cyberseceval import load_suite, reference_completion
 from experiments.bench.icd_rules import LANGUAGES
 from factories import SHARED_BENCHMARKS
+from services import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +28,11 @@ AUTOCOMPLETE = SHARED_BENCHMARKS / "cyberseceval" / "autocomplete.json"
 
 def _semgrep() -> str:
     # semgrep lives in its own environment (its pins clash with vLLM's): CODESIEVE_TEST_SEMGREP,
-    # else PATH, else the development tool folder beside the checkout.
+    # else PATH, else the one `make test` installs under .tools/.
     for candidate in (
         os.environ.get("CODESIEVE_TEST_SEMGREP"),
         shutil.which("semgrep"),
-        str(SHARED_BENCHMARKS.parents[1] / "tools" / "semgrep-venv" / "bin" / "semgrep"),
+        str(REPO / ".tools" / "semgrep" / "bin" / "semgrep"),
     ):
         if candidate and Path(candidate).is_file():
             return candidate
