@@ -236,16 +236,15 @@ class Mutator:
             return sorted({v for v in (lo, hi, 0, 1, -1, int(dom.lo), int(dom.hi)) if lo <= v <= hi})
         if dom.kind == "float":
             lo_f, hi_f = self._float_range(dom)
-            return [v for v in (0.0, lo_f, hi_f) if lo_f <= v <= hi_f]
+            return sorted({v for v in (0.0, lo_f, hi_f) if lo_f <= v <= hi_f})
         if dom.kind == "bool":
             return [True, False]
-        if dom.kind == "str":
-            shortest = min(dom.samples, key=len)
-            return [shortest[: dom.min_len]] if dom.min_len < len(shortest) else []
-        if dom.kind in ("list", "tuple", "set") and not dom.items and dom.elem is not None:
-            # an empty value is a boundary only where the base inputs have one (then it is there)
-            if dom.min_len == 1 and dom.max_len > 1:
-                return [_make(dom.kind, [self.rng.choice(dom.elem.samples)])]
+        # An empty value is a boundary only where the base inputs have one (then it is there already);
+        # otherwise the shortest is one character or one element.
+        if dom.kind == "str" and dom.min_len > 1:
+            return [self.rng.choice(dom.chars)]
+        if dom.kind in ("list", "tuple", "set") and not dom.items and dom.elem is not None and dom.min_len > 1:
+            return [_make(dom.kind, [copy.deepcopy(self.rng.choice(dom.elem.samples))])]
         return []
 
     # -- values

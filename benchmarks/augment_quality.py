@@ -1,0 +1,123 @@
+"""Test augmentation quality on the published Qwen2.5-Coder-1.5B greedy samples (issue 21 §2).
+
+    .venv/bin/python benchmarks/augment_quality.py [--workers 2] [--benchmark mbpp|humaneval|both]
+
+For MBPP (the 399 MBPP+ tasks, from the original google-research file and its reference `code`)
+and HumanEval (HumanEval+'s base inputs only: its shipped plus inputs are not used), runs
+`codesieve eval run --plus` on the published samples in a fresh data directory and compares each
+sample's verdict with the publisher's EvalPlus verdicts:
+- caught: of the samples that pass base but fail plus per the publisher, the share that fail our
+  augmented tests (target >= 70%);
+- extra: of the samples that pass plus per the publisher, the share that fail ours (target <= 2%),
+  each listed with the first input that fails it (whether that input is valid is judged by a person).
+The shared directory is the benchmark mirror (a benchmark, not product code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED_BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+REFERENCE = SHARED_BENCHMARKS / "reference-generations" / "qwen2.5-coder-1.5b-base"
+CATCH_TARGET = 0.70
+EXTRA_TARGET = 0.02
+
+
+def _publisher(name: str) -> dict[str, tuple[str, str]]:
+    data = json.loads((REFERENCE / name / "generated_eval_results.json").read_text())
+    return {task: (rows[0]["base_status"], rows[0]["plus_status"]) for task, rows in data["eval"].items()}
+
+
+def _prepare(name: str, work: Path) -> tuple[str, Path, dict[str, str]]:
+    """(benchmark argument, samples file, our task id -> publisher's task id)."""
+    samples = [json.loads(line) for line in (REFERENCE / name / "generated.jsonl").read_text().splitlines() if line]
+    if name == "humaneval":
+        ids = {s["task_id"]: s["task_id"] for s in samples}
+        path = work / "humaneval-samples.jsonl"
+        path.write_text("".join(json.dumps(s) + "\n" for s in samples))
+        return "humaneval+", path, ids
+    # MBPP+ is a subset of MBPP ("Mbpp/2" is MBPP task 2): the original rows of those tasks.
+    wanted = {int(s["task_id"].split("/")[1]) for s in samples}
+    rows = [json.loads(line) for line in (SHARED_BENCHMARKS / "mbpp.jsonl").read_text().splitlines() if line]
+    subset = work / "mbpp-plus-tasks.jsonl"
+    subset.write_text("".join(json.dumps(r) + "\n" for r in rows if r["task_id"] in wanted))
+    ids = {f"MBPP/{s['task_id'].split('/')[1]}": s["task_id"] for s in samples}
+    path = work / "mbpp-samples.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"task_id": f"MBPP/{s['task_id'].split('/')[1]}", "completion": s["completion"]}) + "\n"
+            for s in samples
+        )
+    )
+    return str(subset), path, ids
+
+
+def _run(name: str, workers: int, work: Path) -> dict[str, object]:
+    bench, samples, ids = _prepare(name, work)
+    out = work / f"run-{name}"
+    env = {**os.environ, "CODESIEVE_BENCHMARK_MIRROR": str(SHARED_BENCHMARKS), "CODESIEVE_DATA_DIR": str(work)}
+    cmd = [sys.executable, "-m", "codesieve.cli", "eval", "run", "--benchmark", bench, "--plus"]
+    cmd += ["--samples", str(samples), "--output", str(out), "--workers", str(workers)]
+    started = time.monotonic()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    ours = {}
+    for line in (out / "results.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        ours[ids[row["task_id"]]] = row
+    publisher = _publisher(name)
+    gap = sorted(t for t, v in publisher.items() if v == ("pass", "fail"))
+    good = sorted(t for t, v in publisher.items() if v == ("pass", "pass"))
+    caught = [t for t in gap if not ours[t]["passed"]]
+    extra = [t for t in good if not ours[t]["passed"]]
+    tasks = [json.loads(line) for line in next(work.glob("cache/augment/*/tasks-*.jsonl")).read_text().splitlines()]
+    for stale in work.glob("cache/augment/*/tasks-*.jsonl"):
+        stale.unlink()  # the next benchmark's task file is found by the same pattern
+    summary = json.loads((out / "summary.json").read_text())
+    return {
+        "benchmark": name,
+        "tasks": len(ours),
+        "plus_inputs_per_task": round(sum(len(t["plus_input"]) for t in tasks) / len(tasks), 1),
+        "wall_s (augment + reference + judge)": round(wall, 1),
+        "pass@1 base / base+augmented": (summary["pass_at_k_base"]["pass@1"], summary["pass_at_k"]["pass@1"]),
+        "publisher base-pass/plus-fail": len(gap),
+        "caught": len(caught),
+        "caught_share": round(len(caught) / max(1, len(gap)), 3),
+        "missed": gap and [t for t in gap if t not in caught],
+        "publisher plus-pass": len(good),
+        "extra_failures": len(extra),
+        "extra_share": round(len(extra) / max(1, len(good)), 3),
+        "extra": [
+            {
+                "task": t,
+                "split": "base" if ours[t].get("base_status") != "pass" else "plus",
+                "detail": ours[t]["detail"],
+            }
+            for t in extra
+        ],
+        "targets": f"caught >= {CATCH_TARGET:.0%}, extra <= {EXTRA_TARGET:.0%}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--benchmark", choices=("mbpp", "humaneval", "both"), default="both")
+    args = parser.parse_args()
+    names = ("mbpp", "humaneval") if args.benchmark == "both" else (args.benchmark,)
+    with tempfile.TemporaryDirectory(prefix="codesieve-augment-") as tmp:
+        for name in names:
+            result = _run(name, args.workers, Path(tmp))
+            sys.stdout.write(json.dumps(result, indent=2) + "\n")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
