@@ -47,9 +47,13 @@ logger = logging.getLogger(__name__)
 # Inputs in an augmented file are wire values (tuples, sets and non-string dict keys survive JSON);
 # plus_reference.py decodes rows that carry this marker.
 INPUT_ENCODING = "codesieve-wire/1"
-# A mutant on which the reference needs more than this is too slow to judge others with.
-REFERENCE_INPUT_LIMIT_S = 2.0
-REFERENCE_BATCH_TIMEOUT_S = 300.0
+# A mutant on which the reference needs more than this is too slow to judge others with (a correct
+# candidate gets max(1 s, 4 x the reference's time): plus.py).
+REFERENCE_INPUT_LIMIT_S = 1.0
+REFERENCE_BATCH_TIMEOUT_S = 120.0
+# No further round once a task has used this much wall time (a reference that is slow on most
+# mutants, e.g. exponential in a length, would otherwise cost a limit per candidate per round).
+TASK_BUDGET_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ def _reference_values(program: str, entry_point: str, inputs: Sequence[Any]) -> 
 
 
 def _agree(a: Any, b: Any) -> bool:
-    """Two runs of the reference gave the same answer (texts may differ in set order only)."""
+    """Two runs of the reference gave the same answer (texts may differ in set order only); a
+    second run that raised or timed out where the first answered is non-deterministic too."""
     return a is not None and b is not None and (a[2] == b[2] or a[1] == b[1])
 
 
@@ -136,9 +141,10 @@ def augment_task(problem: Problem, cfg: AugmentConfig) -> dict[str, Any]:
     pool: list[list[Any]] = [list(a) for a in base]
     kept: list[list[Any]] = []
     dropped = {"reference failed": 0, "non-deterministic": 0}
+    started = time.monotonic()
     for round_ in range(cfg.rounds):
         wanted = cfg.num_inputs - len(kept)
-        if wanted <= 0:
+        if wanted <= 0 or time.monotonic() - started > TASK_BUDGET_S:
             break
         candidates = mutator.boundary_inputs() if round_ == 0 else []
         for _ in range(cfg.candidates_factor * wanted * 4):  # most mutants of a small domain repeat
@@ -152,9 +158,14 @@ def augment_task(problem: Problem, cfg: AugmentConfig) -> dict[str, Any]:
                 seen.add(key)
                 fresh.append(args)
         first = _reference_values(program, problem.entry_point, fresh)
-        second = _reference_values(program, problem.entry_point, fresh)
+        # the second run only for what the first answered: a timeout is not paid for twice
+        answered = [n for n, a in enumerate(first) if a is not None]
+        second: list[Any] = [None] * len(fresh)
+        again = _reference_values(program, problem.entry_point, [fresh[n] for n in answered])
+        for n, b in zip(answered, again, strict=True):
+            second[n] = b
         for args, a, b in zip(fresh, first, second, strict=True):
-            if a is None or b is None:
+            if a is None:
                 dropped["reference failed"] += 1
             elif not _agree(a, b):
                 dropped["non-deterministic"] += 1
