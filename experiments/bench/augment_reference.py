@@ -50,7 +50,7 @@ INPUT_ENCODING = "codesieve-wire/1"
 # A mutant on which the reference needs more than this is too slow to judge others with (a correct
 # candidate gets max(1 s, 4 x the reference's time): plus.py).
 REFERENCE_INPUT_LIMIT_S = 1.0
-REFERENCE_BATCH_TIMEOUT_S = 120.0
+REFERENCE_BATCH_TIMEOUT_S = 60.0
 # No further round once a task has used this much wall time (a reference that is slow on most
 # mutants, e.g. exponential in a length, would otherwise cost a limit per candidate per round).
 TASK_BUDGET_S = 30.0
@@ -74,7 +74,8 @@ def base_inputs(problem: Problem) -> list[list[Any]]:
     if isinstance(row.get("test_list"), list):
         return mbpp_call_inputs(row["test_list"], problem.entry_point)
     raise ValueError(
-        f"{problem.task_id}: no base inputs to augment (needs an EvalPlus-format `base_input` or MBPP `test_list`)"
+        f"{problem.task_id}: no base inputs to augment (needs an EvalPlus-format `base_input` or MBPP `test_list`;"
+        " for HumanEval use humaneval+, whose base_input holds HumanEval's test inputs)"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ def run(
         details=details,
         augment=AugmentConfig(seed=augment_seed, num_inputs=augment_inputs) if plus else None,
         tests_file=tests,
-        **({"workers": workers} if workers else {}),
+        workers=workers or os.cpu_count() or 1,
     )
     try:
         summary = run_eval(cfg)
@@ -185,8 +186,6 @@ def augment(
     limit: int | None = typer.Option(None, min=1, help="only the first N problems"),
 ) -> None:
     """Type-aware mutants of each task's base inputs, kept where the reference solution answers them."""
-    import os
-
     from codesieve.cli_io import probe_output_file
     from experiments.bench.augment_reference import AugmentConfig, augment_benchmark, write_tasks
     from experiments.bench.config import BenchSettings
