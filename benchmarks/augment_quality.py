@@ -73,13 +73,13 @@ def _run(name: str, workers: int, work: Path) -> dict[str, object]:
         row = json.loads(line)
         ours[ids[row["task_id"]]] = row
     publisher = _publisher(name)
+    base_ok = {t for t, row in ours.items() if row.get("base_status") == "pass"}
     gap = sorted(t for t, v in publisher.items() if v == ("pass", "fail"))
     good = sorted(t for t, v in publisher.items() if v == ("pass", "pass"))
     caught = [t for t in gap if not ours[t]["passed"]]
     extra = [t for t in good if not ours[t]["passed"]]
-    tasks = [json.loads(line) for line in next(work.glob("cache/augment/*/tasks-*.jsonl")).read_text().splitlines()]
-    for stale in work.glob("cache/augment/*/tasks-*.jsonl"):
-        stale.unlink()  # the next benchmark's task file is found by the same pattern
+    tasks_file = max(work.glob("cache/augment/*/tasks-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    tasks = [json.loads(line) for line in tasks_file.read_text().splitlines()]
     summary = json.loads((out / "summary.json").read_text())
     return {
         "benchmark": name,
@@ -90,7 +90,8 @@ def _run(name: str, workers: int, work: Path) -> dict[str, object]:
         "publisher base-pass/plus-fail": len(gap),
         "caught": len(caught),
         "caught_share": round(len(caught) / max(1, len(gap)), 3),
-        "missed": gap and [t for t in gap if t not in caught],
+        "caught_by": [{"task": t, "split": _split(ours[t]), "detail": ours[t]["detail"]} for t in caught],
+        "missed": [t for t in gap if t not in caught],
         "publisher plus-pass": len(good),
         "extra_failures": len(extra),
         "extra_share": round(len(extra) / max(1, len(good)), 3),
@@ -102,6 +103,15 @@ def _run(name: str, workers: int, work: Path) -> dict[str, object]:
             }
             for t in extra
         ],
+        # Failures on the base inputs are not the augmentation's: where our benchmark's own tests and
+        # reference (original MBPP) disagree with the publisher's (MBPP+ renamed functions, changed
+        # signatures and fixed references), the base split already fails. Same figures without them:
+        "publisher plus-pass, passing our base inputs": len(good_base := [t for t in good if t in base_ok]),
+        "extra_plus_only": len(extra_plus := [t for t in good_base if not ours[t]["passed"]]),
+        "extra_plus_only_share": round(len(extra_plus) / max(1, len(good_base)), 3),
+        "publisher base-pass/plus-fail, passing our base inputs": len(gap_base := [t for t in gap if t in base_ok]),
+        "caught_plus_only": len(caught_plus := [t for t in gap_base if not ours[t]["passed"]]),
+        "caught_plus_only_share": round(len(caught_plus) / max(1, len(gap_base)), 3),
         "targets": f"caught >= {CATCH_TARGET:.0%}, extra <= {EXTRA_TARGET:.0%}",
     }
 
@@ -110,11 +120,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--benchmark", choices=("mbpp", "humaneval", "both"), default="both")
+    parser.add_argument("--keep", type=Path, help="work in this (new) directory and keep it: runs, task files")
     args = parser.parse_args()
     names = ("mbpp", "humaneval") if args.benchmark == "both" else (args.benchmark,)
     with tempfile.TemporaryDirectory(prefix="codesieve-augment-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for name in names:
-            result = _run(name, args.workers, Path(tmp))
+            result = _run(name, args.workers, work)
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             sys.stdout.flush()
 

@@ -30,6 +30,7 @@ __all__ = [
     "Domain",
     "Mutator",
     "infer_domain",
+    "fits",
     "infer_relations",
     "mbpp_call_inputs",
     "task_rng",
@@ -43,6 +44,7 @@ MAX_LEN_FACTOR = 2
 MIN_LEN_CAP = 10
 INT_SPAN = 10  # ints stay within [lo - span, 2 * hi + span] (sign kept)
 MAX_DEPTH = 6
+MAX_TRIES = 10  # mutants tried per new input before one that keeps the base inputs' properties
 
 
 # ------------------------------------------------------------------ base inputs
@@ -99,6 +101,9 @@ class Domain:
     max_len: int = 0
     chars: str = ""  # every character the base strings use, sorted
     is_sorted: bool = False
+    nonzero: bool = False  # numbers: no base value is 0 (zero is where sign-based specs are ambiguous)
+    distinct: bool = False  # sequences: no base value repeats an element
+    rectangular: bool = False  # sequences of sequences: within each base value, all of one length
     elem: Domain | None = None  # list/set/tuple elements; dict keys
     value: Domain | None = None  # dict values
     items: tuple[Domain, ...] = ()  # fixed-length tuples: one domain per position
@@ -121,6 +126,35 @@ def _sorted(value: Sequence[Any]) -> bool:
         return False
 
 
+def _distinct(value: Sequence[Any]) -> bool:
+    try:
+        return len(set(value)) == len(value)
+    except TypeError:  # unhashable elements
+        return False
+
+
+def _rectangular(value: Sequence[Any]) -> bool:
+    if not value or not all(isinstance(v, (list, tuple)) for v in value):
+        return False
+    return len({len(v) for v in value}) == 1
+
+
+def fits(value: Any, dom: Domain) -> bool:
+    """Whether `value` keeps the properties the mutator cannot keep by construction (no zero where
+    the base has none, distinct elements, rectangular rows), recursively."""
+    if dom.kind in ("int", "float"):
+        return not (dom.nonzero and value == 0)
+    if dom.kind in ("list", "tuple") and isinstance(value, (list, tuple)):
+        if (dom.distinct and not _distinct(value)) or (dom.rectangular and value and not _rectangular(value)):
+            return False
+        if dom.items:
+            return all(fits(v, d) for v, d in zip(value, dom.items, strict=False))
+        return dom.elem is None or all(fits(v, dom.elem) for v in value)
+    if dom.kind == "dict" and isinstance(value, dict) and dom.value is not None:
+        return all(fits(v, dom.value) for v in value.values())
+    return True
+
+
 def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
     """The domain of the values seen at one position (all base inputs' argument i, or the elements
     of those arguments). Mixed types (other than int with float, which is float) give "any"."""
@@ -134,6 +168,7 @@ def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
     dom = Domain(kind, samples=list(values))
     if kind in ("int", "float"):
         dom.lo, dom.hi = min(values), max(values)
+        dom.nonzero = all(v != 0 for v in values)
     elif kind == "str":
         lengths = [len(v) for v in values]
         dom.min_len, dom.max_len = min(lengths), max(lengths)
@@ -149,6 +184,8 @@ def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
         if elements:
             dom.elem = infer_domain(elements, depth + 1)
         dom.is_sorted = kind == "list" and any(len(v) > 2 for v in values) and all(_sorted(v) for v in values)
+        dom.distinct = kind != "set" and any(len(v) > 2 for v in values) and all(_distinct(v) for v in values)
+        dom.rectangular = any(len(v) > 1 for v in values) and all(_rectangular(v) for v in values)
     elif kind == "dict":
         lengths = [len(v) for v in values]
         dom.min_len, dom.max_len = min(lengths), max(lengths)
@@ -161,7 +198,8 @@ def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
 
 def infer_relations(inputs: Sequence[Sequence[Any]]) -> list[tuple[str, int, int]]:
     """Relations that hold in every base input between an int argument j and a sized argument i:
-    ("len", j, i) when args[j] == len(args[i]), else ("index", j, i) when 0 <= args[j] <= len(args[i])."""
+    ("len", j, i) when args[j] == len(args[i]), else ("index", j, i) when 0 <= args[j] <= len(args[i]);
+    and between two sized arguments: ("same_len", j, i) when they are always as long as each other."""
     if not inputs or len({len(args) for args in inputs}) != 1:
         return []
     arity = len(inputs[0])
@@ -178,6 +216,11 @@ def infer_relations(inputs: Sequence[Sequence[Any]]) -> list[tuple[str, int, int
             if len(inputs) > 1 and all(0 <= args[j] <= len(args[i]) for args in inputs):
                 out.append(("index", j, i))
                 break
+    sized = [i for i in range(arity) if all(isinstance(args[i], (list, tuple, str)) for args in inputs)]
+    for n, i in enumerate(sized):
+        for j in sized[n + 1 :]:
+            if len(inputs) > 1 and all(len(args[i]) == len(args[j]) for args in inputs):
+                out.append(("same_len", j, i))
     return out
 
 
@@ -198,14 +241,25 @@ class Mutator:
     # -- whole inputs
 
     def mutant(self, pool: Sequence[Sequence[Any]]) -> list[Any]:
-        """One new input: a random input of `pool`, one argument mutated, relations restored."""
-        args = copy.deepcopy(list(self.rng.choice(pool)))
+        """One new input: a random input of `pool`, one argument mutated, relations restored; an
+        input of the pool again when no try keeps the base inputs' properties (the caller dedups)."""
+        seed = list(self.rng.choice(pool))
         movable = [i for i, d in enumerate(self.domains) if d.kind not in ("any", "none")]
-        if not movable:
-            return args
-        i = self.rng.choice(movable)
-        args[i] = self.mutate(args[i], self.domains[i])
-        return self._restore_relations(args, changed=i)
+        for _ in range(MAX_TRIES if movable else 0):
+            args = copy.deepcopy(seed)
+            i = self.rng.choice(movable)
+            args[i] = self.mutate(args[i], self.domains[i])
+            args = self._restore_relations(args, changed=i)
+            if self.admissible(args):
+                return args
+        return copy.deepcopy(seed)
+
+    def admissible(self, args: Sequence[Any]) -> bool:
+        """The properties of the base inputs that mutation may break: per argument (`fits`), and
+        equal lengths between arguments."""
+        if any(rel == "same_len" and len(args[i]) != len(args[j]) for rel, j, i in self.relations):
+            return False
+        return all(fits(a, d) for a, d in zip(args, self.domains, strict=True))
 
     def boundary_inputs(self) -> list[list[Any]]:
         """Each base input with one argument set to a boundary value of its domain."""
@@ -215,13 +269,17 @@ class Mutator:
                 for value in self.boundaries(dom):
                     args = copy.deepcopy(seed)
                     args[i] = value
-                    out.append(self._restore_relations(args, changed=i))
+                    args = self._restore_relations(args, changed=i)
+                    if self.admissible(args):
+                        out.append(args)
         return out
 
     def _restore_relations(self, args: list[Any], changed: int) -> list[Any]:
         for rel, j, i in self.relations:
             if rel == "len":
                 args[j] = len(args[i])
+            elif rel == "same_len":
+                continue  # checked by admissible(): no single repair fits every type
             elif changed == j or not 0 <= args[j] <= len(args[i]):
                 args[j] = max(0, min(args[j], len(args[i])))
         return args
@@ -229,22 +287,18 @@ class Mutator:
     # -- boundary values
 
     def boundaries(self, dom: Domain) -> list[Any]:
-        """Edge values inside the domain: the smallest and largest number allowed, 0 and 1 where
-        allowed; the shortest string, list or dict allowed (empty, or one element)."""
+        """Edge values inside the domain: the smallest and largest number allowed, -1, 0 and 1 where
+        allowed. Strings and containers get none: their shortest allowed value is a base value's length
+        (an empty or one-element value outside it is where MBPP's specs are silent)."""
         if dom.kind == "int":
             lo, hi = self._int_range(dom)
-            return sorted({v for v in (lo, hi, 0, 1, -1, int(dom.lo), int(dom.hi)) if lo <= v <= hi})
+            edges = {lo, hi, 0, 1, -1, int(dom.lo), int(dom.hi)}
+            return sorted(v for v in edges if lo <= v <= hi and not (dom.nonzero and v == 0))
         if dom.kind == "float":
             lo_f, hi_f = self._float_range(dom)
-            return sorted({v for v in (0.0, lo_f, hi_f) if lo_f <= v <= hi_f})
+            return sorted({v for v in (0.0, lo_f, hi_f) if lo_f <= v <= hi_f and not (dom.nonzero and v == 0)})
         if dom.kind == "bool":
             return [True, False]
-        # An empty value is a boundary only where the base inputs have one (then it is there already);
-        # otherwise the shortest is one character or one element.
-        if dom.kind == "str" and dom.min_len > 1:
-            return [self.rng.choice(dom.chars)]
-        if dom.kind in ("list", "tuple", "set") and not dom.items and dom.elem is not None and dom.min_len > 1:
-            return [_make(dom.kind, [copy.deepcopy(self.rng.choice(dom.elem.samples))])]
         return []
 
     # -- values
@@ -280,9 +334,8 @@ class Mutator:
         return None
 
     def _int_range(self, dom: Domain) -> tuple[int, int]:
-        lo = int(dom.lo) - INT_SPAN
-        if dom.lo >= 0:
-            lo = min(int(dom.lo), 1) if dom.lo >= 1 else 0  # positive stays positive, non-negative too
+        # with negatives seen, a little past the smallest; else never below the smallest base value
+        lo = int(dom.lo) - INT_SPAN if dom.lo < 0 else int(dom.lo)
         hi = 2 * int(dom.hi) + INT_SPAN if dom.hi >= 0 else int(dom.hi)
         return lo, max(lo, hi)
 

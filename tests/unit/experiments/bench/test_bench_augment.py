@@ -68,20 +68,36 @@ def test_length_argument_follows_its_list() -> None:
 
 
 def test_boundary_values() -> None:
-    int_dom = infer_domain([3, 10, 7])  # positive ints
     mutator = Mutator([[3], [10], [7]], task_rng(0, "T/1"))
-    assert mutator.boundaries(int_dom) == [1, 3, 10, 30]  # smallest positive, base min and max, 2 x 10 + 10
-    assert mutator.boundaries(infer_domain([-4, 5])) == [-14, -4, -1, 0, 1, 5, 20]
-    assert mutator.boundaries(infer_domain([0.5, 2.0])) == [0.0, 5.5]
-    assert mutator.boundaries(infer_domain(["ab", "", "abc"])) == []  # "" is already a base value
-    assert mutator.boundaries(infer_domain(["ab", "b"])) == []  # so is a one-character string
-    (one_char,) = mutator.boundaries(infer_domain(["ab", "abc"]))
-    assert len(one_char) == 1 and one_char in "abc"
-    one = mutator.boundaries(infer_domain([[1, 2], [3, 4, 5]]))
-    assert len(one) == 1 and len(one[0]) == 1 and one[0][0] in {1, 2, 3, 4, 5}  # one-element list
+    # positive ints: from the smallest base value (no 0, 1 or -1 below it) to 2 x 10 + 10
+    assert mutator.boundaries(infer_domain([3, 10, 7])) == [3, 10, 30]
+    assert mutator.boundaries(infer_domain([0, 10])) == [0, 1, 10, 30]
+    # negatives seen: down to 10 below the smallest; 0 only where a base value is 0
+    assert mutator.boundaries(infer_domain([-4, 5])) == [-14, -4, -1, 1, 5, 20]
+    assert mutator.boundaries(infer_domain([-4, 0, 5])) == [-14, -4, -1, 0, 1, 5, 20]
+    assert mutator.boundaries(infer_domain([0.0, 2.0])) == [0.0, 6.0]
+    assert mutator.boundaries(infer_domain([True, False])) == [True, False]
+    assert mutator.boundaries(infer_domain(["ab", "abc"])) == []  # strings: no shorter than the base
     boundary = Mutator(BASE, task_rng(0, "T/1")).boundary_inputs()
-    assert [[3, 1, 2], "abc", 2, 0.0, (1, "x"), {"a": 1}] in boundary  # the smallest allowed float
-    assert [[3, 1, 2], "abc", 0, 1.5, (1, "x"), {"a": 1}] in boundary  # smallest non-negative int
+    assert [[3, 1, 2], "abc", 18, 1.5, (1, "x"), {"a": 1}] in boundary  # 2 x the largest base int + 10
+    assert [[3, 1, 2], "abc", 2, 8.75, (1, "x"), {"a": 1}] in boundary  # 2 x 3.0 + the span 2.75
+    assert all(args[3] != 0.0 for args in boundary)  # no base float is 0
+
+
+def test_properties_of_the_base_inputs_are_kept() -> None:
+    """Distinct elements, rectangular rows, no zero, equal lengths: each held by every base input."""
+    base = [
+        [[1, -2, 3], [[1, 2], [3, 4]], "abc", "xyz"],
+        [[-4, 5, 6, 7], [[5, 6, 7]], "ab", "xy"],
+        [[8, 9, -1], [[1, 1], [2, 2], [3, 3]], "abcd", "wxyz"],
+    ]
+    assert ("same_len", 3, 2) in infer_relations(base)
+    mutants = _mutants(6, n=400, base=base)
+    for xs, rows, s, t in mutants:
+        assert len(set(xs)) == len(xs) and 0 not in xs
+        assert len({len(r) for r in rows}) == 1
+        assert len(s) == len(t)
+    assert len({tuple(m[0]) for m in mutants}) > 50
 
 
 def test_mixed_types_are_left_alone() -> None:
