@@ -59,6 +59,10 @@ def _prepare(name: str, work: Path) -> tuple[str, Path, dict[str, str]]:
     return str(subset), path, ids
 
 
+def _split(row: dict[str, object]) -> str:
+    return "base" if row.get("base_status") != "pass" else "plus"
+
+
 def _run(name: str, workers: int, work: Path) -> dict[str, object]:
     bench, samples, ids = _prepare(name, work)
     out = work / f"run-{name}"
@@ -95,14 +99,7 @@ def _run(name: str, workers: int, work: Path) -> dict[str, object]:
         "publisher plus-pass": len(good),
         "extra_failures": len(extra),
         "extra_share": round(len(extra) / max(1, len(good)), 3),
-        "extra": [
-            {
-                "task": t,
-                "split": "base" if ours[t].get("base_status") != "pass" else "plus",
-                "detail": ours[t]["detail"],
-            }
-            for t in extra
-        ],
+        "extra": [{"task": t, "split": _split(ours[t]), "detail": ours[t]["detail"]} for t in extra],
         # Failures on the base inputs are not the augmentation's: where our benchmark's own tests and
         # reference (original MBPP) disagree with the publisher's (MBPP+ renamed functions, changed
         # signatures and fixed references), the base split already fails. Same figures without them:
