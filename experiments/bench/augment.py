@@ -37,13 +37,14 @@ __all__ = [
 ]
 
 # Bump when a change can change the generated inputs for a seed: cached augmentations are keyed by it.
-AUGMENT_VERSION = "codesieve-augment/1"
+AUGMENT_VERSION = "codesieve-augment/2"
 # Caps that keep a mutant about as costly to run as the base inputs: a correct but slower candidate
 # gets 4x the reference's time (plus.py), so a giant input would judge speed, not correctness.
 MAX_LEN_FACTOR = 2
 MIN_LEN_CAP = 10
 INT_SPAN = 10  # ints stay within [lo - span, 2 * hi + span] (sign kept)
 MAX_DEPTH = 6
+LARGE_FACTOR = 10  # the large boundary int: 10 x the largest base value + INT_SPAN
 MAX_TRIES = 10  # mutants tried per new input before one that keeps the base inputs' properties
 
 
@@ -293,7 +294,10 @@ class Mutator:
         if dom.kind == "int":
             lo, hi = self._int_range(dom)
             edges = {lo, hi, 0, 1, -1, int(dom.lo), int(dom.hi)}
-            return sorted(v for v in edges if lo <= v <= hi and not (dom.nonzero and v == 0))
+            kept = sorted(v for v in edges if lo <= v <= hi and not (dom.nonzero and v == 0))
+            # one large value past the range: it finds exponential or deeply recursive solutions (a
+            # correct answer must come within 4x the reference's time); dropped where the reference is slow
+            return kept + [LARGE_FACTOR * int(dom.hi) + INT_SPAN] if dom.hi > 0 else kept
         if dom.kind == "float":
             lo_f, hi_f = self._float_range(dom)
             return sorted({v for v in (0.0, lo_f, hi_f) if lo_f <= v <= hi_f and not (dom.nonzero and v == 0)})
@@ -350,7 +354,7 @@ class Mutator:
                 picked = self.rng.randint(lo, hi)
             else:
                 picked = self.rng.choice(self.boundaries(dom) or [value])
-        return max(lo, min(hi, int(picked)))
+        return max(lo, min(hi, int(picked)))  # the large boundary only in boundary_inputs()
 
     def _float_range(self, dom: Domain) -> tuple[float, float]:
         span = max(1.0, abs(dom.hi - dom.lo))

@@ -116,3 +116,25 @@ def test_augment_refuses_a_benchmark_without_base_inputs(tmp_path: Path, monkeyp
     assert result.exit_code == 2
     assert "no literal base inputs" in result.output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_run_refuses_tests_that_do_not_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODESIEVE_DATA_DIR", str(tmp_path / "data"))
+    bench = tmp_path / "tiny.jsonl"
+    bench.write_text(json.dumps(TASKS[0]) + "\n")
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps(SAMPLES[0]) + "\n")
+    common = ["run", "--benchmark", str(bench), "--samples", str(samples), "--output", str(tmp_path / "run")]
+
+    result = _invoke(*common, "--plus", "--tests", str(bench))
+    assert result.exit_code == 2 and "at most one of --plus or --tests" in result.output
+
+    result = _invoke(*common, "--tests", str(bench))  # MBPP rows: no base_input / plus_input
+    assert result.exit_code == 2 and "not EvalPlus-format" in result.output
+
+    other = tmp_path / "other.jsonl"
+    row = {"task_id": "Other/1", "prompt": "", "entry_point": "f", "canonical_solution": "def f(x):\n    return x\n"}
+    other.write_text(json.dumps({**row, "test": "", "base_input": [[1]], "plus_input": [], "atol": 0}) + "\n")
+    result = _invoke(*common, "--tests", str(other))
+    assert result.exit_code == 2 and "tasks not in" in result.output and "Other/1" in result.output
+    assert not (tmp_path / "run").exists()  # nothing half-written

@@ -46,7 +46,7 @@ def test_mutants_stay_in_the_domain_the_base_inputs_show() -> None:
     for xs, s, k, f, _rec, _d in mutants:
         assert xs  # every base list is non-empty
         assert set(s) <= set("abc") and s  # only the characters the base strings use, never empty
-        assert k >= 0 and f >= 0.0  # non-negative stays non-negative
+        assert 0 <= k <= 18 and f > 0.0  # non-negative stays non-negative, no 0.0 where the base has none
         assert len(xs) <= 10 and len(s) <= 10  # bounded size: max(10, 2 x the longest base value)
     # ... and still explore: new values at every position
     assert len({tuple(m[0]) for m in mutants}) > 20
@@ -70,16 +70,19 @@ def test_length_argument_follows_its_list() -> None:
 def test_boundary_values() -> None:
     mutator = Mutator([[3], [10], [7]], task_rng(0, "T/1"))
     # positive ints: from the smallest base value (no 0, 1 or -1 below it) to 2 x 10 + 10
-    assert mutator.boundaries(infer_domain([3, 10, 7])) == [3, 10, 30]
-    assert mutator.boundaries(infer_domain([0, 10])) == [0, 1, 10, 30]
+    # and one large value past the range: 10 x 10 + 10
+    assert mutator.boundaries(infer_domain([3, 10, 7])) == [3, 10, 30, 110]
+    assert mutator.boundaries(infer_domain([0, 10])) == [0, 1, 10, 30, 110]
     # negatives seen: down to 10 below the smallest; 0 only where a base value is 0
-    assert mutator.boundaries(infer_domain([-4, 5])) == [-14, -4, -1, 1, 5, 20]
-    assert mutator.boundaries(infer_domain([-4, 0, 5])) == [-14, -4, -1, 0, 1, 5, 20]
+    assert mutator.boundaries(infer_domain([-4, 5])) == [-14, -4, -1, 1, 5, 20, 60]
+    assert mutator.boundaries(infer_domain([-4, 0, 5])) == [-14, -4, -1, 0, 1, 5, 20, 60]
+    assert mutator.boundaries(infer_domain([-4, -2])) == [-14, -4, -2]
     assert mutator.boundaries(infer_domain([0.0, 2.0])) == [0.0, 6.0]
     assert mutator.boundaries(infer_domain([True, False])) == [True, False]
     assert mutator.boundaries(infer_domain(["ab", "abc"])) == []  # strings: no shorter than the base
     boundary = Mutator(BASE, task_rng(0, "T/1")).boundary_inputs()
     assert [[3, 1, 2], "abc", 18, 1.5, (1, "x"), {"a": 1}] in boundary  # 2 x the largest base int + 10
+    assert [[3, 1, 2], "abc", 50, 1.5, (1, "x"), {"a": 1}] in boundary  # the large value
     assert [[3, 1, 2], "abc", 2, 8.75, (1, "x"), {"a": 1}] in boundary  # 2 x 3.0 + the span 2.75
     assert all(args[3] != 0.0 for args in boundary)  # no base float is 0
 
