@@ -6,13 +6,15 @@
            len(xs)" and "k indexes xs" (`infer_domains`, `infer_relations`)
         -> mutants: EvalPlus's typed mutations (int +-1, float jitter, string insert/cut/repeat,
            list remove/insert/repeat/change, dict add/remove/change, ingredients taken from the
-           base values) plus boundary values, kept inside that domain (`Mutator`)
+           base values), kept inside that domain, plus boundary values (`Mutator`)
         -> augment_reference.py keeps the mutants that the reference solution answers, twice alike.
 
 The facts follow evalplus 0.3 (`evalplus/gen/type_mut.py`: the mutation operators and ingredient
 probabilities); the domain inference is ours: without a hand-written contract, a mutant that leaves
-what the base inputs exercise (a negative n, an empty list, a string with new characters) is more
-likely an invalid input than a bug, so it is not generated. Deterministic for a seed and task id.
+what the base inputs exercise (a negative n, a zero, a string with new characters, ragged rows) is
+more likely an invalid input than a bug, so it is not generated. The boundary inputs step out on
+purpose, once per argument: an empty string or container, one large int (where the reference
+raises or is slow on them, they are dropped). Deterministic for a seed and task id.
 """
 
 from __future__ import annotations
@@ -288,9 +290,9 @@ class Mutator:
     # -- boundary values
 
     def boundaries(self, dom: Domain) -> list[Any]:
-        """Edge values inside the domain: the smallest and largest number allowed, -1, 0 and 1 where
-        allowed. Strings and containers get none: their shortest allowed value is a base value's length
-        (an empty or one-element value outside it is where MBPP's specs are silent)."""
+        """Edge values: the smallest and largest number allowed, -1, 0 and 1 where allowed, one large
+        int; the empty string or container (only as a whole argument: boundary_inputs(), never
+        inside a mutated value, where mutants keep the base values' lengths)."""
         if dom.kind == "int":
             lo, hi = self._int_range(dom)
             edges = {lo, hi, 0, 1, -1, int(dom.lo), int(dom.hi)}
@@ -303,6 +305,10 @@ class Mutator:
             return sorted({v for v in (0.0, lo_f, hi_f) if lo_f <= v <= hi_f and not (dom.nonzero and v == 0)})
         if dom.kind == "bool":
             return [True, False]
+        if dom.kind == "str":
+            return [""]
+        if dom.kind in ("list", "tuple", "set", "dict") and not dom.items:
+            return [{} if dom.kind == "dict" else _make(dom.kind, [])]
         return []
 
     # -- values

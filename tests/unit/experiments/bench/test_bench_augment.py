@@ -79,12 +79,16 @@ def test_boundary_values() -> None:
     assert mutator.boundaries(infer_domain([-4, -2])) == [-14, -4, -2]
     assert mutator.boundaries(infer_domain([0.0, 2.0])) == [0.0, 6.0]
     assert mutator.boundaries(infer_domain([True, False])) == [True, False]
-    assert mutator.boundaries(infer_domain(["ab", "abc"])) == []  # strings: no shorter than the base
+    assert mutator.boundaries(infer_domain(["ab", "abc"])) == [""]
+    assert mutator.boundaries(infer_domain([(1, 2), (3,)])) == [()]
+    assert mutator.boundaries(infer_domain([{"a": 1}])) == [{}]
+    assert mutator.boundaries(infer_domain([(1, "a"), (2, "b")])) == []  # a record keeps its shape
     boundary = Mutator(BASE, task_rng(0, "T/1")).boundary_inputs()
     assert [[3, 1, 2], "abc", 18, 1.5, (1, "x"), {"a": 1}] in boundary  # 2 x the largest base int + 10
     assert [[3, 1, 2], "abc", 50, 1.5, (1, "x"), {"a": 1}] in boundary  # the large value
     assert [[3, 1, 2], "abc", 2, 8.75, (1, "x"), {"a": 1}] in boundary  # 2 x 3.0 + the span 2.75
     assert all(args[3] != 0.0 for args in boundary)  # no base float is 0
+    assert [[], "abc", 2, 1.5, (1, "x"), {"a": 1}] in boundary and [[3, 1, 2], "", 2, 1.5, (1, "x"), {"a": 1}] in boundary
 
 
 def test_properties_of_the_base_inputs_are_kept() -> None:
