@@ -47,6 +47,7 @@ MIN_LEN_CAP = 10
 INT_SPAN = 10  # ints stay within [lo - span, 2 * hi + span] (sign kept)
 MAX_DEPTH = 6
 LARGE_FACTOR = 10  # the large boundary int: 10 x the largest base value + INT_SPAN
+ANY_VALUES: tuple[Any, ...] = (True, False, None, 0, 1, -1, 2.5, "", "a", [], (), {})
 MAX_TRIES = 10  # mutants tried per new input before one that keeps the base inputs' properties
 
 
@@ -316,6 +317,10 @@ class Mutator:
     def mutate(self, value: Any, dom: Domain, depth: int = 0) -> Any:
         """A mutated copy of `value`, inside `dom` (EvalPlus's `typed_mutate`, with domain limits)."""
         kind = dom.kind
+        if kind == "any" and depth > 0:
+            # an element of a container whose base values mix types: the function takes any type there
+            # (EvalPlus's `any_gen`): a value seen there, or one of each built-in type
+            return self._ingredient(dom, 0.5) if self.rng.random() < 0.5 else copy.deepcopy(self.rng.choice(ANY_VALUES))
         if depth > MAX_DEPTH or kind in ("any", "none") or _kind(value) != kind and kind != "float":
             return value
         if kind == "bool":

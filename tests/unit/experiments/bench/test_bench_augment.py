@@ -88,7 +88,8 @@ def test_boundary_values() -> None:
     assert [[3, 1, 2], "abc", 50, 1.5, (1, "x"), {"a": 1}] in boundary  # the large value
     assert [[3, 1, 2], "abc", 2, 8.75, (1, "x"), {"a": 1}] in boundary  # 2 x 3.0 + the span 2.75
     assert all(args[3] != 0.0 for args in boundary)  # no base float is 0
-    assert [[], "abc", 2, 1.5, (1, "x"), {"a": 1}] in boundary and [[3, 1, 2], "", 2, 1.5, (1, "x"), {"a": 1}] in boundary
+    assert [[], "abc", 2, 1.5, (1, "x"), {"a": 1}] in boundary
+    assert [[3, 1, 2], "", 2, 1.5, (1, "x"), {"a": 1}] in boundary
 
 
 def test_properties_of_the_base_inputs_are_kept() -> None:
@@ -107,10 +108,14 @@ def test_properties_of_the_base_inputs_are_kept() -> None:
     assert len({tuple(m[0]) for m in mutants}) > 50
 
 
-def test_mixed_types_are_left_alone() -> None:
+def test_mixed_types_are_left_alone_but_mixed_elements_take_any_type() -> None:
     base: list[list[Any]] = [[1], ["a"], [None]]
     assert infer_domain([1, "a", None]).kind == "any"
     assert all(m[0] in (1, "a", None) for m in _mutants(5, n=50, base=base))
+    # a list whose base elements mix types gets elements of other types too (bool, None, ...)
+    mutants = _mutants(5, n=200, base=[[[4, {}, "x"]], [[3, "c", 2.5]]])
+    kinds = {type(x) for (xs,) in mutants for x in xs}
+    assert {bool, type(None), int, str, float, dict} <= kinds
 
 
 def test_mbpp_call_inputs_from_asserts() -> None:
