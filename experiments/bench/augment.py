@@ -252,10 +252,13 @@ class Mutator:
         for _ in range(MAX_TRIES if movable else 0):
             args = copy.deepcopy(seed)
             i = self.rng.choice(movable)
-            args[i] = self.mutate(args[i], self.domains[i])
-            args = self._restore_relations(args, changed=i)
-            if self.admissible(args):
-                return args
+            try:
+                args[i] = self.mutate(args[i], self.domains[i])
+                args = self._restore_relations(args, changed=i)
+                if self.admissible(args):
+                    return args
+            except (TypeError, ValueError, RecursionError):  # a value the operators cannot handle: next try
+                continue
         return copy.deepcopy(seed)
 
     def admissible(self, args: Sequence[Any]) -> bool:
@@ -425,7 +428,10 @@ class Mutator:
             idx = rng.randrange(len(items))
             items[idx] = self.mutate(items[idx], elem, depth + 1)
         if dom.is_sorted:
-            items.sort()
+            try:
+                items.sort()
+            except TypeError:  # an element that does not compare with the others
+                return sorted(items, key=repr)
         return items
 
     def _mutate_dict(self, value: dict[Any, Any], dom: Domain, depth: int) -> dict[Any, Any]:
