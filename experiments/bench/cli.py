@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,18 @@ def run(
     strict_protocol: bool = typer.Option(
         False, "--strict-protocol", help="refuse sampling that cannot estimate what is reported (n < k, temperature)"
     ),
+    plus: bool = typer.Option(
+        False, "--plus", help="also judge on type-aware mutants of the base inputs (computed once, cached)"
+    ),
+    tests: Path | None = typer.Option(None, "--tests", help="judge with this `codesieve eval augment` file"),
+    augment_seed: int = typer.Option(0, help="--plus: the mutation seed"),
+    augment_inputs: int = typer.Option(100, min=1, max=10_000, help="--plus: extra inputs per task (at most)"),
 ) -> None:
     """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
     import httpx
 
     from codesieve.cli_io import OutputError, prepare_output_dir
+    from experiments.bench.augment_reference import AugmentConfig
     from experiments.bench.run import BenchConfig, EvalInterrupted, run_eval
     from experiments.bench.sandbox import SandboxError
 
@@ -112,6 +120,10 @@ def run(
         raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
     if samples is not None and not samples.is_file():
         raise _fail(f"samples file not found: {samples}")
+    if plus and tests is not None:
+        raise _fail("give at most one of --plus or --tests FILE")
+    if tests is not None and not tests.is_file():
+        raise _fail(f"tests file not found: {tests}")
     gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
     if gen is not None:
         from experiments.bench.protocol import protocol_warnings
@@ -134,7 +146,9 @@ def run(
         data_dir=data_dir,
         limit=limit,
         details=details,
-        **({"workers": workers} if workers else {}),
+        augment=AugmentConfig(seed=augment_seed, num_inputs=augment_inputs) if plus else None,
+        tests_file=tests,
+        workers=workers or os.cpu_count() or 1,
     )
     try:
         summary = run_eval(cfg)
@@ -155,6 +169,49 @@ def run(
                 **({"base": summary["pass_at_k_base"]} if "pass_at_k_base" in summary else {}),
                 **({"quick_signal": summary["quick_signal"]} if summary.get("quick_signal") else {}),
                 "samples": summary["num_samples"],
+                "output": str(output),
+            }
+        )
+    )
+
+
+@eval_app.command("augment")
+def augment(
+    benchmark: str = typer.Option(..., help="mbpp | humaneval+ (base inputs only) | an MBPP- or EvalPlus-format JSONL"),
+    output: Path = typer.Option(..., "--output", help="EvalPlus-format JSONL to write (for `eval run --tests`)"),
+    seed: int = typer.Option(0, help="mutation seed: the same seed gives the same inputs"),
+    num_inputs: int = typer.Option(100, min=1, max=10_000, help="extra inputs per task (at most)"),
+    workers: int | None = typer.Option(None, min=1, help="parallel sandboxes (default: CPU cores)"),
+    data_dir: Path | None = typer.Option(None, help="benchmark files in the mirror layout"),
+    limit: int | None = typer.Option(None, min=1, help="only the first N problems"),
+) -> None:
+    """Type-aware mutants of each task's base inputs, kept where the reference solution answers them."""
+    from codesieve.cli_io import probe_output_file
+    from experiments.bench.augment_reference import AugmentConfig, augment_benchmark, write_tasks
+    from experiments.bench.config import BenchSettings
+    from experiments.bench.problems import load_benchmark
+    from experiments.bench.sandbox import SandboxError, check_sandbox_available
+
+    try:
+        probe_output_file(output)
+        check_sandbox_available()
+        bench = load_benchmark(benchmark, data_dir=data_dir)
+        problems = list(bench.problems[:limit] if limit else bench.problems)
+        cfg = AugmentConfig(seed=seed, num_inputs=num_inputs)
+        cache_dir = BenchSettings().cache_dir
+        rows = augment_benchmark(bench, problems, cfg, cache_dir, workers=workers or os.cpu_count() or 1)
+        write_tasks(rows, output)
+    except (ValueError, OSError, SandboxError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        json.dumps(
+            {
+                "benchmark": bench.name,
+                "benchmark_version": bench.version,
+                "tasks": len(rows),
+                "base_inputs": sum(len(r["base_input"]) for r in rows),
+                "plus_inputs": sum(len(r["plus_input"]) for r in rows),
+                "seed": seed,
                 "output": str(output),
             }
         )

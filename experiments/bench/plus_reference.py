@@ -39,7 +39,7 @@ from experiments.bench.plus import (
 from experiments.bench.problems import Benchmark, Problem
 from experiments.bench.sandbox import SandboxConfig
 
-__all__ = ["compute_reference", "load_plus_tasks", "read_expected"]
+__all__ = ["compute_reference", "load_plus_tasks", "read_expected", "split_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,15 @@ REFERENCE_OUTPUT_LIMIT_BYTES = 1 << 30
 
 # One gzipped file per task: a JSON header line {"base": {index, ns, dropped, first_float,
 # output_bytes}, "plus": {...}}, then the wire text of every kept expected output, base then plus.
+
+
+def split_inputs(row: dict[str, Any], split: str) -> list[Any]:
+    """A split's argument lists. Augmented files (augment_reference.py) store them as wire values,
+    which keep tuples, sets and non-string dict keys that plain JSON would turn into lists and strings."""
+    inputs: list[Any] = row[f"{split}_input"]
+    if row.get("input_encoding") == "codesieve-wire/1":
+        return [wire.decode_value(args) for args in inputs]
+    return inputs
 
 
 def _reference_answers(program: str, entry_point: str, inputs: Sequence[Any], *, discard: bool) -> list[bytes]:
@@ -101,7 +110,7 @@ def compute_reference(problem: Problem, path: Path) -> None:
     header: dict[str, Any] = {}
     texts: list[bytes] = []
     for split in SPLITS:
-        inputs = row[f"{split}_input"]
+        inputs = split_inputs(row, split)
         dropped = []
         if row.get("contract"):
             for n, line in enumerate(_reference_answers(guarded, row["entry_point"], inputs, discard=True)):
@@ -172,9 +181,17 @@ def _check_row(problem: Problem) -> None:
     for key in ("prompt", "canonical_solution", "entry_point"):
         if not isinstance(row.get(key), str):
             raise ValueError(f"{problem.task_id}: {key!r} must be a string")
-    for key in ("base_input", "plus_input"):
-        inputs = row.get(key)
-        if not isinstance(inputs, list) or not all(isinstance(args, list) for args in inputs):
+    if row.get("input_encoding") not in (None, "codesieve-wire/1"):
+        raise ValueError(f"{problem.task_id}: unknown 'input_encoding' {row.get('input_encoding')!r}")
+    for split in SPLITS:
+        key = f"{split}_input"
+        if not isinstance(row.get(key), list):
+            raise ValueError(f"{problem.task_id}: {key!r} must be a list of argument lists")
+        try:
+            inputs = split_inputs(row, split)
+        except (wire.WireError, RecursionError, TypeError, ValueError) as exc:
+            raise ValueError(f"{problem.task_id}: {key!r} does not decode ({exc})") from None
+        if not all(isinstance(args, list) for args in inputs):
             raise ValueError(f"{problem.task_id}: {key!r} must be a list of argument lists")
     if not isinstance(row.get("contract") or "", str):
         raise ValueError(f"{problem.task_id}: 'contract' must be a string")
@@ -200,7 +217,7 @@ def _task_from_header(problem: Problem, header: dict[str, Any], path: Path) -> P
     splits = {}
     for split in SPLITS:
         h = header[split]
-        inputs = row[f"{split}_input"]
+        inputs = split_inputs(row, split)
         splits[split] = SplitOracle(
             index=tuple(h["index"]),
             inputs=tuple(inputs[n] for n in h["index"]),

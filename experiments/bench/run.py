@@ -23,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from experiments.bench.augment_reference import AugmentConfig
 from experiments.bench.generate import GenerationConfig, Sample, generate_samples
 from experiments.bench.harness import SampleVerdict, judge_python
 from experiments.bench.pass_at_k import compute_pass_at_k
@@ -74,6 +75,8 @@ class BenchConfig:
     limit: int | None = None  # first N problems only (smoke runs)
     details: bool = False  # HumanEval+: run every input and list every failing one (EvalPlus --test-details)
     cache_dir: Path | None = None  # HumanEval+ reference outputs (default: <data_dir>/cache, see config.py)
+    augment: AugmentConfig | None = None  # judge on base + augmented inputs (augment_reference.py)
+    tests_file: Path | None = None  # an EvalPlus-format file (`codesieve eval augment`) to judge with
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -363,6 +366,28 @@ def render_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _extra_tests(cfg: BenchConfig, bench: Benchmark, problems: list[Problem]) -> tuple[Benchmark, list[Problem]]:
+    """The benchmark as EvalPlus-format tasks with extra inputs: augmented now (cached), or read
+    from `--tests FILE`, whose tasks must belong to the benchmark."""
+    from experiments.bench.config import BenchSettings
+
+    if cfg.tests_file is not None:
+        tests = load_benchmark(str(cfg.tests_file))
+        if not is_plus_benchmark(tests):
+            raise ValueError(f"{cfg.tests_file}: not EvalPlus-format (base_input, plus_input, canonical_solution)")
+        unknown = sorted({p.task_id for p in tests.problems} - {p.task_id for p in bench.problems})
+        if unknown:
+            raise ValueError(f"{cfg.tests_file}: tasks not in {cfg.benchmark}: {unknown[:5]}")
+        wanted = {p.task_id for p in problems}
+        return tests, [p for p in tests.problems if p.task_id in wanted]
+    from experiments.bench.augment_reference import augmented_benchmark
+
+    assert cfg.augment is not None
+    cache_dir = cfg.cache_dir or BenchSettings().cache_dir
+    augmented = augmented_benchmark(bench, problems, cfg.augment, cache_dir, workers=cfg.workers)
+    return augmented, list(augmented.problems)
+
+
 def run_eval(cfg: BenchConfig) -> dict[str, Any]:
     """Run (or resume) one evaluation and write its results; returns the summary."""
     if (cfg.samples_file is None) == (cfg.generation is None):
@@ -370,6 +395,8 @@ def run_eval(cfg: BenchConfig) -> dict[str, Any]:
     check_sandbox_available()
     bench = load_benchmark(cfg.benchmark, data_dir=cfg.data_dir)
     problems = list(bench.problems[: cfg.limit] if cfg.limit else bench.problems)
+    if cfg.augment is not None or cfg.tests_file is not None:
+        bench, problems = _extra_tests(cfg, bench, problems)
     broken = broken_problems(problems)
     if broken:
         more = f" (and {len(broken) - 3} more)" if len(broken) > 3 else ""
