@@ -86,7 +86,15 @@ COMPLETION_RESPONSES = responses(
             "description": "the completion (OpenAI shape plus `x_codesieve`), or with `stream` its SSE events",
             "content": {
                 "application/json": {"schema": {"type": "object", "required": ["id", "object", "choices"]}},
-                "text/event-stream": {"schema": {"type": "string"}},
+                # One schema per server-sent event (what schemathesis checks each event against):
+                # `data` is a JSON chunk, or `[DONE]` last.
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+                    }
+                },
             },
         }
     }
