@@ -175,6 +175,18 @@ def start_gateway(
     return GatewayProcess(f"http://127.0.0.1:{port}", db_url, data_dir, proc, log)
 
 
+@contextmanager
+def keyed_gateway(tmp: Path, upstream: str) -> Iterator[tuple[GatewayProcess, str]]:
+    """A `codesieve serve --upstream` process on a fresh SQLite database, with one API key; stopped on exit."""
+    db_url = f"sqlite:///{tmp / 'telemetry.db'}"
+    key = create_key(db_url)
+    gw = start_gateway(tmp, db_url=db_url, upstream=upstream)
+    try:
+        yield gw, key
+    finally:
+        stop_process_group(gw.proc)
+
+
 def create_key(db_url: str, user: str = "tester", admin: bool = False) -> str:
     cmd = [str(Path(sys.executable).parent / "codesieve"), "keys", "create", "--user", user, "--db", db_url]
     if admin:

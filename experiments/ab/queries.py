@@ -35,6 +35,7 @@ from experiments.ab.metrics import (
     CAR_MIN_VISIBLE_MS,
     PERSISTENCE_AFTER_S,
     RETAINED_AFTER_S,
+    UNIT_COLUMNS,
     MetricSpec,
     decision_metric,
     prod_key,
@@ -79,18 +80,7 @@ def _count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
 
 # Per-(unit, arm, day) columns of the unit_day table, from which the per-unit moments and the
 # cumulative series are computed (events per completion choice, plus activity).
-_EVENT_COLUMNS: tuple[str, ...] = (
-    "n_shown",
-    "n_accepted",
-    *(f"n_persisted_{s}s" for s in PERSISTENCE_AFTER_S),
-    "retained_chars",
-    "n_suggested",
-    "n_suggested_accepted",
-    "suggested_chars",
-    "suggested_accepted_chars",
-    "pcw_ai_chars",
-    "new_chars",
-)
+_EVENT_COLUMNS: tuple[str, ...] = UNIT_COLUMNS[UNIT_COLUMNS.index("n_shown") :]  # the completion columns come first
 # Columns of the choice table that segments can break down (no activity: it has no language).
 _CHOICE_METRIC_COLUMNS: tuple[str, ...] = _EVENT_COLUMNS[:-2]
 

@@ -10,21 +10,15 @@ import httpx
 import openai
 import pytest
 
-from services import GatewayProcess, VllmServer, create_key, start_gateway, stop_process_group
+from services import GatewayProcess, VllmServer, create_key, keyed_gateway, start_gateway, stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 
 
 @pytest.fixture(scope="module")
 def gateway(vllm_server: VllmServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, str]]:
-    tmp = tmp_path_factory.mktemp("gw")
-    db_url = f"sqlite:///{tmp / 'telemetry.db'}"
-    key = create_key(db_url)
-    gw = start_gateway(tmp, db_url=db_url, upstream=vllm_server.url)
-    try:
-        yield gw, key
-    finally:
-        stop_process_group(gw.proc)
+    with keyed_gateway(tmp_path_factory.mktemp("gw"), vllm_server.url) as served:
+        yield served
 
 
 @pytest.fixture()

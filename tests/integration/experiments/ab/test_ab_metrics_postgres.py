@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from experiments.ab.analysis import AbReportConfig, run_report_analysis
-from experiments.ab.metrics import CAR_MIN_VISIBLE_MS, DEFAULT_METRICS, assign_roles, compute_moments
+from experiments.ab.metrics import CAR_MIN_VISIBLE_MS, DEFAULT_METRICS, UNIT_COLUMNS, assign_roles, compute_moments
 from experiments.ab.queries import fetch_summary
 from gateway.telemetry.tables import ActivityRecord, AssignmentRecord, Base, CompletionRecord, EventRecord
 
@@ -25,14 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 EXPERIMENT = "car-exp"
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
-NEW_COLUMNS = (
-    "n_suggested",
-    "n_suggested_accepted",
-    "suggested_chars",
-    "suggested_accepted_chars",
-    "pcw_ai_chars",
-    "new_chars",
-)
+NEW_COLUMNS = UNIT_COLUMNS[UNIT_COLUMNS.index("n_suggested") :]  # CAR, wCAR and PCW sums
 ALL = assign_roles(DEFAULT_METRICS)
 
 
