@@ -284,6 +284,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for task in background:
             task.cancel()
+        # Wait for them to unwind before the engine is disposed: a task cancelled inside a query
+        # closes its connection on the way out, and a disposed engine under it can leave that close
+        # waiting for ever (a test's teardown hung on the key-snapshot refresh's first query).
+        await asyncio.gather(*background, return_exceptions=True)
         await state.http.aclose()
         await state.writer.close()
         if isinstance(state.rate_limiter, RedisRateLimiter):

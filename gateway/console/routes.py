@@ -46,6 +46,7 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
     finally:
         if task is not None:
             task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # unwound before the engine is disposed
 
 
 router = APIRouter(prefix="/console", include_in_schema=False, lifespan=_lifespan)
