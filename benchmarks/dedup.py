@@ -3,7 +3,7 @@
 Run:  .venv/bin/python benchmarks/dedup.py [--sizes 2000,8000] [--sig-files 2000]
 
 Prints, on one core:
-- signature throughput (files/s) of dedup.minhash vs `datasketch.MinHash.bulk` with the same
+- signature throughput (files/s) of codesieve.core.minhash vs `datasketch.MinHash.bulk` with the same
   permutations (num_perm=256, seed=1) and hash function, on the same precomputed shingles;
 - end-to-end `codesieve dedup run` throughput (files/s per core: read, lex, shingle, sign, band,
   group, cluster, write) and its peak RSS, each size in a fresh process, at two corpus sizes,
@@ -51,14 +51,14 @@ def bench_signatures(n_files: int) -> None:
     from datasketch import MinHash
 
     from dedup.config import MinhashConfig
-    from dedup.minhash import (
+    from codesieve.core.minhash import (
         build_hasher,
         datasketch_hashfunc,
         shingle_hashes_from_tokens,
         signature,
         signature_from_hashes,
     )
-    from dedup.shingling import code_tokens, shingles
+    from codesieve.core.shingling import code_tokens, shingles
 
     files = real_code_files(n_files, seed=1)
     tokens = [code_tokens(p.read_text(errors="replace")) for p in files]

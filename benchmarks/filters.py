@@ -230,7 +230,7 @@ def _secret_text(mb: float, rng: random.Random) -> str:
 
 
 def run_secrets(args: argparse.Namespace) -> None:
-    from gateway.filters.secret_scan import ALL_DETECTORS, DEFAULT_DETECTORS, OWN_DETECTORS, scan_secret_values
+    from codesieve.core.secret_scan import ALL_DETECTORS, DEFAULT_DETECTORS, OWN_DETECTORS, scan_secret_values
     from reference_scans import detect_secrets_per_line
 
     cpu = _pin_one_core()

@@ -54,7 +54,7 @@ def _resolve_bands_rows(  # noqa: ANN202
         raise ValueError("give both --bands and --rows, or neither")
     if bands is not None and rows is not None:
         return bands, rows
-    from dedup.lsh_params import optimal_bands_rows
+    from codesieve.core.lsh_params import optimal_bands_rows
 
     if verify:
         return optimal_bands_rows(threshold, num_perm, false_positive_weight=0.05, false_negative_weight=0.95)

@@ -1,6 +1,6 @@
 """Benchmark decontamination (pure): does a file contain a benchmark's prompt or solution?
 
-Text is compared as lexemes (dedup.shingling: comments and whitespace dropped, case kept), so
+Text is compared as lexemes (codesieve.core.shingling: comments and whitespace dropped, case kept), so
 re-indenting or re-commenting a copied solution does not hide it. Two tests, either is enough:
 - normalised exact substring: a benchmark field of >= `min_substring_lexemes` lexemes occurs
   as a contiguous lexeme run in the file;
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import xxhash
 
-from dedup.shingling import code_tokens, shingles
+from codesieve.core.shingling import SHINGLE_SEPARATOR, code_tokens, shingles
 
 __all__ = [
     "BenchmarkIndex",
@@ -91,7 +91,7 @@ def build_benchmark_index(items: Iterable[BenchmarkItem], cfg: DecontaminationCo
             ngram_items[_hash(shingle)].add(pos)
         if len(tokens) >= m:
             needles[pos] = " " + " ".join(tokens) + " "
-            prefix_items[_hash("\x1f".join(tokens[:m]))].add(pos)
+            prefix_items[_hash(SHINGLE_SEPARATOR.join(tokens[:m]))].add(pos)
     return BenchmarkIndex(
         cfg=cfg,
         items=kept,

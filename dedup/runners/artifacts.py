@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from dedup import storage
 from dedup.config import MinhashConfig, library_versions
-from dedup.minhash import Hasher, build_hasher
+from codesieve.core.minhash import Hasher, build_hasher
 from dedup.records import DocMeta, split_doc_index
 from dedup.steps import ClusterRow, DocSketch, sketch_record
 

@@ -105,9 +105,9 @@ def _REASONS_TYPE():  # noqa: ANN202, N802 - Arrow type of the `decontamination`
 
 def run_scrub_secrets(inputs: Sequence[str | Path], output: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """Replace every secret the gateway's scanner finds by its typed placeholder; return the report."""
-    from gateway.filters.config_secrets import config_syntax
-    from gateway.filters.redaction import apply_redactions
-    from gateway.filters.secret_scan import scan_secrets
+    from codesieve.core.config_secrets import config_syntax
+    from codesieve.core.redaction import apply_redactions
+    from codesieve.core.secret_scan import scan_secrets
 
     files = storage.list_input_files(inputs)
     out = Path(output)

@@ -2,7 +2,7 @@
 
 A problem's text is its prompt plus its reference solution where the data has one. It is
 - `exact` when its whole lexeme sequence occurs contiguously inside one corpus document (comments
-  and whitespace ignored, as `dedup.shingling` lexes them);
+  and whitespace ignored, as `codesieve.core.shingling` lexes them);
 - `near` when at least `near_threshold` of its 5-lexeme shingles are contained in one document
   (containment, not Jaccard: a copied problem sits inside a larger file);
 - `clean` otherwise.
@@ -15,13 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dedup.shingling import code_tokens, shingles
+from codesieve.core.shingling import code_tokens, shingles
 from experiments.bench.problems import Problem
 
 __all__ = ["ContaminationConfig", "ContaminationFinding", "check_contamination", "summarize_contamination"]
 
 Status = Literal["exact", "near", "clean"]
-_SEP = "\x1f"  # the separator dedup.shingling joins shingles with; no lexeme contains it
+_SEP = "\x1f"  # the separator codesieve.core.shingling joins shingles with; no lexeme contains it
 
 
 @dataclass(frozen=True)

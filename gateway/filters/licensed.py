@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dedup.index import LicensedIndex
 from gateway.filters.base import FilterPolicy, Finding
-from gateway.filters.licence_text import licence_category, licence_family
+from codesieve.core.licence_text import licence_category, licence_family
 
 __all__ = ["check_provenance"]
 

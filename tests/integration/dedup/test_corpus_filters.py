@@ -14,7 +14,7 @@ from secret_tokens import with_crc32
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from dedup.shingling import code_tokens
+from codesieve.core.shingling import code_tokens
 from factories import SHARED_BENCHMARKS
 
 pytestmark = pytest.mark.integration

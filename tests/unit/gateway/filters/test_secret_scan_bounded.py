@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from secret_tokens import with_crc32
 
-from gateway.filters.secret_scan import (
+from codesieve.core.secret_scan import (
     _KEYWORD_WINDOW_CHARS,
     _analyze,
     _build_detector,

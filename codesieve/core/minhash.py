@@ -15,20 +15,16 @@ import functools
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import xxhash
 
-from dedup.config import MinhashConfig
-from dedup.shingling import code_tokens, lexeme_byte_spans, shingles
-
-# dedup.shingling.shingles joins lexemes with this (a test keeps the two in step)
-SHINGLE_SEPARATOR = "\x1f"
-SEPARATOR_BYTE = 0x1F
+from codesieve.core.shingling import SEPARATOR_BYTE, SHINGLE_SEPARATOR, code_tokens, lexeme_byte_spans, shingles
 
 __all__ = [
     "Hasher",
+    "HasherParams",
     "band_keys",
     "build_hasher",
     "datasketch_hashfunc",
@@ -46,6 +42,17 @@ _MAX32 = np.uint32(0xFFFFFFFF)
 _BLOCK_ROWS = 512
 
 
+class HasherParams(Protocol):
+    """What `build_hasher` reads from a config (dedup's MinhashConfig is one)."""
+
+    @property
+    def num_perm(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def hash_fn(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Hasher:
     """Permutation parameters for one config (build once per worker or Spark partition)."""
@@ -56,7 +63,7 @@ class Hasher:
     num_perm: int
 
 
-def build_hasher(cfg: MinhashConfig) -> Hasher:
+def build_hasher(cfg: HasherParams) -> Hasher:
     """The datasketch permutations for `cfg.num_perm` and `cfg.seed` (scheme affine32).
 
     Drawn the way datasketch 2.x's `MinHash._init_permutations` draws them (a legacy
@@ -109,7 +116,7 @@ def hash_shingles(shingles: Collection[bytes], hash_fn: str) -> np.ndarray:
 def _slice_hash_kernels() -> dict[str, Callable[..., None]] | None:
     """Compiled shingle hashers over one byte buffer, or None where numba is not installed."""
     try:
-        from dedup import _shingle_hash_kernels as k
+        from codesieve.core import _shingle_hash_kernels as k
     except ImportError:
         return None
     return {"sha1_32": k.sha1_32_slices, "xxh32": k.xxh32_slices}
@@ -118,7 +125,7 @@ def _slice_hash_kernels() -> dict[str, Callable[..., None]] | None:
 def shingle_hashes_from_tokens(tokens: Sequence[str], ngram: int, hash_fn: str) -> np.ndarray:
     """32-bit hashes of every `ngram`-lexeme shingle of `tokens`, repeats included.
 
-    The same values as `hash_shingles` over the UTF-8 bytes of `dedup.shingling.shingles(tokens,
+    The same values as `hash_shingles` over the UTF-8 bytes of `codesieve.core.shingling.shingles(tokens,
     ngram)`, in shingle order. With numba the lexemes are joined and encoded once and each
     shingle is hashed as a slice of that buffer (no Python object per shingle).
     Returns:
@@ -132,8 +139,7 @@ def shingle_hashes_from_tokens(tokens: Sequence[str], ngram: int, hash_fn: str) 
         encoded = [s.encode("utf-8", errors="surrogatepass") for s in shingles(tokens, ngram)]
         return hash_shingles(encoded, hash_fn)
     data = np.frombuffer(SHINGLE_SEPARATOR.join(tokens).encode("utf-8", errors="surrogatepass"), dtype=np.uint8)
-    # Lexemes never contain the separator (\x1f is whitespace to the lexer) and UTF-8 never
-    # uses its byte inside a multi-byte character, so its bytes are exactly the boundaries.
+    # the separator's bytes are exactly the lexeme boundaries (see codesieve.core.shingling)
     separators = np.flatnonzero(data == SEPARATOR_BYTE)
     token_starts = np.concatenate(([0], separators + 1))
     token_ends = np.concatenate((separators, [data.size]))
@@ -157,7 +163,7 @@ def shingle_hashes_from_utf8(data: bytes, ngram: int, hash_fn: str) -> np.ndarra
     kernels = _slice_hash_kernels()
     if kernels is None:
         return shingle_hashes_from_tokens(code_tokens(data.decode("utf-8", "surrogatepass")), ngram, hash_fn)
-    from dedup._lexer_kernel import join_lexemes
+    from codesieve.core._lexer_kernel import join_lexemes
 
     starts, ends = lexeme_byte_spans(data)
     joined, shingle_starts, shingle_ends = join_lexemes(
