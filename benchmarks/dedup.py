@@ -50,7 +50,6 @@ def bench_signatures(n_files: int) -> None:
     import numpy as np
     from datasketch import MinHash
 
-    from dedup.config import MinhashConfig
     from codesieve.core.minhash import (
         build_hasher,
         datasketch_hashfunc,
@@ -59,6 +58,7 @@ def bench_signatures(n_files: int) -> None:
         signature_from_hashes,
     )
     from codesieve.core.shingling import code_tokens, shingles
+    from dedup.config import MinhashConfig
 
     files = real_code_files(n_files, seed=1)
     tokens = [code_tokens(p.read_text(errors="replace")) for p in files]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codesieve.core.shingling import code_lexemes, code_tokens
 from codesieve.core.winnowing import (
     LOW_INFORMATION,
     compute_fingerprints,
@@ -21,7 +22,6 @@ from codesieve.core.winnowing import (
 )
 from dedup.index import IndexConfig, checked_lexemes
 from dedup.index_store import build_index
-from codesieve.core.shingling import code_lexemes, code_tokens
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 INDEXED = ["textwrap.py", "argparse.py", "fractions.py", "difflib.py", "ftplib.py"]

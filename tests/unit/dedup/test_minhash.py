@@ -8,9 +8,7 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.config import MinhashConfig
 from codesieve.core.minhash import (
-    SHINGLE_SEPARATOR,
     band_keys,
     build_hasher,
     datasketch_hashfunc,
@@ -19,7 +17,8 @@ from codesieve.core.minhash import (
     signature,
     signature_from_hashes,
 )
-from codesieve.core.shingling import code_tokens, shingles
+from codesieve.core.shingling import SHINGLE_SEPARATOR, code_tokens, shingles
+from dedup.config import MinhashConfig
 
 CODE = '''
 def moving_average(values, window):
