@@ -12,9 +12,10 @@ or re-commenting a copy does not hide it. A text contains a field when either
 `dedup decontaminate` removes every record that contains a field of any problem. `eval
 contamination` calls a problem `exact` when some corpus document contains its whole text (its
 solution field, else its prompt) as a substring, `near` when a document contains any other field
-or shares an n-gram with a field, `clean` otherwise. Both decide with `detect_contamination`, so a corpus that `dedup decontaminate` leaves
-is `clean` for every problem under `eval contamination` with the same parameters
-(tests/unit/codesieve/core/test_contamination_agreement.py checks it on a crafted corpus).
+or shares an n-gram with a field, `clean` otherwise. Both decide with `detect_contamination`, so
+a corpus that `dedup decontaminate` leaves is `clean` for every problem under `eval
+contamination` with the same parameters (tests/unit/codesieve/core/test_contamination_agreement.py
+checks it on a crafted corpus).
 
 Why this definition rather than 5-lexeme shingle containment >= 0.5 (what `eval contamination`
 used before):
