@@ -1,7 +1,7 @@
 """Compiled (numba) scanner for codesieve.core.shingling's lexemes over UTF-8 bytes, and the shingle buffer.
 
 Private to codesieve.core.shingling / codesieve.core.minhash. It implements exactly what `code_tokens` does with
-two regexes (checked against them on real files in tests/unit/dedup/test_lexer_kernel.py):
+two regexes (checked against them on real files in tests/unit/codesieve/core/test_lexer_kernel.py):
 
 1. `(?m)(?:#|//)[^\\n]*$` -> " ": a line comment runs from `#` or `//` up to the next "\\n".
 2. `[^\\W\\d]\\w*|\\d[\\w.]*|[^\\w\\s]` findall, which decides on the first character alone:

@@ -69,7 +69,7 @@ def build_hasher(cfg: HasherParams) -> Hasher:
     Drawn the way datasketch 2.x's `MinHash._init_permutations` draws them (a legacy
     `RandomState(seed)`: odd `a` below 2^32, then `b` below 2^32), instead of building a
     MinHash: importing datasketch pulls in scipy, ~1.5 s of CPU in every worker process.
-    tests/unit/dedup/test_minhash.py checks the values against datasketch's own.
+    tests/unit/codesieve/core/test_minhash.py checks the values against datasketch's own.
     """
     gen = np.random.RandomState(cfg.seed)
     a = gen.randint(0, 1 << 31, cfg.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
