@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from secret_tokens import with_crc32
 
 from codesieve.core.provider_detectors import PROVIDER_RULES
 from codesieve.core.redaction import apply_redactions
@@ -19,7 +18,8 @@ from codesieve.core.secret_scan import (
     scan_secret_values,
     scan_secrets,
 )
-from reference_scans import detect_secrets_per_line
+from codesieve.testing.reference_scans import detect_secrets_per_line
+from codesieve.testing.secret_tokens import with_crc32
 
 FIXTURES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "secrets"
 
