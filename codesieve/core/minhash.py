@@ -82,12 +82,13 @@ def build_hasher(cfg: HasherParams) -> Hasher:
     )
 
 
-def datasketch_hashfunc(hash_fn: str):  # noqa: ANN201 - a plain callable for datasketch
+def datasketch_hashfunc(hash_fn: str) -> Callable[[bytes], int]:
     """The `hashfunc` to give datasketch.MinHash so it hashes like `hash_shingles`."""
     if hash_fn == "sha1_32":
         from datasketch.hashfunc import sha1_hash32
 
-        return sha1_hash32
+        sha1_32: Callable[[bytes], int] = sha1_hash32
+        return sha1_32
     if hash_fn == "xxh32":
         return xxhash.xxh32_intdigest
     raise ValueError(f"unknown hash function {hash_fn!r}")
@@ -181,7 +182,8 @@ def _fmix32(hv: np.ndarray) -> np.ndarray:
     hv = hv * np.uint32(0x85EBCA6B)
     hv = hv ^ (hv >> np.uint32(13))
     hv = hv * np.uint32(0xC2B2AE35)
-    return hv ^ (hv >> np.uint32(16))
+    mixed: np.ndarray = hv ^ (hv >> np.uint32(16))
+    return mixed
 
 
 @functools.cache
@@ -197,7 +199,7 @@ def _numba_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def min_affine(x, a, b, sig):  # noqa: ANN001, ANN202
+    def min_affine(x: np.ndarray, a: np.ndarray, b: np.ndarray, sig: np.ndarray) -> None:
         for k in range(a.shape[0]):
             ak, bk, m = a[k], b[k], sig[k]
             for i in range(x.shape[0]):

@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def _char_classes() -> np.ndarray:
 
 
 @functools.cache
-def _scanner():  # noqa: ANN202 - the compiled kernel module, or None
+def _scanner() -> ModuleType | None:  # the compiled kernel module, or None
     try:
         from codesieve.core import _lexer_kernel
     except ImportError:  # numba missing: callers fall back to the regexes
@@ -142,7 +143,8 @@ def normalize_whitespace_utf8(data: bytes) -> bytes:
     kernel = _scanner()
     if kernel is None:
         return normalize_whitespace(data.decode("utf-8", "surrogatepass")).encode("utf-8", "surrogatepass")
-    return kernel.collapse_whitespace(np.frombuffer(data, dtype=np.uint8), _char_classes()).tobytes()
+    collapsed: bytes = kernel.collapse_whitespace(np.frombuffer(data, dtype=np.uint8), _char_classes()).tobytes()
+    return collapsed
 
 
 def _spans_from_regex(data: bytes) -> tuple[np.ndarray, np.ndarray]:

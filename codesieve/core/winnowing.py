@@ -173,7 +173,7 @@ def compute_kgram_hashes(
     values = codes if reuse is None else codes ^ np.minimum(reuse, k).astype(np.uint64)
     periodic = _periodic_kgrams(values, k)
     if (tokens is not None or raw_codes is not None) and periodic.any():
-        _raw_fallback(h, periodic, compute_raw_codes(tokens) if raw_codes is None else raw_codes, k, seed)
+        _raw_fallback(h, periodic, compute_raw_codes(tokens or ()) if raw_codes is None else raw_codes, k, seed)
     else:
         h[periodic] = LOW_INFORMATION
     return h
@@ -227,7 +227,8 @@ def posting_keys(hashes: np.ndarray, tags: np.ndarray) -> np.ndarray:
     verbatim tie-break at 8 bytes per posting. 48 bits keep chance collisions negligible
     (1e8 postings / 2**48 ~ 4e-7 per query k-gram, and a match needs a chain of hits).
     """
-    return (hashes & ~TAG_MASK) | tags
+    keys: np.ndarray = (hashes & ~TAG_MASK) | tags
+    return keys
 
 
 def _raw_fallback(h: np.ndarray, periodic: np.ndarray, raw: np.ndarray, k: int, seed: int) -> None:
