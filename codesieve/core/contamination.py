@@ -19,17 +19,22 @@ checks it on a crafted corpus).
 
 Why this definition rather than 5-lexeme shingle containment >= 0.5 (what `eval contamination`
 used before):
-- It is local. One shared 25-lexeme run (about two lines of code) is evidence of a copy however
-  large the document and however little of the problem it holds. Containment counts the share of
-  a problem's 5-lexeme shingles found anywhere in one document: short shingles
-  (`for i in range(len(`) recur in any large file, so a short problem can reach 0.5 against
-  unrelated code, while a long problem half of which is copied verbatim stays below it.
-- It is a per-record decision that a corpus filter makes in one streaming pass, with one hash
-  lookup per shingle and no state across records.
-- It is the usual training-data decontamination test (long n-gram overlap, as GPT-3's 13-word
-  overlap; a lexeme is smaller than a word, punctuation counts) plus a normalised substring test.
-What it gives up: a copy edited at least every 25 lexemes (e.g. every identifier renamed) is not
-found; the provenance index (`codesieve.core.winnowing`) is the tool for renamed copies.
+- It is the one the corpus filter already removed records by: the training data that was cleaned
+  is judged by the same test that cleaned it, which is the agreement the two commands need.
+- It is local. One verbatim 25-lexeme run (about two lines of code) is evidence of a copy however
+  large the document and however little of the problem it holds. Containment scores the share of
+  a problem's shingles found in one document, so a document holding 40% of a long solution
+  verbatim is `clean` under it (0.4 < 0.5), and the verdict depends on the problem's length.
+- It is a per-record decision made in one streaming pass (one hash lookup per shingle, no state
+  across records), which is what a corpus filter over millions of files needs.
+- It is the usual training-data decontamination test: long n-gram overlap (GPT-3 used 13 words; a
+  lexeme is smaller than a word, punctuation counts) plus a normalised substring test.
+What it costs: boilerplate runs count. Against the 868 non-test modules of CPython 3.11's stdlib
+(lib2to3's test data included), the old test flagged none of HumanEval's 164 problems, this one
+flags one: HumanEval/19 `near` a grammar test file, both holding the literal
+`{'zero': 0, 'one': 1, ...}` (11 shared 25-grams; 5-lexeme containment 0.18). A copy edited at
+least every 25 lexemes (e.g. every identifier renamed) is not found; the provenance index
+(`codesieve.core.winnowing`) is the tool for renamed copies.
 """
 
 from __future__ import annotations
