@@ -1,6 +1,6 @@
 """Real-code corpora for the dedup benchmarks: .py files of the installed packages (no download).
 
-Shared by benchmarks/dedup.py and benchmarks/dedup_quality.py.
+Shared by benchmarks/dedup_throughput.py and benchmarks/dedup_quality.py.
 """
 
 from __future__ import annotations

@@ -42,9 +42,9 @@ assert _spec is not None and _spec.loader is not None
 dedup_corpus = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dedup_corpus)
 
+from codesieve.core.shingling import code_lexemes, code_tokens, shingles  # noqa: E402
 from dedup.config import MinhashConfig  # noqa: E402
 from dedup.runners.local import run_local  # noqa: E402
-from dedup.shingling import code_lexemes, code_tokens, shingles  # noqa: E402
 
 THRESHOLD = 0.7
 EDIT_FRACTIONS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.06)

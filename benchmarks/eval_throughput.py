@@ -18,8 +18,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+from codesieve.core.benchmarks import load_benchmark
 from experiments.bench.harness import judge_python
-from experiments.bench.problems import load_benchmark
 from experiments.bench.sandbox import SandboxConfig
 
 # The development checkout's data (../shared/data/benchmarks beside the repository).

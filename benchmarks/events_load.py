@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -35,10 +34,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from services import create_key, process_tree_cpu_s, start_gateway, stop_process_group  # noqa: E402
+from codesieve.testing.services import create_key, process_tree_cpu_s, start_gateway, stop_process_group
 
 
 class _StubUpstream(BaseHTTPRequestHandler):

@@ -27,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from filters_data import (  # noqa: E402
     SECRET_MAKERS,
@@ -230,8 +229,8 @@ def _secret_text(mb: float, rng: random.Random) -> str:
 
 
 def run_secrets(args: argparse.Namespace) -> None:
-    from gateway.filters.secret_scan import ALL_DETECTORS, DEFAULT_DETECTORS, OWN_DETECTORS, scan_secret_values
-    from reference_scans import detect_secrets_per_line
+    from codesieve.core.secret_scan import ALL_DETECTORS, DEFAULT_DETECTORS, OWN_DETECTORS, scan_secret_values
+    from codesieve.testing.reference_scans import detect_secrets_per_line
 
     cpu = _pin_one_core()
     text = _secret_text(args.secret_mb, random.Random(args.seed))

@@ -76,7 +76,7 @@ def _jwt(rng: random.Random) -> str:
 
 
 def _crc32_token(rng: random.Random, prefix: str) -> str:
-    from gateway.filters.provider_detectors import base62_crc32
+    from codesieve.core.provider_detectors import base62_crc32
 
     body = _r(rng, ALNUM, 30)
     return prefix + body + base62_crc32(body)

@@ -42,10 +42,10 @@ from filters_data import (  # noqa: E402
     source_files,
 )
 
+from codesieve.core.secret_scan import ALL_DETECTORS, scan_secrets  # noqa: E402
+from codesieve.core.shingling import code_tokens  # noqa: E402
 from dedup.index import checked_lexemes  # noqa: E402
 from dedup.index_store import build_index  # noqa: E402
-from dedup.shingling import code_tokens  # noqa: E402
-from gateway.filters.secret_scan import ALL_DETECTORS, scan_secrets  # noqa: E402
 
 LICENCES = ["GPL-3.0-only", "MIT", "Apache-2.0", "LGPL-2.1", "BSD-3-Clause", "unknown"]
 SPLIT = "\x01\n"

@@ -33,10 +33,15 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from services import create_key, free_port, process_tree_cpu_s, start_gateway, start_vllm, stop_process_group, wait_http  # noqa: E402
+from codesieve.testing.services import (
+    create_key,
+    free_port,
+    process_tree_cpu_s,
+    start_gateway,
+    start_vllm,
+    stop_process_group,
+    wait_http,
+)
 
 PAYLOAD = {"prompt": "import os\n\ndef list_files(path):\n", "max_tokens": 16, "temperature": 0.0, "seed": 1}
 

@@ -27,12 +27,11 @@ from typing import Any
 import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gateway_overhead import _start_stub  # noqa: E402
 
-from services import create_key, start_gateway, stop_process_group  # noqa: E402
+from codesieve.testing.services import create_key, start_gateway, stop_process_group  # noqa: E402
 
 TARGET_P99_MS = 50.0
 PROMPT_CHARS = 64 * 1024  # CODESIEVE_MAX_PROMPT_CHARS default, and /v1/scan's cap

@@ -5,7 +5,7 @@
 Both designs run on the same labelled data as benchmarks/filters_quality.py (an index of the
 installed packages' sources; verbatim and renamed+reformatted copies of >= 150 chars with the 150
 chars before them; novel code from held-out packages) and on the same lexemes and normalized,
-reuse-aware k-gram hashes (dedup.index), so only the indexing scheme differs:
+reuse-aware k-gram hashes (codesieve.core.winnowing), so only the indexing scheme differs:
 
 - winnowing (shipped): the minimum k-gram hash of every window of 5 k-grams is posted; the query
   looks up every k-gram and chains hits on a diagonal (>= 65 lexemes reported).
@@ -37,15 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from filters_data import reformat, rename_identifiers, sample_completion  # noqa: E402
 from filters_quality import SPLIT, _corpus  # noqa: E402
 
-from dedup.index import (  # noqa: E402
+from codesieve.core.shingling import code_tokens  # noqa: E402
+from codesieve.core.winnowing import (  # noqa: E402
     LOW_INFORMATION,
-    checked_lexemes,
     compute_kgram_hashes,
     compute_reuse_distances,
     normalize_lexemes,
 )
+from dedup.index import checked_lexemes  # noqa: E402
 from dedup.index_store import build_index  # noqa: E402
-from dedup.shingling import code_tokens  # noqa: E402
 
 # Shingles are the shipped index's k-grams (k = 12): shorter normalized shingles (5) are so generic
 # that unrelated windows reach Jaccard 0.5 (a first run: 52% false matches).

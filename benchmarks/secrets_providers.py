@@ -36,13 +36,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from filters_data import SECRET_MAKERS  # noqa: E402
-from secret_tokens import PROVIDER_TOKEN_MAKERS  # noqa: E402
 
-from gateway.filters.config_secrets import config_syntax  # noqa: E402
-from gateway.filters.secret_scan import scan_secrets  # noqa: E402
+from codesieve.core.config_secrets import config_syntax  # noqa: E402
+from codesieve.core.secret_scan import scan_secrets  # noqa: E402
+from codesieve.testing.secret_tokens import PROVIDER_TOKEN_MAKERS  # noqa: E402
 
 # (file name, template): {t} the secret, {k} an upper-case key stem, {v} a lower-case key stem.
 CONTEXTS = (

@@ -17,12 +17,12 @@ import argparse
 import os
 from collections import Counter
 
+from codesieve.core.benchmark_data import dataset_path
+from codesieve.core.benchmarks import load_benchmark
 from experiments.bench.config import BenchSettings
 from experiments.bench.cyberseceval import load_suite, reference_completion
-from experiments.bench.datasets import dataset_path
 from experiments.bench.icd_rules import LANGUAGES
 from experiments.bench.insecure_code import JudgedSource
-from experiments.bench.problems import load_benchmark
 from experiments.bench.security_judge import judge_language
 from experiments.bench.security_report import rate
 

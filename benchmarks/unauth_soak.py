@@ -27,12 +27,11 @@ import aiohttp
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gateway_overhead import _start_stub  # noqa: E402
 
-from services import create_key, start_gateway, stop_process_group  # noqa: E402
+from codesieve.testing.services import create_key, start_gateway, stop_process_group  # noqa: E402
 
 TARGET_MB = 20.0
 MIB = 1024 * 1024

@@ -54,7 +54,7 @@ def _resolve_bands_rows(  # noqa: ANN202
         raise ValueError("give both --bands and --rows, or neither")
     if bands is not None and rows is not None:
         return bands, rows
-    from dedup.lsh_params import optimal_bands_rows
+    from codesieve.core.lsh_params import optimal_bands_rows
 
     if verify:
         return optimal_bands_rows(threshold, num_perm, false_positive_weight=0.05, false_negative_weight=0.95)
@@ -130,19 +130,25 @@ def decontaminate(
         str, typer.Option(help="Comma-separated: humaneval, mbpp, and/or JSONL benchmark files.")
     ] = "humaneval,mbpp",
     benchmarks_dir: Annotated[
-        Path | None, typer.Option(help="Folder holding mbpp.jsonl (default: as `codesieve eval data list` finds it).")
+        Path | None,
+        typer.Option(
+            help="A folder laid out like the benchmark mirror, e.g. holding mbpp.jsonl "
+            "(default: as `codesieve eval data list` finds it)."
+        ),
     ] = None,
     ngram: Annotated[int, typer.Option(help="Lexemes per overlap n-gram.")] = 25,
     progress: ProgressOpt = True,
 ) -> None:
-    """Remove records containing a benchmark's prompt or solution; report what and why."""
-    from dedup.benchmark_files import load_benchmarks
-    from dedup.decontamination import DecontaminationConfig
+    """Remove records containing a benchmark's prompt or solution; report what and why.
+
+    Contamination is `codesieve.core.contamination`'s definition, the one `eval contamination` uses.
+    """
+    from codesieve.core.contamination import ContaminationConfig, load_benchmark_items
     from dedup.runners.corpus_filters import run_decontaminate
 
     try:
-        items = load_benchmarks(benchmarks, benchmarks_dir)
-        report = run_decontaminate(inputs, output, items, cfg=DecontaminationConfig(ngram=ngram), progress=progress)
+        items = load_benchmark_items(benchmarks, benchmarks_dir)
+        report = run_decontaminate(inputs, output, items, cfg=ContaminationConfig(ngram=ngram), progress=progress)
     except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(

@@ -25,7 +25,7 @@ HASH_FUNCTIONS: tuple[str, ...] = ("sha1_32", "xxh32")
 class MinhashConfig:
     """Parameters of one dedup run (datatrove's MinhashConfig, plus the keep/verify options)."""
 
-    # --- shingling: 5-lexeme shingles from dedup.shingling (the issue's default) ---
+    # --- shingling: 5-lexeme shingles from codesieve.core.shingling (the issue's default) ---
     ngram: int = 5
     # --- signatures: datasketch MinHash(num_perm, seed), scheme "affine32" (datasketch >= 2.0) ---
     num_perm: int = 256

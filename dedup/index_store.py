@@ -2,7 +2,7 @@
 
 Format 2 (one directory, written atomically): `config.json` (IndexConfig + counts + format
 version), `docs.json` (repos, paths, licences per doc id), and four `.npy` arrays sorted by key
-(`hashes` uint64 posting keys, see `dedup.index.posting_keys`; `doc_ids` / `positions` / `lines`
+(`hashes` uint64 posting keys, see `codesieve.core.winnowing.posting_keys`; `doc_ids` / `positions` / `lines`
 uint32). Format 1 (plain 64-bit hashes) is refused with a message to rebuild. `load_index`
 memory-maps the arrays read-only, so it returns in well under a second and worker processes share
 one page-cache copy.
@@ -25,11 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from dedup.index import (
+from codesieve.core.shingling import code_tokens
+from codesieve.core.winnowing import (
     TAG_MASK,
-    DocTable,
-    IndexConfig,
-    LicensedIndex,
     compute_fingerprints,
     compute_kgram_hashes,
     compute_raw_codes,
@@ -38,7 +36,7 @@ from dedup.index import (
     normalize_lexemes,
     posting_keys,
 )
-from dedup.shingling import code_tokens
+from dedup.index import DocTable, IndexConfig, LicensedIndex
 
 __all__ = [
     "FORMAT_VERSION",
@@ -72,7 +70,7 @@ class _Postings:
 def compute_record_postings(content: str, config: IndexConfig) -> _Postings:
     """Winnowed fingerprints of one document with their k-gram positions and 1-based lines.
 
-    Lexes line by line with `dedup.shingling.code_tokens`: lexemes and comments never span a
+    Lexes line by line with `codesieve.core.shingling.code_tokens`: lexemes and comments never span a
     newline, so this is the same lexeme stream as `code_lexemes(content)` (what the query side
     uses; a unit test checks it), and the per-line counts give each lexeme's line without
     building a span object per lexeme (3x faster on a large corpus).

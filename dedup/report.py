@@ -9,8 +9,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from codesieve.core.lsh_params import s_curve_threshold
 from dedup.config import MinhashConfig
-from dedup.lsh_params import s_curve_threshold
 from dedup.records import PERMISSIVE_LICENCES, DocMeta
 from dedup.steps import ClusterRow
 

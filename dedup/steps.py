@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
+from codesieve.core.minhash import Hasher, band_keys, shingle_hashes_from_utf8, signature_from_hashes
+from codesieve.core.shingling import normalize_whitespace_utf8
 from dedup.config import MinhashConfig
-from dedup.minhash import Hasher, band_keys, shingle_hashes_from_utf8, signature_from_hashes
 from dedup.records import CodeRecord, DocMeta, is_permissive
-from dedup.shingling import normalize_whitespace_utf8
 
 __all__ = [
     "BandKey",
@@ -92,7 +92,7 @@ def sketch_record(record: CodeRecord, cfg: MinhashConfig, hasher: Hasher) -> Doc
         language=record.language or "unknown",
         n_bytes=len(content_bytes),
     )
-    # the lexemes of dedup.shingling.code_tokens, scanned on the UTF-8 bytes (repeats included)
+    # the lexemes of codesieve.core.shingling.code_tokens, scanned on the UTF-8 bytes (repeats included)
     hashes = shingle_hashes_from_utf8(content_bytes, cfg.ngram, hasher.hash_fn)
     if hashes.size == 0:  # fewer than ngram lexemes
         return DocSketch(meta=meta, band_keys=None, shingle_hashes=None)

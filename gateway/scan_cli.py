@@ -29,8 +29,8 @@ def scan(
     ] = None,
 ) -> None:
     """Scan files for secrets, licence text and (with --index) near-verbatim licensed code."""
+    from codesieve.core.config_secrets import config_syntax
     from gateway.filters.chain import FilterChain
-    from gateway.filters.config_secrets import config_syntax
 
     missing = [str(p) for p in files if not p.is_file()]
     if missing:

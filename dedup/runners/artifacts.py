@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from codesieve.core.minhash import Hasher, build_hasher
 from dedup import storage
 from dedup.config import MinhashConfig, library_versions
-from dedup.minhash import Hasher, build_hasher
 from dedup.records import DocMeta, split_doc_index
 from dedup.steps import ClusterRow, DocSketch, sketch_record
 

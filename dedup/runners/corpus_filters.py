@@ -17,14 +17,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from dedup import storage
-from dedup.config import library_versions
-from dedup.decontamination import (
+from codesieve.core.contamination import (
     BenchmarkItem,
-    DecontaminationConfig,
+    ContaminationConfig,
     build_benchmark_index,
     detect_contamination,
 )
+from dedup import storage
+from dedup.config import library_versions
 from dedup.records import CodeRecord, make_doc_index
 
 __all__ = ["run_decontaminate", "run_scrub_secrets"]
@@ -37,11 +37,11 @@ def run_decontaminate(
     output: str | Path,
     benchmarks: Sequence[BenchmarkItem],
     *,
-    cfg: DecontaminationConfig | None = None,
+    cfg: ContaminationConfig | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Split the corpus into clean and contaminated records; return the report."""
-    cfg = cfg or DecontaminationConfig()
+    cfg = cfg or ContaminationConfig()
     files = storage.list_input_files(inputs)
     out = Path(output)
     index = build_benchmark_index(benchmarks, cfg)
@@ -104,10 +104,10 @@ def _REASONS_TYPE():  # noqa: ANN202, N802 - Arrow type of the `decontamination`
 
 
 def run_scrub_secrets(inputs: Sequence[str | Path], output: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Replace every secret the gateway's scanner finds by its typed placeholder; return the report."""
-    from gateway.filters.config_secrets import config_syntax
-    from gateway.filters.redaction import apply_redactions
-    from gateway.filters.secret_scan import scan_secrets
+    """Replace every secret codesieve.core.secret_scan finds (the gateway's scanner) by its typed placeholder."""
+    from codesieve.core.config_secrets import config_syntax
+    from codesieve.core.redaction import apply_redactions
+    from codesieve.core.secret_scan import scan_secrets
 
     files = storage.list_input_files(inputs)
     out = Path(output)

@@ -43,10 +43,6 @@ class SimulatedUnits:
     is_treatment: np.ndarray
     columns: dict[str, np.ndarray]
 
-    @property
-    def true_acceptance(self) -> float:
-        return P_MAX * BETA_A / (BETA_A + BETA_B)
-
 
 def simulate_units(
     rng: np.random.Generator,

@@ -1,6 +1,6 @@
 """Offline benchmarks: pass@k of generated code, judged in a sandbox that the code cannot fool.
 
-    problems.py  (HumanEval / MBPP / MultiPL-E / JSONL)    generate.py (HTTP: gateway or vLLM)
+codesieve.core.benchmarks (HumanEval / MBPP / MultiPL-E)   generate.py (HTTP: gateway or vLLM)
             \\                                               /
              run.py: samples -> judge in parallel -> results.jsonl -> pass_at_k.py -> summary
                         |                         |
@@ -9,6 +9,6 @@
                         \\                        /
                    sandbox.py: bubblewrap + rlimits + seccomp; the only exec site
 
-Also: security.py (bandit over CWE prompts), contamination.py (dedup's lexer: exact/near matches),
+Also: security.py (bandit over CWE prompts), contamination.py (codesieve.core.contamination per problem),
 compare.py (paired per-task significance test); cli.py mounts them as `codesieve eval ...`.
 """

@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from codesieve.core.benchmarks import Benchmark, Problem
 from experiments.bench import wire
 from experiments.bench.augment import AUGMENT_VERSION, Mutator, mbpp_call_inputs, task_rng
 from experiments.bench.plus import _batch_file, _BatchLost, _parse, _run_batch, _value_text
-from experiments.bench.problems import Benchmark, Problem
 from experiments.bench.sandbox import SandboxConfig
 
 __all__ = [
@@ -236,7 +236,7 @@ def augmented_benchmark(
 ) -> Benchmark:
     """`problems` as an EvalPlus-format benchmark with augmented inputs; its version is the hash of
     the task file (kept in the cache), so a run records exactly which inputs judged it."""
-    from experiments.bench.problems import load_benchmark
+    from codesieve.core.benchmarks import load_benchmark
 
     rows = augment_benchmark(bench, problems, cfg, cache_dir, workers=workers)
     text = "".join(json.dumps(row) + "\n" for row in rows)

@@ -187,9 +187,9 @@ def augment(
 ) -> None:
     """Type-aware mutants of each task's base inputs, kept where the reference solution answers them."""
     from codesieve.cli_io import probe_output_file
+    from codesieve.core.benchmarks import load_benchmark
     from experiments.bench.augment_reference import AugmentConfig, augment_benchmark, write_tasks
     from experiments.bench.config import BenchSettings
-    from experiments.bench.problems import load_benchmark
     from experiments.bench.sandbox import SandboxError, check_sandbox_available
 
     try:
@@ -255,8 +255,8 @@ def security(
     import httpx
 
     from codesieve.cli_io import OutputError, prepare_output_dir
+    from codesieve.core.benchmarks import Problem
     from experiments.bench.generate import generate_samples
-    from experiments.bench.problems import Problem
     from experiments.bench.run import read_samples
     from experiments.bench.security import SECURITY_PROMPTS, score_security
 
@@ -302,9 +302,9 @@ def _security_suite(
     import httpx
 
     from codesieve.cli_io import OutputError, prepare_output_dir
+    from codesieve.core.benchmark_data import DatasetError, dataset_path
     from experiments.bench.config import BenchSettings
     from experiments.bench.cyberseceval import SUITES
-    from experiments.bench.datasets import DatasetError, dataset_path
     from experiments.bench.icd_rules import LANGUAGES, RulesMissing
     from experiments.bench.security_suite import SecuritySuiteConfig, run_security_suite
     from experiments.bench.semgrep_runner import SemgrepError
@@ -357,7 +357,7 @@ def _security_suite(
 
 
 def _read_corpus(path: Path) -> Any:
-    from experiments.bench.problems import read_jsonl
+    from codesieve.core.benchmarks import read_jsonl
 
     for n, row in enumerate(read_jsonl(path)):
         text = row.get("text", row.get("content"))
@@ -372,26 +372,29 @@ def contamination(
     benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | JSONL path"),
     output: Path = typer.Option(..., "--output", help="JSON report to write"),
     run_dir: Path | None = typer.Option(None, "--run", help="a run directory whose score to split"),
-    threshold: float = typer.Option(0.5, help="containment share that makes a near match"),
+    ngram: int = typer.Option(25, help="lexemes per overlap n-gram (as `dedup decontaminate --ngram`)"),
     data_dir: Path | None = typer.Option(None),
 ) -> None:
-    """Flag benchmark problems that appear (exactly or nearly) in a training corpus."""
+    """Flag benchmark problems that appear (exactly or nearly) in a training corpus.
+
+    The test is `dedup decontaminate`'s (codesieve.core.contamination): a corpus it cleaned is clean here.
+    """
     from dataclasses import asdict
 
     from codesieve.cli_io import probe_output_file
-    from experiments.bench.contamination import ContaminationConfig, check_contamination, summarize_contamination
-    from experiments.bench.problems import load_benchmark
+    from codesieve.core.benchmarks import load_benchmark
+    from codesieve.core.contamination import ContaminationConfig
+    from experiments.bench.contamination import check_contamination, summarize_contamination
 
     if not corpus.is_file():
         raise _fail(f"corpus not found: {corpus}")
-    if not 0 < threshold <= 1:
-        raise _fail("--threshold must be in (0, 1]")
+    if not 1 <= ngram <= 1000:
+        raise _fail("--ngram must be in [1, 1000]")
     try:
         probe_output_file(output)
         bench = load_benchmark(benchmark, data_dir=data_dir)
-        findings = check_contamination(
-            bench.problems, _read_corpus(corpus), ContaminationConfig(near_threshold=threshold)
-        )
+        cfg = ContaminationConfig(ngram=ngram)
+        findings = check_contamination(bench.problems, _read_corpus(corpus), cfg)
         run_summary = json.loads((run_dir / "summary.json").read_text()) if run_dir else None
     except (ValueError, FileNotFoundError, OSError) as exc:
         raise _fail(str(exc)) from None
@@ -399,6 +402,7 @@ def contamination(
         "benchmark": bench.name,
         "benchmark_version": bench.version,
         "corpus": str(corpus),
+        "parameters": asdict(cfg),
         "summary": summarize_contamination(findings, run_summary),
         "findings": [asdict(f) for f in findings],
     }

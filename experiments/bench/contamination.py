@@ -1,101 +1,79 @@
-"""Which benchmark problems appear in a training corpus, exactly or nearly (dedup's lexer and shingles).
+"""Which benchmark problems appear in a training corpus, exactly or nearly, per problem.
 
-A problem's text is its prompt plus its reference solution where the data has one. It is
-- `exact` when its whole lexeme sequence occurs contiguously inside one corpus document (comments
-  and whitespace ignored, as `dedup.shingling` lexes them);
-- `near` when at least `near_threshold` of its 5-lexeme shingles are contained in one document
-  (containment, not Jaccard: a copied problem sits inside a larger file);
-- `clean` otherwise.
+The test is `codesieve.core.contamination`'s (the one `dedup decontaminate` removes records by):
+a problem is
+- `exact` when some corpus document contains its whole text (the reference solution field, which
+  for HumanEval is prompt + solution; the prompt where there is no solution) as a contiguous
+  lexeme run (comments and whitespace ignored);
+- `near` when some document contains another field (the prompt alone) or shares a `ngram`-lexeme
+  shingle (25) with one of its fields;
+- `clean` otherwise: then no document would be removed for it by `dedup decontaminate`.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dedup.shingling import code_tokens, shingles
-from experiments.bench.problems import Problem
+from codesieve.core.benchmarks import Problem
+from codesieve.core.contamination import (
+    ContaminationConfig,
+    build_benchmark_index,
+    detect_contamination,
+    problem_items,
+)
 
-__all__ = ["ContaminationConfig", "ContaminationFinding", "check_contamination", "summarize_contamination"]
+__all__ = ["ProblemContamination", "check_contamination", "summarize_contamination"]
 
 Status = Literal["exact", "near", "clean"]
-_SEP = "\x1f"  # the separator dedup.shingling joins shingles with; no lexeme contains it
+_RANK = {"clean": 0, "near": 1, "exact": 2}
 
 
 @dataclass(frozen=True)
-class ContaminationConfig:
-    ngram: int = 5  # dedup's shingle size
-    near_threshold: float = 0.5  # share of the problem's shingles found in one document
-    min_tokens: int = 20  # shorter problem texts are too generic to call contaminated
+class ProblemContamination:
+    """The strongest evidence found for one problem: the document and field it was found in."""
 
-
-@dataclass(frozen=True)
-class ContaminationFinding:
     task_id: str
     status: Status
-    containment: float  # best share of the problem's shingles found in one document
-    doc_id: str | None  # that document
-
-
-def _problem_text(problem: Problem) -> str:
-    return problem.prompt + (problem.canonical_solution or "")
+    shared_ngrams: int  # n-grams that document shares with that field
+    doc_id: str | None
+    field: str | None  # "prompt" | "solution"
 
 
 def check_contamination(
     problems: Sequence[Problem],
     corpus: Iterable[tuple[str, str]],
-    cfg: ContaminationConfig = ContaminationConfig(),
-) -> list[ContaminationFinding]:
+    cfg: ContaminationConfig | None = None,
+) -> list[ProblemContamination]:
     """Classify every problem against a corpus of (doc_id, text) documents.
 
     Args:
         problems: benchmark problems.
         corpus: documents, streamed once.
-        cfg: shingle size and thresholds.
+        cfg: the contamination parameters (n-gram and substring lengths).
     Returns:
-        one finding per problem, in order.
+        one finding per problem, in order; per problem the first document with the strongest
+        evidence (exact before near, then more shared n-grams).
     """
-    tokens = {p.task_id: code_tokens(_problem_text(p)) for p in problems}
-    wanted: dict[str, set[str]] = {t: set(shingles(toks, cfg.ngram)) for t, toks in tokens.items()}
-    owners: dict[str, list[str]] = defaultdict(list)
-    for task_id, sh in wanted.items():
-        for s in sh:
-            owners[s].append(task_id)
-    best: dict[str, tuple[float, str | None]] = dict.fromkeys(wanted, (0.0, None))
-    exact: dict[str, str] = {}
+    items = problem_items("", problems)
+    # a problem's whole text: its solution field where it has one (see problem_items), else its prompt
+    whole = {i.task_id: i.field for i in items}
+    index = build_benchmark_index(items, cfg)
+    best: dict[str, ProblemContamination] = {}
     for doc_id, text in corpus:
-        doc_tokens = code_tokens(text)
-        hits: Counter[str] = Counter()
-        for s in set(shingles(doc_tokens, cfg.ngram)):
-            for task_id in owners.get(s, ()):
-                hits[task_id] += 1
-        joined = None
-        for task_id, count in hits.items():
-            share = count / len(wanted[task_id])
-            if share > best[task_id][0]:
-                best[task_id] = (share, doc_id)
-            if share == 1.0 and task_id not in exact:
-                joined = joined if joined is not None else _SEP + _SEP.join(doc_tokens) + _SEP
-                if _SEP + _SEP.join(tokens[task_id]) + _SEP in joined:
-                    exact[task_id] = doc_id
-    out = []
-    for p in problems:
-        share, best_doc = best[p.task_id]
-        status: Status = "clean"
-        if len(tokens[p.task_id]) < cfg.min_tokens or not wanted[p.task_id]:
-            status = "clean"
-        elif p.task_id in exact:
-            status, best_doc, share = "exact", exact[p.task_id], 1.0
-        elif share >= cfg.near_threshold:
-            status = "near"
-        out.append(ContaminationFinding(p.task_id, status, round(share, 4), best_doc if share > 0 else None))
-    return out
+        for f in detect_contamination(text, index):
+            status: Status = "exact" if f.reason == "substring" and f.field == whole[f.task_id] else "near"
+            found = ProblemContamination(f.task_id, status, f.shared_ngrams, doc_id, f.field)
+            current = best.get(f.task_id)
+            if current is None or (_RANK[status], f.shared_ngrams) > (_RANK[current.status], current.shared_ngrams):
+                best[f.task_id] = found
+    return [best.get(p.task_id) or ProblemContamination(p.task_id, "clean", 0, None, None) for p in problems]
 
 
 def summarize_contamination(
-    findings: Sequence[ContaminationFinding], run_summary: dict[str, Any] | None = None
+    findings: Sequence[ProblemContamination], run_summary: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Counts per status; with a run's summary, pass rates on the clean and contaminated tasks."""
     counts = Counter(f.status for f in findings)

@@ -17,7 +17,7 @@ data_app = typer.Typer(
 @data_app.command("list")
 def data_list(as_json: bool = typer.Option(False, "--json", help="one JSON object per dataset")) -> None:
     """Every dataset with its source, licence, version, sha256 and whether it is on this machine."""
-    from experiments.bench.datasets import DATASETS, dataset_status
+    from codesieve.core.benchmark_data import DATASETS, dataset_status
 
     rows = [dataset_status(name) for name in DATASETS]
     if as_json:
@@ -46,7 +46,7 @@ def data_fetch(
     timeout: float = typer.Option(60.0, help="network timeout per request, seconds"),
 ) -> None:
     """Download a dataset from its official source into the data directory, verifying its sha256."""
-    from experiments.bench.datasets import DatasetError, fetch_dataset, get_dataset
+    from codesieve.core.benchmark_data import DatasetError, fetch_dataset, get_dataset
 
     try:
         dataset = get_dataset(name)

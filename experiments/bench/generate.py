@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from experiments.bench.problems import Problem
+from codesieve.core.benchmarks import Problem
 
 __all__ = ["GenerationConfig", "Sample", "generate_samples", "truncate_at_stop"]
 

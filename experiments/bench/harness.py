@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codesieve.core.benchmarks import Problem
 from experiments.bench import wire
-from experiments.bench.problems import Problem
 from experiments.bench.sandbox import SandboxConfig, SandboxSession, load_trusted_namespace
 
 __all__ = ["PYTHON_EXECUTABLE", "SampleVerdict", "judge_python"]

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from codesieve.core.benchmarks import Benchmark
 from experiments.bench import wire
 from experiments.bench.harness import PYTHON_EXECUTABLE, SampleVerdict, _category_for_exception, _lost_category
 from experiments.bench.pass_at_k import compute_pass_at_k
-from experiments.bench.problems import Benchmark
 from experiments.bench.sandbox import SandboxConfig, SandboxSession
 
 __all__ = [

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from codesieve.core.benchmarks import Benchmark, Problem
 from experiments.bench import wire
 from experiments.bench.plus import (
     ORACLE_VERSION,
@@ -36,7 +37,6 @@ from experiments.bench.plus import (
     is_floats,
     time_limits,
 )
-from experiments.bench.problems import Benchmark, Problem
 from experiments.bench.sandbox import SandboxConfig
 
 __all__ = ["compute_reference", "load_plus_tasks", "read_expected", "split_inputs"]

@@ -23,13 +23,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from codesieve.core.benchmarks import Benchmark, Problem, load_benchmark, read_jsonl
 from experiments.bench.augment_reference import AugmentConfig
 from experiments.bench.generate import GenerationConfig, Sample, generate_samples
 from experiments.bench.harness import SampleVerdict, judge_python
 from experiments.bench.pass_at_k import compute_pass_at_k
 from experiments.bench.plus import PlusTask, is_plus_benchmark, judge_plus, plus_summary
 from experiments.bench.plus_reference import load_plus_tasks
-from experiments.bench.problems import Benchmark, Problem, load_benchmark, read_jsonl
 from experiments.bench.protocol import failure_modes, protocol_warnings, quick_signal_label, time_distribution
 from experiments.bench.sandbox import SandboxConfig, check_sandbox_available
 

@@ -20,11 +20,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from codesieve.core.benchmarks import Problem
 from experiments.bench.cyberseceval import SUITES, SecurityCase, extract_code, load_suite
 from experiments.bench.generate import GenerationConfig, Sample, generate_samples
 from experiments.bench.icd_rules import LANGUAGES
 from experiments.bench.insecure_code import JudgedSource
-from experiments.bench.problems import Problem
 from experiments.bench.security_report import render_markdown, summarize
 
 __all__ = ["SecuritySuiteConfig", "run_security_suite"]

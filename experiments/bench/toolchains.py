@@ -29,8 +29,8 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 
+from codesieve.core.benchmarks import Problem
 from experiments.bench.harness import SampleVerdict
-from experiments.bench.problems import Problem
 from experiments.bench.sandbox import SandboxConfig, run_sandboxed
 
 __all__ = ["LANGUAGES", "LanguageSpec", "check_toolchain", "judge_multipl_e", "missing_toolchains"]

@@ -106,7 +106,7 @@ class FilterPolicy:
             if bad:
                 raise ValueError(f"FilterPolicy.{name}: invalid actions {bad}")
         if self.secret_detectors is not None:
-            from gateway.filters.secret_scan import ALL_DETECTORS
+            from codesieve.core.secret_scan import ALL_DETECTORS
 
             unknown = set(self.secret_detectors) - ALL_DETECTORS
             if unknown:

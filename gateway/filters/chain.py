@@ -6,13 +6,13 @@ Pure and synchronous (a 40-line completion takes about a millisecond); the servi
 
 from __future__ import annotations
 
+from codesieve.core.config_secrets import config_secret_spans
+from codesieve.core.licence_text import detect_licence_text, licence_category
+from codesieve.core.redaction import apply_redactions
+from codesieve.core.secret_scan import DEFAULT_DETECTORS, SecretFinding, scan_cut_off_tail, scan_secrets
 from dedup.index import LicensedIndex
 from gateway.filters.base import FilterPolicy, FilterResult, Finding
-from gateway.filters.config_secrets import config_secret_spans
-from gateway.filters.licence_text import detect_licence_text, licence_category
 from gateway.filters.licensed import check_provenance
-from gateway.filters.redaction import apply_redactions
-from gateway.filters.secret_scan import DEFAULT_DETECTORS, SecretFinding, scan_cut_off_tail, scan_secrets
 
 __all__ = ["FilterChain"]
 

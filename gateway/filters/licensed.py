@@ -6,9 +6,9 @@ module turns `LicensedIndex.query` matches into findings with the policy's actio
 
 from __future__ import annotations
 
+from codesieve.core.licence_text import licence_category, licence_family
 from dedup.index import LicensedIndex
 from gateway.filters.base import FilterPolicy, Finding
-from gateway.filters.licence_text import licence_category, licence_family
 
 __all__ = ["check_provenance"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from gateway.filters.config_secrets import config_syntax
+from codesieve.core.config_secrets import config_syntax
 from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion

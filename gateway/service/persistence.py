@@ -3,7 +3,7 @@
 Industry definition (as in published Copilot/IDE telemetry studies): accepted text counts as persisted
 at a checkpoint when the Levenshtein distance between its lexemes and the lexemes of the code now in
 its place, divided by the number of accepted lexemes, is at most 0.5. Lexemes come from
-`dedup.shingling`, so whitespace and comment edits do not count as changes.
+`codesieve.core.shingling`, so whitespace and comment edits do not count as changes.
 
 A completion with no code lexemes (a comment, a docstring line) is compared by its words, comments
 included, with the words of the current text; whitespace-only text by its characters (issue 14
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel, Levenshtein
 
-from dedup.shingling import code_lexemes, code_tokens
+from codesieve.core.shingling import code_lexemes, code_tokens
 
 PERSISTED_MAX_RATIO = 0.5
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from gateway.filters.redaction import RedactionMap, apply_redactions, redact_reversibly, restore_placeholders
-from gateway.filters.secret_scan import SecretFinding, scan_cut_off_tail, scan_secrets
+from codesieve.core.redaction import RedactionMap, apply_redactions, redact_reversibly, restore_placeholders
+from codesieve.core.secret_scan import SecretFinding, scan_cut_off_tail, scan_secrets
 
 # Joins prefix and suffix for one redaction pass (shared numbering); no secret contains it.
 _SEP = "\x00"

@@ -103,12 +103,6 @@ async def fetch_active_api_keys(engine: AsyncEngine) -> dict[str, ApiKeyInfo]:
     return {r.key_hash: ApiKeyInfo(r.id, r.user, r.is_admin) for r in rows}
 
 
-async def fetch_completion(engine: AsyncEngine, completion_id: str) -> dict[str, Any] | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(select(CompletionRecord).where(CompletionRecord.id == completion_id))).first()
-    return dict(row._mapping) if row else None
-
-
 def create_api_key(engine: Engine, *, user: str, is_admin: bool) -> str:
     """Create a key for `user`; returns the key, which is stored only as its hash."""
     key = KEY_PREFIX + secrets.token_urlsafe(24)

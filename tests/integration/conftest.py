@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services import REPO, VllmPool, VllmServer, model_cache_key
+from codesieve.testing.services import REPO, VllmPool, VllmServer, model_cache_key
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ class Case:
 
 
 def _samples(tmp: Path) -> Path:
-    from experiments.bench.problems import load_benchmark
+    from codesieve.core.benchmarks import load_benchmark
 
     p = load_benchmark("humaneval").problems[0]
     path = tmp / "samples.jsonl"

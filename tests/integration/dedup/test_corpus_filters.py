@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from secret_tokens import with_crc32
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from dedup.shingling import code_tokens
+from codesieve.core.shingling import code_tokens
+from codesieve.testing.secret_tokens import with_crc32
 from factories import SHARED_BENCHMARKS
 
 pytestmark = pytest.mark.integration

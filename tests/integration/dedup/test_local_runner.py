@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from codesieve.core.minhash import build_hasher
 from dedup.config import MinhashConfig
-from dedup.minhash import build_hasher
 from dedup.records import CodeRecord
 from dedup.runners.local import run_local
 from dedup.steps import compute_exact_key, pick_survivor, sketch_record

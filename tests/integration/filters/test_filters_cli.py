@@ -9,7 +9,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from secret_tokens import with_crc32
+
+from codesieve.testing.secret_tokens import with_crc32
 
 pytestmark = pytest.mark.integration
 

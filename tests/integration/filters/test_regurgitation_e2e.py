@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services import REPO, VllmPool, VllmServer, create_key, start_gateway, stop_process_group
+from codesieve.testing.services import REPO, VllmPool, VllmServer, create_key, start_gateway, stop_process_group
 
 # The first test's set-up fine-tunes the model and starts vLLM on it (~2 min on 2 idle cores; more
 # than the suite's 300 s limit on a loaded machine), hence the longer hang guard.

@@ -10,7 +10,14 @@ import httpx
 import openai
 import pytest
 
-from services import GatewayProcess, VllmServer, create_key, keyed_gateway, start_gateway, stop_process_group
+from codesieve.testing.services import (
+    GatewayProcess,
+    VllmServer,
+    create_key,
+    keyed_gateway,
+    start_gateway,
+    stop_process_group,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from codesieve.testing.services import REPO, GatewayProcess, create_key, start_gateway, stop_process_group
 from fakes import FakeHangingUpstream
-from services import REPO, GatewayProcess, create_key, start_gateway, stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

@@ -13,8 +13,8 @@ import openai
 import psutil
 import pytest
 
+from codesieve.testing.services import VllmServer, create_key, free_port, start_gateway, stop_process_group, wait_http
 from fakes import FakeHangingUpstream
-from services import VllmServer, create_key, free_port, start_gateway, stop_process_group, wait_http
 
 pytestmark = pytest.mark.integration
 

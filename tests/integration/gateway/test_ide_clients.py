@@ -22,7 +22,7 @@ import httpx
 import openai
 import pytest
 
-from services import GatewayProcess, VllmServer, keyed_gateway
+from codesieve.testing.services import GatewayProcess, VllmServer, keyed_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from services import GatewayProcess, create_key, free_port, start_gateway, stop_process_group
+from codesieve.testing.services import GatewayProcess, create_key, free_port, start_gateway, stop_process_group
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from services import REPO, GatewayProcess, VllmServer, create_key, start_gateway, stop_process_group
+from codesieve.testing.services import REPO, GatewayProcess, VllmServer, create_key, start_gateway, stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from services import (
+from codesieve.testing.services import (
     PrivatePostgres,
     VllmServer,
     create_key,

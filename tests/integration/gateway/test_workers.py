@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from services import VllmServer, create_key, restart_until_replayed, start_gateway
+from codesieve.testing.services import VllmServer, create_key, restart_until_replayed, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm, pytest.mark.postgres]
 

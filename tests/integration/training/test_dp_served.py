@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services import VllmPool, VllmServer, create_key, start_gateway, stop_process_group
+from codesieve.testing.services import VllmPool, VllmServer, create_key, start_gateway, stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm, pytest.mark.slow]
 

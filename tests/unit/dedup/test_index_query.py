@@ -12,17 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.index import (
+from codesieve.core.shingling import code_lexemes, code_tokens
+from codesieve.core.winnowing import (
     LOW_INFORMATION,
-    IndexConfig,
-    checked_lexemes,
     compute_fingerprints,
     compute_kgram_hashes,
     compute_reuse_distances,
     normalize_lexemes,
 )
+from dedup.index import IndexConfig, checked_lexemes
 from dedup.index_store import build_index
-from dedup.shingling import code_lexemes, code_tokens
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 INDEXED = ["textwrap.py", "argparse.py", "fractions.py", "difflib.py", "ftplib.py"]

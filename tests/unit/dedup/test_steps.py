@@ -6,10 +6,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codesieve.core.minhash import build_hasher
+from codesieve.core.shingling import normalize_whitespace
 from dedup.config import MinhashConfig
-from dedup.minhash import build_hasher
 from dedup.records import CodeRecord, DocMeta
-from dedup.shingling import normalize_whitespace
 from dedup.steps import (
     bucket_edges,
     build_clusters,

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from experiments.bench.problems import load_benchmark
+from codesieve.core.benchmarks import load_benchmark
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,13 @@ def test_contamination_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["summary"]["exact"] == 1
-    assert report["summary"]["contaminated"] == ["HumanEval/0"]
+    # HumanEval/20's solution shares two lines (its double loop over `numbers`) with HumanEval/0's:
+    # `dedup decontaminate` would remove the document for both, so both are flagged
+    assert report["summary"]["contaminated"] == ["HumanEval/0", "HumanEval/20"]
+    assert {f["task_id"]: f["status"] for f in report["findings"] if f["status"] != "clean"} == {
+        "HumanEval/0": "exact",
+        "HumanEval/20": "near",
+    }
 
 
 def test_security_cli(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from experiments.bench.problems import load_benchmark
+from codesieve.core.benchmarks import load_benchmark
 from experiments.bench.sandbox import SandboxConfig
 from experiments.bench.toolchains import LANGUAGES, judge_multipl_e, missing_toolchains
 

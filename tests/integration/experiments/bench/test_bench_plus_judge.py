@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from codesieve.core.benchmarks import load_benchmark
 from experiments.bench.plus_reference import load_plus_tasks
-from experiments.bench.problems import load_benchmark
 from experiments.bench.run import BenchConfig, run_eval
 
 pytestmark = pytest.mark.integration

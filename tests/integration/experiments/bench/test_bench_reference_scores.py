@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.bench.problems import load_benchmark
+from codesieve.core.benchmarks import load_benchmark
 from experiments.bench.run import BenchConfig, run_eval
 from factories import SHARED_BENCHMARKS
 

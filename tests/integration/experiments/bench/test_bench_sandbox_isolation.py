@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from codesieve.core.benchmarks import Problem
 from experiments.bench._cgroup import find_parent
 from experiments.bench.harness import judge_python
-from experiments.bench.problems import Problem
 from experiments.bench.sandbox import SandboxConfig, run_sandboxed
 
 pytestmark = pytest.mark.integration

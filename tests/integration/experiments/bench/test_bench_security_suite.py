@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
+from codesieve.testing.services import REPO
 from experiments.bench.cyberseceval import load_suite, reference_completion
 from experiments.bench.icd_rules import LANGUAGES
 from factories import SHARED_BENCHMARKS
-from services import REPO
 
 pytestmark = pytest.mark.integration
 

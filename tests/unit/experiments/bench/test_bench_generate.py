@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
+from codesieve.core.benchmarks import Problem
 from experiments.bench import generate
 from experiments.bench.generate import GenerationConfig, generate_samples, truncate_at_stop
-from experiments.bench.problems import Problem
 
 PROBLEM = Problem(
     task_id="T/0",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from codesieve.core.benchmarks import Benchmark
 from experiments.bench.generate import GenerationConfig
-from experiments.bench.problems import Benchmark
 from experiments.bench.run import BenchConfig, build_summary, read_samples, render_markdown
 
 
@@ -59,7 +59,7 @@ def test_summary_records_provenance_and_pass_at_k(tmp_path: Path) -> None:
 
 def test_broken_problems_names_benchmarks_that_cannot_compile() -> None:
     """Issue 13: a benchmark whose prompt and test do not compile scored 0% instead of being refused."""
-    from experiments.bench.problems import Problem, load_benchmark
+    from codesieve.core.benchmarks import Problem, load_benchmark
     from experiments.bench.run import broken_problems
 
     ok = Problem("T/0", "def f(x):\n    '''doc'''\n", "def check(c):\n    assert c(1) == 1\n", "f")

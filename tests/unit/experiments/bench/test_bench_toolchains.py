@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.bench.problems import MULTIPL_E_LANGUAGES, load_benchmark
+from codesieve.core.benchmarks import MULTIPL_E_LANGUAGES, load_benchmark
 from experiments.bench.toolchains import LANGUAGES, build_program, build_sh_sample
 
 MARKER = "__codesieve_done_0123"

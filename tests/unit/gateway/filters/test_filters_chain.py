@@ -6,8 +6,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from secret_tokens import with_crc32
 
+from codesieve.testing.secret_tokens import with_crc32
 from dedup.index_store import build_index
 from gateway.filters.base import FilterPolicy, Finding
 from gateway.filters.chain import FilterChain

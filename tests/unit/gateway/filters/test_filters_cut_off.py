@@ -11,9 +11,9 @@ import string
 
 import pytest
 
+from codesieve.core.secret_scan import scan_cut_off_tail
 from gateway.filters.base import FilterPolicy
 from gateway.filters.chain import FilterChain
-from gateway.filters.secret_scan import scan_cut_off_tail
 
 _RNG = random.Random(7)
 AWS_KEY_ID = "AKIA" + "".join(_RNG.choice(string.ascii_uppercase + string.digits) for _ in range(16))

@@ -68,7 +68,7 @@ def test_large_current_text_is_compared_exactly() -> None:
 
 
 def test_current_text_lexed_in_pieces_gives_the_same_lexemes() -> None:
-    from dedup.shingling import code_tokens
+    from codesieve.core.shingling import code_tokens
     from gateway.service.persistence import _pieces, _tokens
 
     # a 21,000-character line without newlines is cut at a space (an unbroken one could be cut anywhere)

@@ -1,4 +1,4 @@
-"""Properties and golden values of gateway.filters.redaction."""
+"""Properties and golden values of codesieve.core.redaction."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.filters.redaction import apply_redactions, redact_reversibly, restore_placeholders
+from codesieve.core.redaction import apply_redactions, redact_reversibly, restore_placeholders
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""The compiled lexer (dedup._lexer_kernel via dedup.shingling) against the regex definition.
+"""The compiled lexer (codesieve.core._lexer_kernel via codesieve.core.shingling) against the regex definition.
 
-The regexes in dedup.shingling (`code_tokens`) are the reference; the byte scanner must give the
+The regexes in codesieve.core.shingling (`code_tokens`) are the reference; the byte scanner must give the
 same lexemes on real files (site-packages sources, including non-ASCII ones) and on Unicode edge
 cases, and the shingle hashes built from it must equal those built from `code_tokens`.
 """
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.minhash import shingle_hashes_from_tokens, shingle_hashes_from_utf8
-from dedup.shingling import (
+from codesieve.core.minhash import shingle_hashes_from_tokens, shingle_hashes_from_utf8
+from codesieve.core.shingling import (
     _char_classes,
     _spans_from_regex,
     code_tokens,

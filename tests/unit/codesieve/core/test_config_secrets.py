@@ -9,10 +9,10 @@ import base64
 
 import pytest
 
+from codesieve.core.config_secrets import config_secret_spans, config_syntax, is_placeholder
+from codesieve.core.secret_scan import scan_secrets
 from gateway.filters.base import FilterPolicy
 from gateway.filters.chain import FilterChain
-from gateway.filters.config_secrets import config_secret_spans, config_syntax, is_placeholder
-from gateway.filters.secret_scan import scan_secrets
 
 PW = "Xk9" + "vQ2rL7" + "mZ4p"  # a password-like value (12 characters, mixed)
 PW2 = "Qq8" + "Zz1Ww9" + "Ee3r"

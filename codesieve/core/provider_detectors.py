@@ -524,7 +524,7 @@ PROVIDER_RULES: tuple[ProviderRule, ...] = (
 
 # Placeholders in docs and templates fill the shape with one character (`hf_xxxx...`,
 # `sk-ant-api03-XXXX...`) or a short cycle. Every rule's token holds >= 19 random characters
-# besides its prefix: in 20,000 random draws per rule (tests/secret_tokens.py makers) none had
+# besides its prefix: in 20,000 random draws per rule (codesieve/testing/secret_tokens.py makers) none had
 # fewer than 10 distinct characters or a run of 8 equal ones.
 _MIN_DISTINCT = 10
 _RUN_OF_EIGHT = re.compile(r"(.)\1{7}")

@@ -15,20 +15,16 @@ import functools
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import xxhash
 
-from dedup.config import MinhashConfig
-from dedup.shingling import code_tokens, lexeme_byte_spans, shingles
-
-# dedup.shingling.shingles joins lexemes with this (a test keeps the two in step)
-SHINGLE_SEPARATOR = "\x1f"
-SEPARATOR_BYTE = 0x1F
+from codesieve.core.shingling import SEPARATOR_BYTE, SHINGLE_SEPARATOR, code_tokens, lexeme_byte_spans, shingles
 
 __all__ = [
     "Hasher",
+    "HasherParams",
     "band_keys",
     "build_hasher",
     "datasketch_hashfunc",
@@ -46,6 +42,17 @@ _MAX32 = np.uint32(0xFFFFFFFF)
 _BLOCK_ROWS = 512
 
 
+class HasherParams(Protocol):
+    """What `build_hasher` reads from a config (dedup's MinhashConfig is one)."""
+
+    @property
+    def num_perm(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def hash_fn(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Hasher:
     """Permutation parameters for one config (build once per worker or Spark partition)."""
@@ -56,13 +63,13 @@ class Hasher:
     num_perm: int
 
 
-def build_hasher(cfg: MinhashConfig) -> Hasher:
+def build_hasher(cfg: HasherParams) -> Hasher:
     """The datasketch permutations for `cfg.num_perm` and `cfg.seed` (scheme affine32).
 
     Drawn the way datasketch 2.x's `MinHash._init_permutations` draws them (a legacy
     `RandomState(seed)`: odd `a` below 2^32, then `b` below 2^32), instead of building a
     MinHash: importing datasketch pulls in scipy, ~1.5 s of CPU in every worker process.
-    tests/unit/dedup/test_minhash.py checks the values against datasketch's own.
+    tests/unit/codesieve/core/test_minhash.py checks the values against datasketch's own.
     """
     gen = np.random.RandomState(cfg.seed)
     a = gen.randint(0, 1 << 31, cfg.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
@@ -75,12 +82,13 @@ def build_hasher(cfg: MinhashConfig) -> Hasher:
     )
 
 
-def datasketch_hashfunc(hash_fn: str):  # noqa: ANN201 - a plain callable for datasketch
+def datasketch_hashfunc(hash_fn: str) -> Callable[[bytes], int]:
     """The `hashfunc` to give datasketch.MinHash so it hashes like `hash_shingles`."""
     if hash_fn == "sha1_32":
         from datasketch.hashfunc import sha1_hash32
 
-        return sha1_hash32
+        sha1_32: Callable[[bytes], int] = sha1_hash32
+        return sha1_32
     if hash_fn == "xxh32":
         return xxhash.xxh32_intdigest
     raise ValueError(f"unknown hash function {hash_fn!r}")
@@ -109,7 +117,7 @@ def hash_shingles(shingles: Collection[bytes], hash_fn: str) -> np.ndarray:
 def _slice_hash_kernels() -> dict[str, Callable[..., None]] | None:
     """Compiled shingle hashers over one byte buffer, or None where numba is not installed."""
     try:
-        from dedup import _shingle_hash_kernels as k
+        from codesieve.core import _shingle_hash_kernels as k
     except ImportError:
         return None
     return {"sha1_32": k.sha1_32_slices, "xxh32": k.xxh32_slices}
@@ -118,7 +126,7 @@ def _slice_hash_kernels() -> dict[str, Callable[..., None]] | None:
 def shingle_hashes_from_tokens(tokens: Sequence[str], ngram: int, hash_fn: str) -> np.ndarray:
     """32-bit hashes of every `ngram`-lexeme shingle of `tokens`, repeats included.
 
-    The same values as `hash_shingles` over the UTF-8 bytes of `dedup.shingling.shingles(tokens,
+    The same values as `hash_shingles` over the UTF-8 bytes of `codesieve.core.shingling.shingles(tokens,
     ngram)`, in shingle order. With numba the lexemes are joined and encoded once and each
     shingle is hashed as a slice of that buffer (no Python object per shingle).
     Returns:
@@ -132,8 +140,7 @@ def shingle_hashes_from_tokens(tokens: Sequence[str], ngram: int, hash_fn: str) 
         encoded = [s.encode("utf-8", errors="surrogatepass") for s in shingles(tokens, ngram)]
         return hash_shingles(encoded, hash_fn)
     data = np.frombuffer(SHINGLE_SEPARATOR.join(tokens).encode("utf-8", errors="surrogatepass"), dtype=np.uint8)
-    # Lexemes never contain the separator (\x1f is whitespace to the lexer) and UTF-8 never
-    # uses its byte inside a multi-byte character, so its bytes are exactly the boundaries.
+    # the separator's bytes are exactly the lexeme boundaries (see codesieve.core.shingling)
     separators = np.flatnonzero(data == SEPARATOR_BYTE)
     token_starts = np.concatenate(([0], separators + 1))
     token_ends = np.concatenate((separators, [data.size]))
@@ -157,7 +164,7 @@ def shingle_hashes_from_utf8(data: bytes, ngram: int, hash_fn: str) -> np.ndarra
     kernels = _slice_hash_kernels()
     if kernels is None:
         return shingle_hashes_from_tokens(code_tokens(data.decode("utf-8", "surrogatepass")), ngram, hash_fn)
-    from dedup._lexer_kernel import join_lexemes
+    from codesieve.core._lexer_kernel import join_lexemes
 
     starts, ends = lexeme_byte_spans(data)
     joined, shingle_starts, shingle_ends = join_lexemes(
@@ -175,7 +182,8 @@ def _fmix32(hv: np.ndarray) -> np.ndarray:
     hv = hv * np.uint32(0x85EBCA6B)
     hv = hv ^ (hv >> np.uint32(13))
     hv = hv * np.uint32(0xC2B2AE35)
-    return hv ^ (hv >> np.uint32(16))
+    mixed: np.ndarray = hv ^ (hv >> np.uint32(16))
+    return mixed
 
 
 @functools.cache
@@ -191,7 +199,7 @@ def _numba_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def min_affine(x, a, b, sig):  # noqa: ANN001, ANN202
+    def min_affine(x: np.ndarray, a: np.ndarray, b: np.ndarray, sig: np.ndarray) -> None:
         for k in range(a.shape[0]):
             ak, bk, m = a[k], b[k], sig[k]
             for i in range(x.shape[0]):

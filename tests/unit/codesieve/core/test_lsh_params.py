@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dedup.lsh_params import collision_probability, optimal_bands_rows, s_curve_threshold
+from codesieve.core.lsh_params import collision_probability, optimal_bands_rows, s_curve_threshold
 
 
 def test_optimum_for_issue_defaults_is_25_bands_of_10_rows() -> None:

@@ -1,6 +1,6 @@
-"""Provider token formats (gateway.filters.provider_detectors, issue 19): each provider's token is found
+"""Provider token formats (codesieve.core.provider_detectors, issue 19): each provider's token is found
 in code and configuration, and its look-alikes (placeholders, wrong checksums, pieces of longer
-identifiers) are not. Every token is built at run time (tests/secret_tokens.py), so no scanner
+identifiers) are not. Every token is built at run time (codesieve/testing/secret_tokens.py), so no scanner
 flags this file."""
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ import random
 import zlib
 
 import pytest
-from secret_tokens import PROVIDER_TOKEN_MAKERS, with_crc32, wrong_crc32
 
-from gateway.filters.provider_detectors import (
+from codesieve.core.provider_detectors import (
     PROVIDER_RULES,
     age_bech32_valid,
     base62_crc32,
     crc32_suffix_valid,
 )
-from gateway.filters.redaction import apply_redactions
-from gateway.filters.secret_scan import DEFAULT_DETECTORS, OWN_DETECTORS, scan_secrets
+from codesieve.core.redaction import apply_redactions
+from codesieve.core.secret_scan import DEFAULT_DETECTORS, OWN_DETECTORS, scan_secrets
+from codesieve.testing.secret_tokens import PROVIDER_TOKEN_MAKERS, with_crc32, wrong_crc32
 
 RULES = {r.detector: r for r in PROVIDER_RULES}
 # Where a secret sits in code and configuration (the benchmark's contexts).

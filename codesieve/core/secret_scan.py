@@ -34,8 +34,8 @@ from typing import Any
 from detect_secrets.filters import heuristic
 from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
 
-from gateway.filters.config_secrets import config_secret_spans, names_a_placeholder
-from gateway.filters.provider_detectors import (
+from codesieve.core.config_secrets import config_secret_spans, names_a_placeholder
+from codesieve.core.provider_detectors import (
     PROVIDER_RULES,
     fails_its_checksum,
     has_filler_run,
@@ -72,7 +72,7 @@ class DetectorSpec:
     placeholder: str
     prefilter: tuple[str, ...] = ()
     prefilter_lower: tuple[str, ...] = ()
-    # A stricter plugin of ours (in gateway.filters.provider_detectors) used instead outside
+    # A stricter plugin of ours (in codesieve.core.provider_detectors) used instead outside
     # parity mode: checksums verified, token boundaries required.
     own_plugin: str = ""
 
@@ -83,8 +83,8 @@ class DetectorSpec:
 _LONG_RUN = r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24}"
 
 # Plugin modules of our own detectors (everything else is `detect_secrets.plugins.<module>`).
-_EXTRA = "gateway.filters.extra_detectors"
-_PROVIDERS = "gateway.filters.provider_detectors"
+_EXTRA = "codesieve.core.extra_detectors"
+_PROVIDERS = "codesieve.core.provider_detectors"
 _TOKEN_START = r"(?<![A-Za-z0-9_-])"
 _CUT_OFF_TOKEN_TAIL = r"[A-Za-z0-9_.~+/=@:-]*"
 
@@ -161,7 +161,7 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
     DetectorSpec("mailchimp_access_key", "mailchimp", "MailchimpDetector", "<MAILCHIMP_ACCESS_KEY>", (r"-us[0-9]",)),
     DetectorSpec("npm_token", "npm", "NpmDetector", "<NPM_TOKEN>", (r"/:_authToken=",)),
     DetectorSpec("openai_token", "openai", "OpenAIDetector", "<OPENAI_TOKEN>", (r"T3BlbkFJ",)),
-    # Ours (gateway.filters.extra_detectors): formats detect-secrets 1.5.0 misses.
+    # Ours (codesieve.core.extra_detectors): formats detect-secrets 1.5.0 misses.
     DetectorSpec(
         "openai_project_key",
         _EXTRA,
@@ -214,7 +214,7 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         "<HIGH_ENTROPY_STRING>",
         (r"['\"][0-9a-fA-F]{9}",),
     ),
-    # Ours (gateway.filters.provider_detectors): provider token formats detect-secrets lacks.
+    # Ours (codesieve.core.provider_detectors): provider token formats detect-secrets lacks.
     *(
         DetectorSpec(
             r.detector,

@@ -1,11 +1,14 @@
 """Benchmark problems: load HumanEval, MBPP, MultiPL-E and same-format JSONL files; no execution.
 
+The one benchmark loader (`eval run`, `eval contamination` and `dedup decontaminate` all use it),
+with the one JSONL reader (`read_jsonl`); files are found by `codesieve.core.benchmark_data`.
+
 Every benchmark becomes a list of `Problem`s with one shape:
 - Python (`language="py"`): `prompt` is what the model continues; `test` is trusted test code that the
   judge runs outside the sandbox. `test_style="check"` (HumanEval) defines `check(candidate)`;
   `test_style="script"` (MBPP) is straight-line asserts that call the functions named in `entry_names`.
 - MultiPL-E (`language` = js, ts, cpp, java, rs, go, sh, pl): `test` is the translated test program,
-  appended to prompt + completion and run by `toolchains.py`.
+  appended to prompt + completion and run by `experiments.bench.toolchains`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = [
     "PLUS_BENCHMARKS",
     "Benchmark",
     "Problem",
+    "UnknownFormat",
     "load_benchmark",
     "read_jsonl",
 ]
@@ -33,6 +37,10 @@ TestStyle = Literal["check", "script", "program"]
 MULTIPL_E_LANGUAGES = ("js", "ts", "cpp", "java", "rs", "go", "sh", "pl")
 # EvalPlus's HumanEval+ files: judged by plus.py (base and plus inputs against the canonical solution).
 PLUS_BENCHMARKS = ("humaneval+", "humaneval+-mini")
+
+
+class UnknownFormat(ValueError):
+    """A JSONL row in none of the formats this module knows (HumanEval, MBPP, MultiPL-E)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,7 @@ def _problem_from_row(row: dict[str, Any]) -> Problem:
         return _mbpp_problem(row)
     if {"name", "language", "prompt", "tests"} <= row.keys():
         return _multipl_e_problem(row)
-    raise ValueError(
+    raise UnknownFormat(
         "unknown problem format: expected HumanEval (task_id, prompt, test, entry_point), "
         "MBPP (task_id, text, test_list) or MultiPL-E (name, language, prompt, tests) fields"
     )
@@ -177,7 +185,7 @@ def _load_file(name: str, path: Path) -> Benchmark:
 
 
 def _data_file(name: str, data_dir: Path | None) -> Path:
-    from experiments.bench.datasets import dataset_path, get_dataset
+    from codesieve.core.benchmark_data import dataset_path, get_dataset
 
     if data_dir is not None:  # an explicit directory in the mirror layout
         return data_dir / get_dataset(name).files[0].path
@@ -190,7 +198,7 @@ def load_benchmark(name: str, *, data_dir: Path | None = None) -> Benchmark:
     Args:
         name: benchmark name or a path to a JSONL file in HumanEval, MBPP or MultiPL-E format.
         data_dir: a directory laid out like the benchmark mirror (`codesieve eval data list`);
-            default: the configured mirror, else the data directory (see datasets.py).
+            default: the configured mirror, else the data directory (see codesieve.core.benchmark_data).
     Returns:
         the problems in file order, with a content-hash version.
     """

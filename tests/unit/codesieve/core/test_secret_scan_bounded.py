@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from secret_tokens import with_crc32
 
-from gateway.filters.secret_scan import (
+from codesieve.core.secret_scan import (
     _KEYWORD_WINDOW_CHARS,
     _analyze,
     _build_detector,
     _defang_repeated_keywords,
     scan_secrets,
 )
+from codesieve.testing.secret_tokens import with_crc32
 
 _PIECES = st.sampled_from(
     [

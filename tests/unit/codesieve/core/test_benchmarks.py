@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.bench.problems import MULTIPL_E_LANGUAGES, load_benchmark
+from codesieve.core.benchmarks import MULTIPL_E_LANGUAGES, load_benchmark
 
 
 def test_humaneval_has_164_problems_with_tests_and_solutions() -> None:

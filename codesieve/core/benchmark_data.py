@@ -16,16 +16,19 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.bench.config import BenchSettings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DATASETS",
+    "DataSettings",
     "Dataset",
     "DatasetError",
     "DatasetFile",
     "DatasetMissing",
     "dataset_path",
     "dataset_status",
+    "default_data_dir",
     "fetch_dataset",
     "get_dataset",
     "sha256_file",
@@ -35,6 +38,42 @@ logger = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 256 << 20  # the largest file here is ~10 MB; anything far bigger is not ours
 _CHUNK = 1 << 16
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/codesieve (~/.local/share/codesieve): the data directory the gateway uses too."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "codesieve"
+
+
+class DataSettings(BaseSettings):
+    """Where benchmark data is, from CODESIEVE_* env vars (the one place `eval` and `dedup` read it).
+
+    Precedence (highest first): arguments to DataSettings(...) -> CODESIEVE_* environment
+    variables -> the defaults below. No `.env` file: a stray one in the working directory must
+    not redirect which data a score was computed on.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CODESIEVE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="codesieve's data directory; fetched benchmarks live in <data_dir>/benchmarks, "
+        "derived caches (HumanEval+ expected outputs) in <data_dir>/cache",
+    )
+    benchmark_mirror: Path | None = Field(
+        default=None,
+        description="a local mirror of the benchmark files (the layout of `codesieve eval data list`); "
+        "when set, data is read from it and never fetched (tests and CI point it at ../shared/data/benchmarks)",
+    )
+
+    @property
+    def benchmarks_dir(self) -> Path:
+        return self.data_dir / "benchmarks"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
 
 
 class DatasetError(OSError):
@@ -192,7 +231,7 @@ def _bundled_path(dataset: Dataset) -> Path | None:
     return None
 
 
-def _locations(dataset: Dataset, file: DatasetFile, settings: BenchSettings) -> list[Path]:
+def _locations(dataset: Dataset, file: DatasetFile, settings: DataSettings) -> list[Path]:
     # Priority: the copy a Python package ships -> the mirror (authoritative when set: no further
     # fallback) -> the data directory.
     bundled = _bundled_path(dataset)
@@ -202,9 +241,9 @@ def _locations(dataset: Dataset, file: DatasetFile, settings: BenchSettings) -> 
     return [*found, settings.benchmarks_dir / file.path]
 
 
-def dataset_path(name: str, settings: BenchSettings | None = None, *, index: int = 0) -> Path:
+def dataset_path(name: str, settings: DataSettings | None = None, *, index: int = 0) -> Path:
     """The local path of a dataset's file, or DatasetMissing naming the command that fetches it."""
-    settings = settings or BenchSettings()
+    settings = settings or DataSettings()
     dataset = get_dataset(name)
     file = dataset.files[index]
     for path in _locations(dataset, file, settings):
@@ -227,9 +266,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dataset_status(name: str, settings: BenchSettings | None = None) -> dict[str, object]:
+def dataset_status(name: str, settings: DataSettings | None = None) -> dict[str, object]:
     """One row of `codesieve eval data list`: what the dataset is and whether it is here."""
-    settings = settings or BenchSettings()
+    settings = settings or DataSettings()
     dataset = get_dataset(name)
     paths = []
     for file in dataset.files:
@@ -280,7 +319,7 @@ def _download(url: str, target: Path, sha256: str, timeout_s: float) -> None:
 
 def fetch_dataset(
     name: str,
-    settings: BenchSettings | None = None,
+    settings: DataSettings | None = None,
     *,
     base_url: str | None = None,
     timeout_s: float = 60.0,
@@ -296,7 +335,7 @@ def fetch_dataset(
     Returns:
         the local paths, already present ones included (re-verified, not downloaded again).
     """
-    settings = settings or BenchSettings()
+    settings = settings or DataSettings()
     dataset = get_dataset(name)
     if settings.benchmark_mirror is not None:
         raise DatasetError(

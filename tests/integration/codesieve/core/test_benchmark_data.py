@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
+from codesieve.core.benchmark_data import DATASETS, DatasetError, DatasetMissing, dataset_path, fetch_dataset
+from codesieve.core.benchmarks import load_benchmark
 from experiments.bench.config import BenchSettings
-from experiments.bench.datasets import DATASETS, DatasetError, DatasetMissing, dataset_path, fetch_dataset
-from experiments.bench.problems import load_benchmark
 from factories import SHARED_BENCHMARKS
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.filters.secret_scan import DETECTOR_SPECS, OWN_DETECTORS
+from codesieve.core.secret_scan import DETECTOR_SPECS, OWN_DETECTORS
 
 # detect-secrets' default heuristic filters (no allowlist comments, no baseline).
 _HEURISTICS = (

@@ -12,10 +12,13 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
 __all__ = [
+    "SEPARATOR_BYTE",
+    "SHINGLE_SEPARATOR",
     "Lexeme",
     "code_lexemes",
     "code_tokens",
@@ -32,6 +35,12 @@ _LEXEME_RE = re.compile(r"[^\W\d]\w*|\d[\w.]*|[^\w\s]")
 # does not break a near-verbatim match. Block comments are left in: they rarely differ in copies.
 _LINE_COMMENT_RE = re.compile(r"(?m)(?:#|//)[^\n]*$")
 _WS_RE = re.compile(r"\s+")
+
+# The one separator lexemes are joined with into a shingle (and into the buffers the compiled
+# kernels hash): \x1f is whitespace to the lexer, so no lexeme contains it, and UTF-8 never uses
+# its byte inside a multi-byte character, so its bytes are exactly the lexeme boundaries.
+SHINGLE_SEPARATOR = "\x1f"
+SEPARATOR_BYTE = ord(SHINGLE_SEPARATOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +82,10 @@ def shingles(tokens: Sequence[str], n: int = 5) -> Iterator[str]:
     exact dedup only.
     """
     for i in range(len(tokens) - n + 1):
-        yield "\x1f".join(tokens[i : i + n])
+        yield SHINGLE_SEPARATOR.join(tokens[i : i + n])
 
 
-# Bits of _char_classes (the same values as dedup._lexer_kernel.WORD / DIGIT / SPACE).
+# Bits of _char_classes (the same values as codesieve.core._lexer_kernel.WORD / DIGIT / SPACE).
 _WORD, _DIGIT, _SPACE = 1, 2, 4
 _MAX_CODE_POINT = 0x10FFFF
 
@@ -98,9 +107,9 @@ def _char_classes() -> np.ndarray:
 
 
 @functools.cache
-def _scanner():  # noqa: ANN202 - the compiled kernel module, or None
+def _scanner() -> ModuleType | None:  # the compiled kernel module, or None
     try:
-        from dedup import _lexer_kernel
+        from codesieve.core import _lexer_kernel
     except ImportError:  # numba missing: callers fall back to the regexes
         return None
     return _lexer_kernel
@@ -134,7 +143,8 @@ def normalize_whitespace_utf8(data: bytes) -> bytes:
     kernel = _scanner()
     if kernel is None:
         return normalize_whitespace(data.decode("utf-8", "surrogatepass")).encode("utf-8", "surrogatepass")
-    return kernel.collapse_whitespace(np.frombuffer(data, dtype=np.uint8), _char_classes()).tobytes()
+    collapsed: bytes = kernel.collapse_whitespace(np.frombuffer(data, dtype=np.uint8), _char_classes()).tobytes()
+    return collapsed
 
 
 def _spans_from_regex(data: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Compiled (numba) XXH32 and SHA-1/32 over byte slices of one buffer: shingle hashes without
-one Python object per shingle. Private to dedup.minhash; checked against xxhash/hashlib in tests.
+one Python object per shingle. Private to codesieve.core.minhash; checked against xxhash/hashlib in tests.
 
-Both return what dedup.minhash.hash_shingles returns for the same bytes: XXH32 with seed 0, and
+Both return what codesieve.core.minhash.hash_shingles returns for the same bytes: XXH32 with seed 0, and
 the first 4 bytes of SHA-1 read little-endian (datasketch's sha1_hash32).
 """
 

@@ -1,4 +1,4 @@
-"""Golden tests for gateway.filters.secret_scan against tests/fixtures/secrets and detect-secrets."""
+"""Golden tests for codesieve.core.secret_scan against tests/fixtures/secrets and detect-secrets."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from secret_tokens import with_crc32
 
-from gateway.filters.provider_detectors import PROVIDER_RULES
-from gateway.filters.redaction import apply_redactions
-from gateway.filters.secret_scan import (
+from codesieve.core.provider_detectors import PROVIDER_RULES
+from codesieve.core.redaction import apply_redactions
+from codesieve.core.secret_scan import (
     ALL_DETECTORS,
     DEFAULT_DETECTORS,
     SecretFinding,
     scan_secret_values,
     scan_secrets,
 )
-from reference_scans import detect_secrets_per_line
+from codesieve.testing.reference_scans import detect_secrets_per_line
+from codesieve.testing.secret_tokens import with_crc32
 
 FIXTURES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "secrets"
 

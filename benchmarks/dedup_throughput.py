@@ -1,9 +1,9 @@
 """Dedup throughput and memory vs datasketch's MinHash.bulk, on real code files.
 
-Run:  .venv/bin/python benchmarks/dedup.py [--sizes 2000,8000] [--sig-files 2000]
+Run:  .venv/bin/python benchmarks/dedup_throughput.py [--sizes 2000,8000] [--sig-files 2000]
 
 Prints, on one core:
-- signature throughput (files/s) of dedup.minhash vs `datasketch.MinHash.bulk` with the same
+- signature throughput (files/s) of codesieve.core.minhash vs `datasketch.MinHash.bulk` with the same
   permutations (num_perm=256, seed=1) and hash function, on the same precomputed shingles;
 - end-to-end `codesieve dedup run` throughput (files/s per core: read, lex, shingle, sign, band,
   group, cluster, write) and its peak RSS, each size in a fresh process, at two corpus sizes,
@@ -15,7 +15,6 @@ Both wall-clock and CPU-time rates are shown: on a shared machine CPU time is th
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -23,20 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file is named like the `dedup` package: drop its folder from the import path, so
-# `import dedup` finds the package, and load the sibling corpus helper by file path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("dedup_corpus", _HERE / "dedup_corpus.py")
-assert _spec is not None and _spec.loader is not None
-dedup_corpus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dedup_corpus)
-real_code_files, to_record, write_jsonl = (
-    dedup_corpus.real_code_files,
-    dedup_corpus.to_record,
-    dedup_corpus.write_jsonl,
-)
-
+from dedup_corpus import real_code_files, to_record, write_jsonl
 
 # issue #6's end-to-end target, files/s per core
 TARGET_FILES_PER_S = 500
@@ -50,15 +36,15 @@ def bench_signatures(n_files: int) -> None:
     import numpy as np
     from datasketch import MinHash
 
-    from dedup.config import MinhashConfig
-    from dedup.minhash import (
+    from codesieve.core.minhash import (
         build_hasher,
         datasketch_hashfunc,
         shingle_hashes_from_tokens,
         signature,
         signature_from_hashes,
     )
-    from dedup.shingling import code_tokens, shingles
+    from codesieve.core.shingling import code_tokens, shingles
+    from dedup.config import MinhashConfig
 
     files = real_code_files(n_files, seed=1)
     tokens = [code_tokens(p.read_text(errors="replace")) for p in files]

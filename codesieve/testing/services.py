@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the checkout (codesieve/testing/ -> root)
 VLLM_START_TIMEOUT_S = 240.0
 
 

@@ -10,7 +10,7 @@ import string
 import uuid
 from collections.abc import Callable
 
-from gateway.filters.provider_detectors import base62_crc32
+from codesieve.core.provider_detectors import base62_crc32
 
 
 def with_crc32(prefix: str, body: str) -> str:
@@ -26,7 +26,7 @@ def wrong_crc32(prefix: str, body: str) -> str:
     return prefix + body + bad
 
 
-# --- one builder per provider rule (gateway.filters.provider_detectors.PROVIDER_RULES)
+# --- one builder per provider rule (codesieve.core.provider_detectors.PROVIDER_RULES)
 
 _ALNUM = string.ascii_letters + string.digits
 _LOWER = string.ascii_lowercase + string.digits

@@ -1,7 +1,7 @@
-"""Compiled (numba) scanner for dedup.shingling's lexemes over UTF-8 bytes, and the shingle buffer.
+"""Compiled (numba) scanner for codesieve.core.shingling's lexemes over UTF-8 bytes, and the shingle buffer.
 
-Private to dedup.shingling / dedup.minhash. It implements exactly what `code_tokens` does with
-two regexes (checked against them on real files in tests/unit/dedup/test_lexer_kernel.py):
+Private to codesieve.core.shingling / codesieve.core.minhash. It implements exactly what `code_tokens` does with
+two regexes (checked against them on real files in tests/unit/codesieve/core/test_lexer_kernel.py):
 
 1. `(?m)(?:#|//)[^\\n]*$` -> " ": a line comment runs from `#` or `//` up to the next "\\n".
 2. `[^\\W\\d]\\w*|\\d[\\w.]*|[^\\w\\s]` findall, which decides on the first character alone:
@@ -11,7 +11,7 @@ two regexes (checked against them on real files in tests/unit/dedup/test_lexer_k
 A comment start is never inside an identifier or a number (`#` and `/` are neither word nor
 dot), so skipping to the newline where the scanner meets `#` or `//` is the same as masking
 first. Character classes come from a per-code-point table that `re` itself fills in
-(dedup.shingling._char_classes), so Unicode word/digit/space agree with the regexes by
+(codesieve.core.shingling._char_classes), so Unicode word/digit/space agree with the regexes by
 construction. Input is what `str.encode("utf-8", "surrogatepass")` gives: well-formed UTF-8
 where a lone surrogate is a 3-byte sequence, decoded like any other.
 """
@@ -21,9 +21,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# class bits of a code point (the table is built in dedup.shingling)
+from codesieve.core.shingling import SEPARATOR_BYTE
+
+# class bits of a code point (the table is built in codesieve.core.shingling)
 WORD, DIGIT, SPACE = 1, 2, 4
-_SEP = 0x1F  # dedup.minhash.SEPARATOR_BYTE
 
 
 @numba.njit(cache=True, inline="always")
@@ -89,11 +90,11 @@ def scan_lexemes(data, classes, starts, ends):  # noqa: ANN001, ANN201
 
 @numba.njit(cache=True)
 def join_lexemes(data, starts, ends, count, ngram):  # noqa: ANN001, ANN201
-    """The lexemes joined by the 0x1F separator, and each `ngram`-lexeme shingle's byte span in it.
+    """The lexemes joined by SEPARATOR_BYTE, and each `ngram`-lexeme shingle's byte span in it.
 
     Returns:
         (joined uint8 buffer, shingle starts, shingle ends), the same bytes and spans as
-        dedup.minhash.shingle_hashes_from_tokens builds from `SHINGLE_SEPARATOR.join(tokens)`.
+        codesieve.core.minhash.shingle_hashes_from_tokens builds from `SHINGLE_SEPARATOR.join(tokens)`.
     """
     total = count - 1 if count > 0 else 0
     for k in range(count):
@@ -104,7 +105,7 @@ def join_lexemes(data, starts, ends, count, ngram):  # noqa: ANN001, ANN201
     p = 0
     for k in range(count):
         if k > 0:
-            joined[p] = _SEP
+            joined[p] = SEPARATOR_BYTE
             p += 1
         tok_start[k] = p
         for q in range(starts[k], ends[k]):

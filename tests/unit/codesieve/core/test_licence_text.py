@@ -1,10 +1,10 @@
-"""Golden tests for gateway.filters.licence_text."""
+"""Golden tests for codesieve.core.licence_text."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.filters.licence_text import detect_licence_text, licence_category, licence_family
+from codesieve.core.licence_text import detect_licence_text, licence_category, licence_family
 
 GPL_HEADER = """/*
  * This program is free software; you can redistribute it and/or modify

@@ -8,9 +8,7 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.config import MinhashConfig
-from dedup.minhash import (
-    SHINGLE_SEPARATOR,
+from codesieve.core.minhash import (
     band_keys,
     build_hasher,
     datasketch_hashfunc,
@@ -19,7 +17,8 @@ from dedup.minhash import (
     signature,
     signature_from_hashes,
 )
-from dedup.shingling import code_tokens, shingles
+from codesieve.core.shingling import SHINGLE_SEPARATOR, code_tokens, shingles
+from dedup.config import MinhashConfig
 
 CODE = '''
 def moving_average(values, window):
@@ -126,7 +125,7 @@ _LEXEMES = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(tokens=_LEXEMES, ngram=st.integers(1, 6))
 def test_token_path_hashes_equal_hashing_shingling_output(hash_fn: str, tokens: list[str], ngram: int) -> None:
-    """The compiled slice hashers give hash_shingles' values for dedup.shingling's shingles."""
+    """The compiled slice hashers give hash_shingles' values for codesieve.core.shingling's shingles."""
     expected = hash_shingles([s.encode() for s in shingles(tokens, ngram)], hash_fn)
     np.testing.assert_array_equal(shingle_hashes_from_tokens(tokens, ngram, hash_fn), expected)
 
@@ -159,7 +158,7 @@ def test_permutations_are_datasketchs(seed: int, num_perm: int) -> None:
 def test_compiled_sha1_equals_hashlib_across_lane_groups() -> None:
     """0..130-byte messages in mixed order: one-block ones go 32 at a time through the multi-lane
     kernel (a partial last group included), the rest one at a time; all must equal hashlib."""
-    from dedup._shingle_hash_kernels import sha1_32_slices
+    from codesieve.core._shingle_hash_kernels import sha1_32_slices
 
     rng = np.random.default_rng(3)
     lengths = rng.integers(0, 131, size=1000)
