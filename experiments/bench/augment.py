@@ -33,13 +33,15 @@ __all__ = [
     "Mutator",
     "infer_domain",
     "fits",
+    "holds",
+    "in_answer_range",
     "infer_relations",
     "mbpp_call_inputs",
     "task_rng",
 ]
 
 # Bump when a change can change the generated inputs for a seed: cached augmentations are keyed by it.
-AUGMENT_VERSION = "codesieve-augment/2"
+AUGMENT_VERSION = "codesieve-augment/3"
 # Caps that keep a mutant about as costly to run as the base inputs: a correct but slower candidate
 # gets 4x the reference's time (plus.py), so a giant input would judge speed, not correctness.
 MAX_LEN_FACTOR = 2
@@ -203,7 +205,11 @@ def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
 def infer_relations(inputs: Sequence[Sequence[Any]]) -> list[tuple[str, int, int]]:
     """Relations that hold in every base input between an int argument j and a sized argument i:
     ("len", j, i) when args[j] == len(args[i]), else ("index", j, i) when 0 <= args[j] <= len(args[i]);
-    and between two sized arguments: ("same_len", j, i) when they are always as long as each other."""
+    between any scalar argument j and a sized one i: ("member", j, i) when args[j] in args[i] (the
+    base tests only look up what is there: what the function answers otherwise, a -1, a None, a
+    length, is not specified by them); between two sized arguments: ("same_len", j, i) when they
+    are always as long as each other, else ("len_le", j, i) when args[j] is never the longer (both
+    of one type)."""
     if not inputs or len({len(args) for args in inputs}) != 1:
         return []
     arity = len(inputs[0])
@@ -221,11 +227,74 @@ def infer_relations(inputs: Sequence[Sequence[Any]]) -> list[tuple[str, int, int
                 out.append(("index", j, i))
                 break
     sized = [i for i in range(arity) if all(isinstance(args[i], (list, tuple, str)) for args in inputs)]
+    if len(inputs) < 2:  # one example shows no relation
+        return out
+    for j in range(arity):
+        if any(isinstance(args[j], (list, tuple, dict, set)) for args in inputs):
+            continue
+        out.extend(("member", j, i) for i in sized if i != j and all(_member(args[j], args[i]) for args in inputs))
     for n, i in enumerate(sized):
         for j in sized[n + 1 :]:
-            if len(inputs) > 1 and all(len(args[i]) == len(args[j]) for args in inputs):
+            if all(len(args[i]) == len(args[j]) for args in inputs):
                 out.append(("same_len", j, i))
+            elif any(type(args[i]) is not type(args[j]) for args in inputs):
+                continue  # a list never longer than a string: a coincidence of a few examples
+            elif all(len(args[j]) <= len(args[i]) for args in inputs):
+                out.append(("len_le", j, i))
+            elif all(len(args[i]) <= len(args[j]) for args in inputs):
+                out.append(("len_le", i, j))
     return out
+
+
+def _member(x: Any, container: Any) -> bool:
+    if isinstance(container, str) and not isinstance(x, str):
+        return False
+    try:
+        return bool(x in container)
+    except TypeError:
+        return False
+
+
+def holds(relation: tuple[str, int, int], args: Sequence[Any]) -> bool:
+    """Whether one input keeps a relation that mutation cannot restore by construction."""
+    rel, j, i = relation
+    try:
+        if rel == "same_len":
+            return len(args[i]) == len(args[j])
+        if rel == "len_le":
+            return len(args[j]) <= len(args[i])
+        if rel == "member":
+            return _member(args[j], args[i])
+    except TypeError:  # a mutant of another type at that position
+        return False
+    return True
+
+
+def _numbers(answer: Any) -> dict[tuple[int, ...], float]:
+    """The numbers of an answer by place: the answer itself, or each position of a tuple answer."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if number(answer):
+        return {(): answer}
+    if isinstance(answer, tuple):
+        return {(k,): v for k, v in enumerate(answer) if number(v)}
+    return {}
+
+
+def in_answer_range(answer: Any, base_answers: Sequence[Any]) -> bool:
+    """False for a negative number where every base answer has a number >= 0 (at the same place):
+    a -1 or a difference that turns negative is the reference's answer on a path the base tests
+    never take (nothing found, an empty input), whose convention the task does not specify."""
+    if not base_answers:
+        return True
+    seen = [_numbers(a) for a in base_answers]
+    for place, value in _numbers(answer).items():
+        values = [m[place] for m in seen if place in m]
+        if len(values) == len(base_answers) and value < 0 <= min(values):
+            return False
+    return True
 
 
 # ------------------------------------------------------------------ mutation
@@ -263,8 +332,8 @@ class Mutator:
 
     def admissible(self, args: Sequence[Any]) -> bool:
         """The properties of the base inputs that mutation may break: per argument (`fits`), and
-        equal lengths between arguments."""
-        if any(rel == "same_len" and len(args[i]) != len(args[j]) for rel, j, i in self.relations):
+        the relations between arguments (`holds`)."""
+        if not all(holds(relation, args) for relation in self.relations):
             return False
         return all(fits(a, d) for a, d in zip(args, self.domains, strict=True))
 
@@ -285,7 +354,7 @@ class Mutator:
         for rel, j, i in self.relations:
             if rel == "len":
                 args[j] = len(args[i])
-            elif rel == "same_len":
+            elif rel in ("same_len", "len_le", "member"):
                 continue  # checked by admissible(): no single repair fits every type
             elif changed == j or not 0 <= args[j] <= len(args[i]):
                 args[j] = max(0, min(args[j], len(args[i])))
@@ -321,9 +390,14 @@ class Mutator:
         """A mutated copy of `value`, inside `dom` (EvalPlus's `typed_mutate`, with domain limits)."""
         kind = dom.kind
         if kind == "any" and depth > 0:
-            # an element of a container whose base values mix types: the function takes any type there
-            # (EvalPlus's `any_gen`): a value seen there, or one of each built-in type
-            return self._ingredient(dom, 0.5) if self.rng.random() < 0.5 else copy.deepcopy(self.rng.choice(ANY_VALUES))
+            # an element of a container whose base values mix types (EvalPlus's `any_gen`): a value
+            # seen there, or a simple value of a type seen there. Not of another type: a bool among
+            # ints is an int to isinstance() and not to type(), which the base tests never decide.
+            seen = {_kind(v) for v in dom.samples}
+            simple = [v for v in ANY_VALUES if _kind(v) in seen]
+            if simple and self.rng.random() >= 0.5:
+                return copy.deepcopy(self.rng.choice(simple))
+            return self._ingredient(dom, 1.0)
         if depth > MAX_DEPTH or kind in ("any", "none") or _kind(value) != kind and kind != "float":
             return value
         if kind == "bool":
