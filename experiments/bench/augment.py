@@ -2,8 +2,9 @@
 
     base inputs (MBPP asserts parsed with `ast`, or an EvalPlus row's `base_input`)
         -> per argument position, the domain the base inputs show: type, element types, sign,
-           non-emptiness, the characters a string uses, sortedness; between arguments, "n is
-           len(xs)" and "k indexes xs" (`infer_domains`, `infer_relations`)
+           non-emptiness, the characters a string uses and whether it is trimmed, sortedness;
+           between arguments, "n is len(xs)", "k indexes xs", "x is in xs", "xs is never longer
+           than ys" (`infer_domains`, `infer_relations`)
         -> mutants: EvalPlus's typed mutations (int +-1, float jitter, string insert/cut/repeat,
            list remove/insert/repeat/change, dict add/remove/change, ingredients taken from the
            base values), kept inside that domain, plus boundary values (`Mutator`)
@@ -12,9 +13,13 @@
 The facts follow evalplus 0.3 (`evalplus/gen/type_mut.py`: the mutation operators and ingredient
 probabilities); the domain inference is ours: without a hand-written contract, a mutant that leaves
 what the base inputs exercise (a negative n, a zero, a string with new characters, ragged rows) is
-more likely an invalid input than a bug, so it is not generated. The boundary inputs step out on
-purpose, once per argument: an empty string or container, one large int (where the reference
-raises or is slow on them, they are dropped). Deterministic for a seed and task id.
+more likely an invalid input than a bug, so it is not generated (nor is a looked-up value missing
+from its container, a bool among ints, or whitespace at a string's ends where the base inputs have
+none). augment_reference.py also drops an input whose reference answer turns negative where every
+base answer is >= 0 (`in_answer_range`): the reference's convention on a path the base tests never
+take (a -1 for "not found"). The boundary inputs step out on purpose, once per argument: an empty
+string or container, one large int (where the reference raises or is slow on them, they are
+dropped). Deterministic for a seed and task id.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ __all__ = [
 ]
 
 # Bump when a change can change the generated inputs for a seed: cached augmentations are keyed by it.
-AUGMENT_VERSION = "codesieve-augment/3"
+AUGMENT_VERSION = "codesieve-augment/4"
 # Caps that keep a mutant about as costly to run as the base inputs: a correct but slower candidate
 # gets 4x the reference's time (plus.py), so a giant input would judge speed, not correctness.
 MAX_LEN_FACTOR = 2
@@ -106,6 +111,7 @@ class Domain:
     min_len: int = 0
     max_len: int = 0
     chars: str = ""  # every character the base strings use, sorted
+    trimmed: bool = False  # strings: no base value starts or ends with whitespace (a reference may strip it)
     is_sorted: bool = False
     nonzero: bool = False  # numbers: no base value is 0 (zero is where sign-based specs are ambiguous)
     distinct: bool = False  # sequences: no base value repeats an element
@@ -147,9 +153,12 @@ def _rectangular(value: Sequence[Any]) -> bool:
 
 def fits(value: Any, dom: Domain) -> bool:
     """Whether `value` keeps the properties the mutator cannot keep by construction (no zero where
-    the base has none, distinct elements, rectangular rows), recursively."""
+    the base has none, no whitespace at a string's ends where the base has none, distinct elements,
+    rectangular rows), recursively."""
     if dom.kind in ("int", "float"):
         return not (dom.nonzero and value == 0)
+    if dom.kind == "str" and isinstance(value, str):
+        return not (dom.trimmed and value != value.strip())
     if dom.kind in ("list", "tuple") and isinstance(value, (list, tuple)):
         if (dom.distinct and not _distinct(value)) or (dom.rectangular and value and not _rectangular(value)):
             return False
@@ -179,6 +188,7 @@ def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
         lengths = [len(v) for v in values]
         dom.min_len, dom.max_len = min(lengths), max(lengths)
         dom.chars = "".join(sorted(set("".join(values))))
+        dom.trimmed = all(v == v.strip() for v in values)
     elif kind in ("list", "tuple", "set"):
         lengths = [len(v) for v in values]
         dom.min_len, dom.max_len = min(lengths), max(lengths)
