@@ -112,13 +112,11 @@ def test_mixed_types_are_left_alone_but_mixed_elements_take_any_type() -> None:
     base: list[list[Any]] = [[1], ["a"], [None]]
     assert infer_domain([1, "a", None]).kind == "any"
     assert all(m[0] in (1, "a", None) for m in _mutants(5, n=50, base=base))
-    # a list whose base elements mix types gets new elements of each of those types, and of no other:
-    # no bool among ints (an int to isinstance(), not to type(): the base tests never decide which)
+    # a list whose base elements mix types gets elements of other types too (bool, None, ...): a bool
+    # among ints is what HumanEval+ tests filter_integers with
     mutants = _mutants(5, n=200, base=[[[4, {}, "x"]], [[3, "c", 2.5]]])
     kinds = {type(x) for (xs,) in mutants for x in xs}
-    assert kinds == {int, str, float, dict}
-    values = {x for (xs,) in mutants for x in xs if isinstance(x, (int, str, float))}
-    assert values - {4, "x", 3, "c", 2.5}  # not only the base values
+    assert {bool, type(None), int, str, float, dict} <= kinds
 
 
 def test_mbpp_call_inputs_from_asserts() -> None:
