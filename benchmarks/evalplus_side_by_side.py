@@ -221,7 +221,9 @@ class SideBySide:
 
 
 def _agreement(a: dict[str, tuple[str, str]], b: dict[str, tuple[str, str]], split: int) -> tuple[int, list[str]]:
-    differ = sorted(t for t in a if a[t][split] != b.get(t, ("?", "?"))[split])
+    """(tasks agreeing, 'task: a's status / b's status' for the others)."""
+    other = {t: b.get(t, ("missing", "missing"))[split] for t in a}
+    differ = sorted(f"{t}: {a[t][split]} / {other[t]}" for t in a if a[t][split] != other[t])
     return len(a) - len(differ), differ
 
 
