@@ -29,7 +29,7 @@ from typing import Any
 
 from experiments.bench import wire
 from experiments.bench.augment import AUGMENT_VERSION, Mutator, in_answer_range, mbpp_call_inputs, task_rng
-from experiments.bench.plus import _batch_file, _BatchLost, _parse, _run_batch, _value_text
+from experiments.bench.plus import _batch_file, _BatchLost, _parse, _run_batch, _value_text, guarded_program
 from experiments.bench.problems import Benchmark, Problem
 from experiments.bench.sandbox import SandboxConfig
 
@@ -137,7 +137,7 @@ def augment_task(problem: Problem, cfg: AugmentConfig) -> dict[str, Any]:
     base = base_inputs(problem)
     if not base:
         raise ValueError(f"{problem.task_id}: no literal base inputs found to mutate")
-    program = prompt + contract + solution  # the precondition's asserts run before the reference
+    program = guarded_program(prompt, solution, contract, problem.entry_point)  # the precondition runs first
     mutator = Mutator(base, task_rng(cfg.seed, problem.task_id))
     seen = {_key(args) for args in base}
     pool: list[list[Any]] = [list(a) for a in base]

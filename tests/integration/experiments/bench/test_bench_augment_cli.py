@@ -166,3 +166,28 @@ def test_augment_drops_answers_outside_the_base_answers_range(tmp_path: Path, mo
     assert len(plus) >= 10
     assert all(any(x % 2 for x in xs) for (xs,) in plus)  # every kept list has an odd number
     assert row["augment"]["dropped"]["answer out of the base answers' range"] >= 1
+
+
+def test_augment_keeps_an_mbpp_tasks_precondition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `contract` on an MBPP-format row (the per-task precondition hook) runs at the start of the
+    tab-indented reference function: inputs it rejects are dropped, the others kept."""
+    monkeypatch.setenv("CODESIEVE_DATA_DIR", str(tmp_path / "data"))
+    task = {
+        "task_id": 9,
+        "text": "Write a function to divide 12 by a number that is not 3.",
+        "code": "def inv(n):\r\n\treturn 12 // n\r\n",
+        "contract": "    assert n != 3, 'invalid input'\n",
+        "test_list": ["assert inv(1) == 12", "assert inv(2) == 6", "assert inv(4) == 3"],
+        "test_setup_code": "",
+        "challenge_test_list": [],
+    }
+    bench = tmp_path / "inv.jsonl"
+    bench.write_text(json.dumps(task) + "\n")
+    tests = tmp_path / "augmented.jsonl"
+    result = _invoke("augment", "--benchmark", str(bench), "--num-inputs", "10", "--seed", "0", "--output", str(tests))
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in tests.read_text().splitlines()]
+    plus = [wire.decode_value(a) for a in row["plus_input"]]
+    assert len(plus) >= 5 and [3] not in plus
+    assert row["augment"]["dropped"]["reference failed"] >= 1
+    assert row["contract"] == task["contract"]
