@@ -16,7 +16,7 @@ export VLLM_CPU_KVCACHE_SPACE ?= 1
 
 SEMGREP := .tools/semgrep/bin/semgrep
 
-.PHONY: venv sysdeps test-clients model serve key test test-unit check clean
+.PHONY: venv sysdeps test-clients model serve key test test-unit check clean evalplus-tool
 
 venv: $(STAMP)
 
@@ -58,6 +58,13 @@ key: $(STAMP)
 $(SEMGREP):
 	$(PYTHON) -m venv .tools/semgrep
 	.tools/semgrep/bin/pip install --quiet "semgrep==1.185.0"
+
+# EvalPlus's own evaluator, for benchmarks/evalplus_side_by_side.py only (its pins clash with ours).
+EVALPLUS := .tools/evalplus/bin/evalplus.evaluate
+evalplus-tool: $(EVALPLUS)
+$(EVALPLUS):
+	$(PYTHON) -m venv .tools/evalplus
+	.tools/evalplus/bin/pip install --quiet "evalplus==0.3.1"
 
 test: $(STAMP) sysdeps test-clients $(SEMGREP)
 	$(BIN)/python -m pytest -q tests

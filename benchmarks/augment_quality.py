@@ -12,12 +12,26 @@ sample's verdict with the publisher's EvalPlus verdicts:
   each listed with the first input that fails it (whether that input is valid is judged by a person).
 The shared directory is the benchmark mirror (a benchmark, not product code).
 
-Measured (2 workers, shared 2-core machine, seed 0, 100 inputs asked per task; AUGMENT_VERSION 2):
-- HumanEval (90 extra inputs per task kept): caught 9/12 (75%), extra 1/60 (1.7%), 89 s.
-- MBPP (86 per task): caught 30/42 (71%), extra 56/234 (24%), 200 s. 42 of the 56 fail on the
-  *base* inputs: the original MBPP file's functions, signatures and reference answers are not
-  MBPP+'s (11 renamed, 13 with other arguments, 18 other conventions), so MBPP's own asserts fail
-  them too. Without those, extra 14/192 (7.3%): 1 a real bug, 13 invalid inputs or reference quirks.
+Measured (2 workers, shared 2-core machine at load average 12-17, seed 0, 100 inputs asked per task):
+- AUGMENT_VERSION 2: HumanEval (90 extra inputs per task kept): caught 9/12 (75%), extra 1/60
+  (1.7%); MBPP (86 per task): caught 30/42 (71%), extra 56/234 (24%); restricted to the samples
+  that pass our base inputs, extra 14/192 (7.3%).
+- AUGMENT_VERSION 5 (looked-up values stay in their container, a list never longer than the other
+  stays so, strings keep no whitespace at their ends, no negative answer where the base answers
+  have none): HumanEval caught 9/12, extra 1/60 (unchanged, 214 s); MBPP caught 30/42 (71%), extra 52/234
+  (22.2%), 450 s. 42 of the 52 fail on the *base* inputs: the original MBPP file's functions,
+  signatures and reference answers are not MBPP+'s (11 renamed, 13 with other arguments, 18 other
+  conventions), so MBPP's own asserts fail them too. Without those: extra 10/192 (5.2%):
+  - a real bug: Mbpp/129 (a magic square check that compares row i with column i only; fails on
+    [[2, 7, 6], [9, 6, 1], [4, 3, 8]]);
+  - MBPP's reference differs from MBPP+'s corrected one, on valid inputs: Mbpp/104 (sorts by the
+    first letter only), 261 (floor division), 290 (the lexicographic maximum, not the longest
+    list), 412 (removes from the list while iterating over it), 560 (a set's order), 775 (also
+    checks the even positions);
+  - invalid inputs: Mbpp/222 and 253 (a bool among ints: MBPP's reference counts it as an int;
+    kept on purpose, since HumanEval+ tests exactly that in filter_integers), Mbpp/733 (an
+    unsorted list for "a sorted array"; one of MBPP's own asserts has an unsorted list, so the
+    base inputs do not show sortedness).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
     base inputs (MBPP asserts parsed with `ast`, or an EvalPlus row's `base_input`)
         -> per argument position, the domain the base inputs show: type, element types, sign,
-           non-emptiness, the characters a string uses, sortedness; between arguments, "n is
-           len(xs)" and "k indexes xs" (`infer_domains`, `infer_relations`)
+           non-emptiness, the characters a string uses and whether it is trimmed, sortedness;
+           between arguments, "n is len(xs)", "k indexes xs", "x is in xs", "xs is never longer
+           than ys" (`infer_domains`, `infer_relations`)
         -> mutants: EvalPlus's typed mutations (int +-1, float jitter, string insert/cut/repeat,
            list remove/insert/repeat/change, dict add/remove/change, ingredients taken from the
            base values), kept inside that domain, plus boundary values (`Mutator`)
@@ -12,9 +13,13 @@
 The facts follow evalplus 0.3 (`evalplus/gen/type_mut.py`: the mutation operators and ingredient
 probabilities); the domain inference is ours: without a hand-written contract, a mutant that leaves
 what the base inputs exercise (a negative n, a zero, a string with new characters, ragged rows) is
-more likely an invalid input than a bug, so it is not generated. The boundary inputs step out on
-purpose, once per argument: an empty string or container, one large int (where the reference
-raises or is slow on them, they are dropped). Deterministic for a seed and task id.
+more likely an invalid input than a bug, so it is not generated (nor is a looked-up value missing
+from its container, or whitespace at a string's ends where the base inputs have none).
+augment_reference.py also drops an input whose reference answer turns negative where every base
+answer is >= 0 (`in_answer_range`): the reference's convention on a path the base tests never take
+(a -1 for "not found"). The boundary inputs step out on purpose, once per argument: an empty string
+or container, one large int (where the reference raises or is slow on them, they are dropped).
+Deterministic for a seed and task id.
 """
 
 from __future__ import annotations
@@ -33,13 +38,18 @@ __all__ = [
     "Mutator",
     "infer_domain",
     "fits",
+    "holds",
+    "in_answer_range",
     "infer_relations",
     "mbpp_call_inputs",
     "task_rng",
 ]
 
 # Bump when a change can change the generated inputs for a seed: cached augmentations are keyed by it.
-AUGMENT_VERSION = "codesieve-augment/2"
+AUGMENT_VERSION = "codesieve-augment/5"
+# Salt of the per-task random stream, fixed since version 2: a new version (new rules, a new cache)
+# keeps the same random choices, so its figures differ from the last by the rules, not by luck.
+RNG_SALT = "codesieve-augment/2"
 # Caps that keep a mutant about as costly to run as the base inputs: a correct but slower candidate
 # gets 4x the reference's time (plus.py), so a giant input would judge speed, not correctness.
 MAX_LEN_FACTOR = 2
@@ -87,7 +97,7 @@ def mbpp_call_inputs(tests: Sequence[str], entry_point: str) -> list[list[Any]]:
 
 def task_rng(seed: int, task_id: str) -> random.Random:
     """A generator seeded by (seed, task id) only: a task's inputs do not depend on the others."""
-    digest = hashlib.sha256(f"{AUGMENT_VERSION}:{seed}:{task_id}".encode()).digest()
+    digest = hashlib.sha256(f"{RNG_SALT}:{seed}:{task_id}".encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
@@ -104,6 +114,7 @@ class Domain:
     min_len: int = 0
     max_len: int = 0
     chars: str = ""  # every character the base strings use, sorted
+    trimmed: bool = False  # strings: no base value starts or ends with whitespace (a reference may strip it)
     is_sorted: bool = False
     nonzero: bool = False  # numbers: no base value is 0 (zero is where sign-based specs are ambiguous)
     distinct: bool = False  # sequences: no base value repeats an element
@@ -145,9 +156,12 @@ def _rectangular(value: Sequence[Any]) -> bool:
 
 def fits(value: Any, dom: Domain) -> bool:
     """Whether `value` keeps the properties the mutator cannot keep by construction (no zero where
-    the base has none, distinct elements, rectangular rows), recursively."""
+    the base has none, no whitespace at a string's ends where the base has none, distinct elements,
+    rectangular rows), recursively."""
     if dom.kind in ("int", "float"):
         return not (dom.nonzero and value == 0)
+    if dom.kind == "str" and isinstance(value, str):
+        return not (dom.trimmed and value != value.strip())
     if dom.kind in ("list", "tuple") and isinstance(value, (list, tuple)):
         if (dom.distinct and not _distinct(value)) or (dom.rectangular and value and not _rectangular(value)):
             return False
@@ -177,6 +191,7 @@ def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
         lengths = [len(v) for v in values]
         dom.min_len, dom.max_len = min(lengths), max(lengths)
         dom.chars = "".join(sorted(set("".join(values))))
+        dom.trimmed = all(v == v.strip() for v in values)
     elif kind in ("list", "tuple", "set"):
         lengths = [len(v) for v in values]
         dom.min_len, dom.max_len = min(lengths), max(lengths)
@@ -203,7 +218,11 @@ def infer_domain(values: Sequence[Any], depth: int = 0) -> Domain:
 def infer_relations(inputs: Sequence[Sequence[Any]]) -> list[tuple[str, int, int]]:
     """Relations that hold in every base input between an int argument j and a sized argument i:
     ("len", j, i) when args[j] == len(args[i]), else ("index", j, i) when 0 <= args[j] <= len(args[i]);
-    and between two sized arguments: ("same_len", j, i) when they are always as long as each other."""
+    between any scalar argument j and a sized one i: ("member", j, i) when args[j] in args[i] (the
+    base tests only look up what is there: what the function answers otherwise, a -1, a None, a
+    length, is not specified by them); between two sized arguments: ("same_len", j, i) when they
+    are always as long as each other, else ("len_le", j, i) when args[j] is never the longer (both
+    of one type)."""
     if not inputs or len({len(args) for args in inputs}) != 1:
         return []
     arity = len(inputs[0])
@@ -221,11 +240,74 @@ def infer_relations(inputs: Sequence[Sequence[Any]]) -> list[tuple[str, int, int
                 out.append(("index", j, i))
                 break
     sized = [i for i in range(arity) if all(isinstance(args[i], (list, tuple, str)) for args in inputs)]
+    if len(inputs) < 2:  # one example shows no relation
+        return out
+    for j in range(arity):
+        if any(isinstance(args[j], (list, tuple, dict, set)) for args in inputs):
+            continue
+        out.extend(("member", j, i) for i in sized if i != j and all(_member(args[j], args[i]) for args in inputs))
     for n, i in enumerate(sized):
         for j in sized[n + 1 :]:
-            if len(inputs) > 1 and all(len(args[i]) == len(args[j]) for args in inputs):
+            if all(len(args[i]) == len(args[j]) for args in inputs):
                 out.append(("same_len", j, i))
+            elif any(type(args[i]) is not type(args[j]) for args in inputs):
+                continue  # a list never longer than a string: a coincidence of a few examples
+            elif all(len(args[j]) <= len(args[i]) for args in inputs):
+                out.append(("len_le", j, i))
+            elif all(len(args[i]) <= len(args[j]) for args in inputs):
+                out.append(("len_le", i, j))
     return out
+
+
+def _member(x: Any, container: Any) -> bool:
+    if isinstance(container, str) and not isinstance(x, str):
+        return False
+    try:
+        return bool(x in container)
+    except TypeError:
+        return False
+
+
+def holds(relation: tuple[str, int, int], args: Sequence[Any]) -> bool:
+    """Whether one input keeps a relation that mutation cannot restore by construction."""
+    rel, j, i = relation
+    try:
+        if rel == "same_len":
+            return len(args[i]) == len(args[j])
+        if rel == "len_le":
+            return len(args[j]) <= len(args[i])
+        if rel == "member":
+            return _member(args[j], args[i])
+    except TypeError:  # a mutant of another type at that position
+        return False
+    return True
+
+
+def _numbers(answer: Any) -> dict[tuple[int, ...], float]:
+    """The numbers of an answer by place: the answer itself, or each position of a tuple answer."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if number(answer):
+        return {(): answer}
+    if isinstance(answer, tuple):
+        return {(k,): v for k, v in enumerate(answer) if number(v)}
+    return {}
+
+
+def in_answer_range(answer: Any, base_answers: Sequence[Any]) -> bool:
+    """False for a negative number where every base answer has a number >= 0 (at the same place):
+    a -1 or a difference that turns negative is the reference's answer on a path the base tests
+    never take (nothing found, an empty input), whose convention the task does not specify."""
+    if not base_answers:
+        return True
+    seen = [_numbers(a) for a in base_answers]
+    for place, value in _numbers(answer).items():
+        values = [m[place] for m in seen if place in m]
+        if len(values) == len(base_answers) and value < 0 <= min(values):
+            return False
+    return True
 
 
 # ------------------------------------------------------------------ mutation
@@ -263,8 +345,8 @@ class Mutator:
 
     def admissible(self, args: Sequence[Any]) -> bool:
         """The properties of the base inputs that mutation may break: per argument (`fits`), and
-        equal lengths between arguments."""
-        if any(rel == "same_len" and len(args[i]) != len(args[j]) for rel, j, i in self.relations):
+        the relations between arguments (`holds`)."""
+        if not all(holds(relation, args) for relation in self.relations):
             return False
         return all(fits(a, d) for a, d in zip(args, self.domains, strict=True))
 
@@ -285,7 +367,7 @@ class Mutator:
         for rel, j, i in self.relations:
             if rel == "len":
                 args[j] = len(args[i])
-            elif rel == "same_len":
+            elif rel in ("same_len", "len_le", "member"):
                 continue  # checked by admissible(): no single repair fits every type
             elif changed == j or not 0 <= args[j] <= len(args[i]):
                 args[j] = max(0, min(args[j], len(args[i])))
@@ -322,7 +404,8 @@ class Mutator:
         kind = dom.kind
         if kind == "any" and depth > 0:
             # an element of a container whose base values mix types: the function takes any type there
-            # (EvalPlus's `any_gen`): a value seen there, or one of each built-in type
+            # (EvalPlus's `any_gen`): a value seen there, or one of each built-in type. A bool among
+            # ints stays: HumanEval+ tests exactly that (filter_integers), though MBPP+ does not.
             return self._ingredient(dom, 0.5) if self.rng.random() < 0.5 else copy.deepcopy(self.rng.choice(ANY_VALUES))
         if depth > MAX_DEPTH or kind in ("any", "none") or _kind(value) != kind and kind != "float":
             return value

@@ -4,7 +4,8 @@
         -> rounds: candidates from the pool (base inputs + kept mutants) -> the reference, with the
            task's precondition (`contract`) where the benchmark has one, runs every candidate twice,
            each time in its own sandbox -> a candidate is dropped when the reference raises (a
-           failing precondition included), times out, or answers differently the second time
+           failing precondition included), times out, answers differently the second time, or
+           answers a negative number where every base answer is >= 0 (augment.in_answer_range)
         -> an EvalPlus-format row (base_input, plus_input, contract, atol, canonical_solution,
            entry_point), judged like HumanEval+ by plus.py (expected outputs from plus_reference.py).
 
@@ -28,8 +29,8 @@ from typing import Any
 
 from codesieve.core.benchmarks import Benchmark, Problem
 from experiments.bench import wire
-from experiments.bench.augment import AUGMENT_VERSION, Mutator, mbpp_call_inputs, task_rng
-from experiments.bench.plus import _batch_file, _BatchLost, _parse, _run_batch, _value_text
+from experiments.bench.augment import AUGMENT_VERSION, Mutator, in_answer_range, mbpp_call_inputs, task_rng
+from experiments.bench.plus import _batch_file, _BatchLost, _parse, _run_batch, _value_text, guarded_program
 from experiments.bench.sandbox import SandboxConfig
 
 __all__ = [
@@ -136,13 +137,14 @@ def augment_task(problem: Problem, cfg: AugmentConfig) -> dict[str, Any]:
     base = base_inputs(problem)
     if not base:
         raise ValueError(f"{problem.task_id}: no literal base inputs found to mutate")
-    program = prompt + contract + solution  # the precondition's asserts run before the reference
+    program = guarded_program(prompt, solution, contract, problem.entry_point)  # the precondition runs first
     mutator = Mutator(base, task_rng(cfg.seed, problem.task_id))
     seen = {_key(args) for args in base}
     pool: list[list[Any]] = [list(a) for a in base]
     kept: list[list[Any]] = []
-    dropped = {"reference failed": 0, "non-deterministic": 0}
+    dropped = {"reference failed": 0, "non-deterministic": 0, "answer out of the base answers' range": 0}
     started = time.monotonic()
+    base_answers = [a[1] for a in _reference_values(program, problem.entry_point, base) if a is not None]
     for round_ in range(cfg.rounds):
         wanted = cfg.num_inputs - len(kept)
         if wanted <= 0 or time.monotonic() - started > TASK_BUDGET_S:
@@ -170,6 +172,8 @@ def augment_task(problem: Problem, cfg: AugmentConfig) -> dict[str, Any]:
                 dropped["reference failed"] += 1
             elif not _agree(a, b):
                 dropped["non-deterministic"] += 1
+            elif not in_answer_range(a[1], base_answers):
+                dropped["answer out of the base answers' range"] += 1
             elif len(kept) < cfg.num_inputs:
                 kept.append(args)
                 pool.append(args)

@@ -16,10 +16,12 @@ the code is ours. A sample passes HumanEval+ when it passes the base and the plu
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import marshal
 import math
+import textwrap
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +43,7 @@ __all__ = [
     "is_floats",
     "is_plus_benchmark",
     "effective_atol",
+    "guarded_program",
     "judge_plus",
     "outputs_match",
     "plus_summary",
@@ -51,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 # Bump when a change can change an expected output, a dropped input or a time limit: the cache of
 # reference outputs is keyed by it and by the dataset's content hash.
-ORACLE_VERSION = "codesieve-plus/1"
+ORACLE_VERSION = "codesieve-plus/2"
 SPLITS = ("base", "plus")
 # evalplus/config.py: DEFAULT_MIN_TIME_LIMIT = 1.0 s, DEFAULT_GT_TIME_LIMIT_FACTOR = 4.0: an input
 # may take max(1 s, 4 x the canonical solution's own time on it).
@@ -141,6 +144,38 @@ def time_limits(reference_ns: Sequence[int]) -> list[float]:
 def split_timeout(limits: Sequence[float]) -> float:
     """The whole split's wall-clock budget: min(60 s, sum of limits) + 1 s, plus sandbox start-up."""
     return min(SPLIT_TIMEOUT_CAP_S, sum(limits)) + 1.0 + SANDBOX_START_S
+
+
+def guarded_program(prompt: str, solution: str, contract: str, entry_point: str) -> str:
+    """The reference with the task's precondition (`contract`: asserts on the arguments) run first.
+
+    HumanEval-style rows (the prompt ends inside the function, the solution is its body): prompt +
+    contract + solution. MBPP-style rows (the solution defines the whole function): the contract goes
+    at the start of the function's body, in the body's own indentation (tabs too), as EvalPlus's
+    `insert_contract_into_code` puts it; before that function, the arguments would not exist yet.
+    ValueError for a one-line function (no body line to put it before).
+    """
+    if not contract.strip():
+        return prompt + solution
+    try:
+        tree = ast.parse(solution)
+    except (SyntaxError, ValueError):  # a function body (HumanEval-style), or nothing we can place it in
+        return prompt + contract + solution
+    func = next(
+        (n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == entry_point),
+        None,
+    )
+    if func is None:
+        return prompt + contract + solution
+    first = func.body[0].lineno
+    if first == func.lineno or any(d.lineno >= first for d in func.decorator_list):
+        raise ValueError(f"{entry_point}: cannot place the contract in a one-line function")
+    lines = solution.splitlines(keepends=True)
+    body_line = lines[first - 1]
+    indent = body_line[: len(body_line) - len(body_line.lstrip())]
+    guard = "".join(indent + line if line.strip() else line for line in textwrap.dedent(contract).splitlines(True))
+    guard += "" if guard.endswith("\n") else "\n"
+    return prompt + "".join(lines[: first - 1]) + guard + "".join(lines[first - 1 :])
 
 
 # ------------------------------------------------------------------ data

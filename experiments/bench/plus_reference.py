@@ -34,6 +34,7 @@ from experiments.bench.plus import (
     _parse,
     _run_batch,
     _value_text,
+    guarded_program,
     is_floats,
     time_limits,
 )
@@ -106,7 +107,7 @@ def compute_reference(problem: Problem, path: Path) -> None:
     """
     row = problem.original
     canonical = row["prompt"] + row["canonical_solution"]
-    guarded = row["prompt"] + (row.get("contract") or "") + row["canonical_solution"]
+    guarded = guarded_program(row["prompt"], row["canonical_solution"], row.get("contract") or "", row["entry_point"])
     header: dict[str, Any] = {}
     texts: list[bytes] = []
     for split in SPLITS:

@@ -138,3 +138,56 @@ def test_run_refuses_tests_that_do_not_fit(tmp_path: Path, monkeypatch: pytest.M
     result = _invoke(*common, "--tests", str(other))
     assert result.exit_code == 2 and "tasks not in" in result.output and "Other/1" in result.output
     assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_augment_drops_answers_outside_the_base_answers_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MBPP 807's shape: the reference answers -1 where there is no odd number, which no base assert
+    asks about; those inputs (the empty list among them) are dropped, the others kept."""
+    monkeypatch.setenv("CODESIEVE_DATA_DIR", str(tmp_path / "data"))
+    task = {
+        "task_id": 7,
+        "text": "Write a function to find the first odd number in a list.",
+        "code": "def first_odd(xs):\n    return next((x for x in xs if x % 2), -1)\n",
+        "test_list": [
+            "assert first_odd([1, 3, 5]) == 1",
+            "assert first_odd([2, 4, 1, 3]) == 1",
+            "assert first_odd([8, 9, 1]) == 9",
+        ],
+        "test_setup_code": "",
+        "challenge_test_list": [],
+    }
+    bench = tmp_path / "odd.jsonl"
+    bench.write_text(json.dumps(task) + "\n")
+    tests = tmp_path / "augmented.jsonl"
+    result = _invoke("augment", "--benchmark", str(bench), "--num-inputs", "30", "--seed", "1", "--output", str(tests))
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in tests.read_text().splitlines()]
+    plus = [wire.decode_value(a) for a in row["plus_input"]]
+    assert len(plus) >= 10
+    assert all(any(x % 2 for x in xs) for (xs,) in plus)  # every kept list has an odd number
+    assert row["augment"]["dropped"]["answer out of the base answers' range"] >= 1
+
+
+def test_augment_keeps_an_mbpp_tasks_precondition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `contract` on an MBPP-format row (the per-task precondition hook) runs at the start of the
+    tab-indented reference function: inputs it rejects are dropped, the others kept."""
+    monkeypatch.setenv("CODESIEVE_DATA_DIR", str(tmp_path / "data"))
+    task = {
+        "task_id": 9,
+        "text": "Write a function to divide 12 by a number that is not 3.",
+        "code": "def inv(n):\r\n\treturn 12 // n\r\n",
+        "contract": "    assert n != 3, 'invalid input'\n",
+        "test_list": ["assert inv(1) == 12", "assert inv(2) == 6", "assert inv(4) == 3"],
+        "test_setup_code": "",
+        "challenge_test_list": [],
+    }
+    bench = tmp_path / "inv.jsonl"
+    bench.write_text(json.dumps(task) + "\n")
+    tests = tmp_path / "augmented.jsonl"
+    result = _invoke("augment", "--benchmark", str(bench), "--num-inputs", "10", "--seed", "0", "--output", str(tests))
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in tests.read_text().splitlines()]
+    plus = [wire.decode_value(a) for a in row["plus_input"]]
+    assert len(plus) >= 5 and [3] not in plus
+    assert row["augment"]["dropped"]["reference failed"] >= 1
+    assert row["contract"] == task["contract"]

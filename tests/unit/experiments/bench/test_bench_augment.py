@@ -112,7 +112,8 @@ def test_mixed_types_are_left_alone_but_mixed_elements_take_any_type() -> None:
     base: list[list[Any]] = [[1], ["a"], [None]]
     assert infer_domain([1, "a", None]).kind == "any"
     assert all(m[0] in (1, "a", None) for m in _mutants(5, n=50, base=base))
-    # a list whose base elements mix types gets elements of other types too (bool, None, ...)
+    # a list whose base elements mix types gets elements of other types too (bool, None, ...): a bool
+    # among ints is what HumanEval+ tests filter_integers with
     mutants = _mutants(5, n=200, base=[[[4, {}, "x"]], [[3, "c", 2.5]]])
     kinds = {type(x) for (xs,) in mutants for x in xs}
     assert {bool, type(None), int, str, float, dict} <= kinds
@@ -129,3 +130,56 @@ def test_mbpp_call_inputs_from_asserts() -> None:
         "assert g(1) == 2",
     ]
     assert mbpp_call_inputs(tests, "f") == [[[1, 2], "x"], [(1, 2), "y"], [{"a": -1.5}, None]]
+
+
+def test_looked_up_values_stay_in_their_container() -> None:
+    # MBPP 280 (sequential search): every base test looks up an item that is in the list; what the
+    # function answers for a missing item is not specified by them, so no mutant misses it
+    base = [[[11, 23, 58, 31, 56], 31], [[12, 32, 45, 62, 35], 62], [[9, 10, 17, 19, 22], 19]]
+    assert infer_relations(base) == [("member", 1, 0)]
+    mutants = _mutants(7, n=300, base=base)
+    assert all(x in xs for xs, x in mutants)
+    assert {x for _, x in mutants} - {31, 62, 19}  # the item still moves, within the list
+    boundary = Mutator(base, task_rng(0, "T/1")).boundary_inputs()
+    assert boundary and all(x in xs for xs, x in boundary)  # the empty list is not one of them
+    # one example shows no relation; a character in a string is one; a number is never "in" a string
+    assert infer_relations([[[1, 3], 3]]) == []
+    assert ("member", 1, 0) in infer_relations([["hello", "l"], ["world", "o"]])
+    assert ("member", 1, 0) not in infer_relations([["a1", 1], ["b2", 2]])
+
+
+def test_a_list_never_longer_than_the_other_stays_so() -> None:
+    # MBPP 723 (pairs compared with map(eq, ...)): the second list is never the shorter one
+    base = [[[1, 2, 3], [2, 2, 3]], [[0, 1, 2, 3], [2, 1, 2, 3, 4]], [[2], [2, 1, 2]]]
+    assert infer_relations(base) == [("len_le", 0, 1)]
+    assert all(len(a) <= len(b) for a, b in _mutants(3, n=300, base=base))
+    # a list and a string are never related by length (a coincidence of few examples)
+    assert infer_relations([[[1], "ab"], [[1, 2], "abc"]]) == []
+
+
+def test_answers_below_zero_only_where_the_base_answers_go_there() -> None:
+    from experiments.bench.augment import in_answer_range
+
+    # MBPP 807/594: -1 (nothing found) where every base answer is a number >= 0
+    assert not in_answer_range(-1, [1, 1, 9])
+    assert not in_answer_range(-0.5, [0.0, 2.5])
+    assert in_answer_range(0, [1, 1, 9])  # zero is not a sign change
+    assert in_answer_range(-2, [3, -1, 9])  # the base answers go below zero themselves
+    # tuple answers place by place; other answers (bools, strings, lists, None) are not judged
+    assert not in_answer_range((True, -1), [(True, 3), (False, 7)])
+    assert in_answer_range((-1, True), [(True, 3), (False, 7)])
+    assert in_answer_range(False, [True, True])
+    assert in_answer_range(None, [1, 2])
+    assert in_answer_range([-1], [[1], [2]])
+    assert in_answer_range(-1, [])
+    assert in_answer_range(-1, [1, "x"])  # a place that not every base answer has
+
+
+def test_strings_without_whitespace_at_the_ends_keep_none() -> None:
+    # MBPP 628 (spaces to %20): its reference strips the string first; no base test has a leading space
+    base = [["My Name is Dawood"], ["I am a Programmer"], ["I love Coding"]]
+    assert infer_domain([b[0] for b in base]).trimmed
+    mutants = _mutants(2, n=300, base=base)
+    assert all(s == s.strip() for (s,) in mutants)
+    assert any(" " in s for (s,) in mutants)  # inner spaces still move
+    assert not infer_domain([" a", "b"]).trimmed

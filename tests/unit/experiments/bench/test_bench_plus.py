@@ -132,3 +132,31 @@ def test_wire_round_trips_big_ints_and_number_lists(value: object) -> None:
 def test_wire_number_list_keeps_nan_and_negative_zero() -> None:
     back = wire.decode_value(json.loads(wire.dump_json(wire.encode_value([math.nan, -0.0, 1]))))
     assert math.isnan(back[0]) and math.copysign(1.0, back[1]) == -1.0 and type(back[2]) is int
+
+
+def test_the_contract_runs_first_in_either_row_style() -> None:
+    from experiments.bench.plus import guarded_program
+
+    # HumanEval-style: the prompt ends inside the function, the contract and the body follow it
+    prompt = 'def f(n):\n    """Half of n."""\n'
+    assert guarded_program(prompt, "    return n // 2\n", "    assert n >= 0\n", "f") == (
+        prompt + "    assert n >= 0\n    return n // 2\n"
+    )
+    assert guarded_program(prompt, "    return n // 2\n", "", "f") == prompt + "    return n // 2\n"
+    # MBPP-style: the solution is the whole function (tab-indented, a signature over two lines, a
+    # helper before it): the contract goes at the start of its body, in the body's indentation
+    solution = "R = 3\r\ndef g(x):\r\n\treturn x\r\ndef f(a,\r\n      b):\r\n\tif a:\r\n\t\treturn b\r\n\treturn a\r\n"
+    program = guarded_program('"""doc"""\n', solution, "    assert isinstance(a, int)\n    assert b > 0\n", "f")
+    assert program == (
+        '"""doc"""\nR = 3\r\ndef g(x):\r\n\treturn x\r\ndef f(a,\r\n      b):\r\n'
+        "\tassert isinstance(a, int)\n\tassert b > 0\n\tif a:\r\n\t\treturn b\r\n\treturn a\r\n"
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(program, "<guarded>", "exec"), namespace)  # noqa: S102 - our own test program
+    f = namespace["f"]
+    assert f(0, 2) == 0  # type: ignore[operator]
+    with pytest.raises(AssertionError):
+        f(1, 0)  # type: ignore[operator]
+    # a one-line function has no body line to put the contract before: a clear error
+    with pytest.raises(ValueError, match="one-line"):
+        guarded_program("", "def f(a): return a\n", "    assert a\n", "f")
