@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from gateway.auth import pseudonymize
 from gateway.protocol.base import ErrorResponse
 from gateway.ratelimit import FailedAuthLimiter
-from gateway.service.completions import Caller
+from gateway.service.contracts import Caller
 
 # Distinct users and machines seen by one process between cache resets; an HMAC per request was a
 # few percent of the CPU of an event post. Values longer than _PSEUDONYM_CACHED_CHARS are hashed

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api.responses import error_response
 from gateway.deps import ApiError, get_caller
-from gateway.service.completions import Caller
+from gateway.service.contracts import Caller
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 
