@@ -97,7 +97,7 @@ def dp(
 ) -> None:
     """DP-SGD fine-tuning (Opacus, PRV accountant, Poisson sampling) -> merged model + privacy report."""
     from training.config import DPTrainConfig
-    from training.distributed import check_nproc, resolve_device
+    from training.ranks import check_nproc, resolve_device
 
     if not (model / "config.json").is_file():
         raise _fail(f"--model {model} is not a Hugging Face model folder (no config.json)")
