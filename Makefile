@@ -65,9 +65,13 @@ test: $(STAMP) sysdeps test-clients $(SEMGREP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
+# The lint gate (also run by .ci/run): style, formatting, types (mypy; [tool.mypy] in pyproject.toml) and
+# the import contracts between layers (import-linter; [tool.importlinter] in pyproject.toml).
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -126,7 +126,7 @@ def dp(
             finetune="full" if full else "lora",
             lora_rank=lora_rank,
             lora_alpha=2 * lora_rank,
-            grad_sample_mode=grad_sample_mode,
+            grad_sample_mode=grad_sample_mode,  # type: ignore[arg-type]  # DPTrainConfig validates it
             seed=seed,
             num_threads=threads,  # type: ignore[arg-type]
             nproc=nproc,

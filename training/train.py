@@ -184,8 +184,8 @@ def shard_poisson_loader(dp_loader: DataLoader, cfg: DPTrainConfig, dist_ctx: Di
     else:
         generator = torch.Generator().manual_seed(rank_seed(cfg.seed, dist_ctx.rank))
     sampler = ShardPoissonSampler(
-        total_size=len(dp_loader.dataset),
-        sample_rate=dp_loader.sample_rate,
+        total_size=len(dp_loader.dataset),  # type: ignore[arg-type]  # a map-style dataset (build_dataset)
+        sample_rate=dp_loader.sample_rate,  # type: ignore[attr-defined]  # opacus' DPDataLoader
         rank=dist_ctx.rank,
         world_size=dist_ctx.world_size,
         generator=generator,
@@ -242,7 +242,7 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
     if dist_ctx is not None:
         model = wrap_data_parallel(model, cfg)
         if not cfg.enable_dp:  # each rank a disjoint 1/world of every epoch, B/world per rank and step
-            sampler = DistributedSampler(
+            sampler: DistributedSampler[Any] = DistributedSampler(
                 dataset, num_replicas=dist_ctx.world_size, rank=dist_ctx.rank, shuffle=True, seed=cfg.seed
             )
             loader = DataLoader(dataset, batch_size=max(1, cfg.batch_size // dist_ctx.world_size), sampler=sampler)
@@ -316,8 +316,8 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
     losses: list[float] = []
     passes = 0
     while step < planned_steps:
-        if isinstance(getattr(loader, "sampler", None), DistributedSampler):
-            loader.sampler.set_epoch(passes)  # a new shuffle per pass (--no-dp under --nproc)
+        if isinstance(shuffler := getattr(loader, "sampler", None), DistributedSampler):
+            shuffler.set_epoch(passes)  # a new shuffle per pass (--no-dp under --nproc)
         passes += 1
         batches = (
             BatchMemoryManager(data_loader=loader, max_physical_batch_size=cfg.physical_batch_size, optimizer=optimizer)
@@ -502,7 +502,8 @@ def _write_output(cfg: DPTrainConfig, model: nn.Module, report: dict[str, Any]) 
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
         staging.chmod(0o755)
-        model.save_pretrained(staging, safe_serialization=True)
+        save: Any = model.save_pretrained  # a transformers model (torch types Module attributes as Tensor)
+        save(staging, safe_serialization=True)
         for name in _TOKENIZER_FILES:
             src = Path(cfg.model_dir) / name
             if src.is_file():
