@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the authenticated, rate-limited caller (also called directly by api.hot_routes).
+"""FastAPI dependencies: the authenticated, rate-limited caller.
 
 Dependencies here are `async def` on purpose: FastAPI runs a plain `def` dependency in a thread
 pool, and that hand-off (a thread wake-up and a GIL round trip per call) was ~30% of the gateway's
