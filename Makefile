@@ -67,7 +67,8 @@ test-unit: $(STAMP)
 
 # The lint gate (also run by .ci/run): style, formatting, types (mypy; [tool.mypy] in pyproject.toml) and
 # the import contracts between layers (import-linter; [tool.importlinter] in pyproject.toml).
-check: $(STAMP)
+# Order-only on the venv: an existing one is used as it is (a lint run never reinstalls a shared venv).
+check: | $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
