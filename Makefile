@@ -72,9 +72,14 @@ test: $(STAMP) sysdeps test-clients $(SEMGREP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-check: $(STAMP)
+# The lint gate (also run by .ci/run): style, formatting, types (mypy; [tool.mypy] in pyproject.toml) and
+# the import contracts between layers (import-linter; [tool.importlinter] in pyproject.toml).
+# Order-only on the venv: an existing one is used as it is (a lint run never reinstalls a shared venv).
+check: | $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache

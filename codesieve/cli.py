@@ -62,8 +62,8 @@ def build_app() -> typer.Typer:
     )
     for name, target in _COMMANDS.items():
         func = _resolve(target)
-        if func is not None:
-            app.command(name)(func)  # type: ignore[arg-type]
+        if callable(func):
+            app.command(name)(func)
     for name, target in _GROUPS.items():
         sub = _resolve(target)
         if isinstance(sub, typer.Typer):

@@ -237,49 +237,39 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: DbOpt = None) -> None:
     """List keys (prefix, user, admin, created, revoked); never the keys themselves."""
-    from sqlalchemy import select
-
     from gateway.db import build_sync_engine, run_migrations
-    from gateway.telemetry.tables import ApiKeyRecord
+    from gateway.telemetry.repository import list_api_keys
 
     settings = _settings(db_url=db)
     try:
         run_migrations(settings.sync_db_url)
         engine = build_sync_engine(settings.sync_db_url)
-        with engine.connect() as conn:
-            rows = list(conn.execute(select(ApiKeyRecord).order_by(ApiKeyRecord.id)))
+        keys = list_api_keys(engine)
         engine.dispose()
     except _db_errors() as exc:
         _db_error(exc)
-    for r in rows:
+    for k in keys:
         typer.echo(
-            f"{r.id}\t{r.key_prefix}…\t{r.user}\t{'admin' if r.is_admin else '-'}\t"
-            f"{r.created_at:%Y-%m-%d}\t{'revoked' if r.revoked_at else 'active'}"
+            f"{k.key_id}\t{k.key_prefix}…\t{k.user}\t{'admin' if k.is_admin else '-'}\t"
+            f"{k.created_at:%Y-%m-%d}\t{'revoked' if k.revoked_at else 'active'}"
         )
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[int, typer.Argument(help="id from `keys list`")], db: DbOpt = None) -> None:
     """Revoke a key (takes effect within 30 s on every replica)."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy import update
-
     from gateway.db import build_sync_engine, run_migrations
-    from gateway.telemetry.tables import ApiKeyRecord
+    from gateway.telemetry.repository import revoke_api_key
 
     settings = _settings(db_url=db)
     try:
         run_migrations(settings.sync_db_url)
         engine = build_sync_engine(settings.sync_db_url)
-        with engine.begin() as conn:
-            n = conn.execute(
-                update(ApiKeyRecord).where(ApiKeyRecord.id == key_id).values(revoked_at=datetime.now(UTC))
-            ).rowcount
+        revoked = revoke_api_key(engine, key_id)
         engine.dispose()
     except _db_errors() as exc:
         _db_error(exc)
-    if n == 0:
+    if not revoked:
         _fail(f"no key with id {key_id}", 1)
     typer.echo(f"revoked key {key_id}")
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the authenticated, rate-limited caller (also called directly by api.hot_routes).
+"""FastAPI dependencies: the authenticated, rate-limited caller.
 
 Dependencies here are `async def` on purpose: FastAPI runs a plain `def` dependency in a thread
 pool, and that hand-off (a thread wake-up and a GIL round trip per call) was ~30% of the gateway's
@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from gateway.auth import pseudonymize
 from gateway.protocol.base import ErrorResponse
 from gateway.ratelimit import FailedAuthLimiter
-from gateway.service.completions import Caller
+from gateway.service.contracts import Caller
 
 # Distinct users and machines seen by one process between cache resets; an HMAC per request was a
 # few percent of the CPU of an event post. Values longer than _PSEUDONYM_CACHED_CHARS are hashed

@@ -93,7 +93,7 @@ def _filter_factory(settings: GatewaySettings) -> FilterFactory | None:
         threading.Thread(target=_warm, args=(index,), name="index-warm", daemon=True).start()
     base = FilterPolicy(secrets=settings.secrets_action, min_match_lexemes=settings.min_match_lexemes)
 
-    def build(policy: dict[str, Any] | None) -> Any:
+    def build(policy: dict[str, Any] | None) -> FilterChain:
         return FilterChain(replace(base, **(policy or {})), index)
 
     return build

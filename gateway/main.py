@@ -11,9 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from gateway import __version__
-from gateway.api.hot_routes import HotRoutes, hot_route_table
 from gateway.api.responses import error_response
-from gateway.api.router import HOT_ROUTES, api_router
+from gateway.api.router import api_router
 from gateway.config import GatewaySettings, get_settings
 from gateway.deps import ApiError
 from gateway.lifespan import lifespan
@@ -69,7 +68,5 @@ def create_app(settings: GatewaySettings | None = None, *, upstream_transport: A
         log.error("unhandled %s in request", type(exc).__name__, exc_info=settings.environment == "development")
         return error_response(ErrorResponse(500, "internal_error", "internal error; the gateway log has details"))
 
-    # Added first, so it runs inside EdgeMiddleware (body limit, metrics) and ahead of FastAPI's router.
-    app.add_middleware(HotRoutes, table=hot_route_table(app, HOT_ROUTES))
     app.add_middleware(EdgeMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes)
     return app

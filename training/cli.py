@@ -97,7 +97,7 @@ def dp(
 ) -> None:
     """DP-SGD fine-tuning (Opacus, PRV accountant, Poisson sampling) -> merged model + privacy report."""
     from training.config import DPTrainConfig
-    from training.distributed import check_nproc, resolve_device
+    from training.ranks import check_nproc, resolve_device
 
     if not (model / "config.json").is_file():
         raise _fail(f"--model {model} is not a Hugging Face model folder (no config.json)")
@@ -126,7 +126,7 @@ def dp(
             finetune="full" if full else "lora",
             lora_rank=lora_rank,
             lora_alpha=2 * lora_rank,
-            grad_sample_mode=grad_sample_mode,
+            grad_sample_mode=grad_sample_mode,  # type: ignore[arg-type]  # DPTrainConfig validates it
             seed=seed,
             num_threads=threads,  # type: ignore[arg-type]
             nproc=nproc,

@@ -10,6 +10,7 @@ Traps (each raises `DPTrapError` with what to change):
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,8 +82,9 @@ def check_trainable_parameters(model: nn.Module) -> None:
                 f"trainable position embedding {name!r}: freeze it (LoRA does) — its "
                 "gradient mixes every position of a sample in one shared table"
             )
-    inputs = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    outputs = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    get_inputs, get_outputs = (getattr(model, f"get_{side}_embeddings", None) for side in ("input", "output"))
+    inputs = get_inputs() if get_inputs is not None else None
+    outputs = get_outputs() if get_outputs is not None else None
     if inputs is not None and outputs is not None and inputs.weight is outputs.weight and inputs.weight.requires_grad:
         raise DPTrapError(
             "input and output embeddings are tied and trainable: one tensor is used "
@@ -116,7 +118,9 @@ def count_trainable(model: nn.Module) -> int:
 
 def merge_for_serving(model: nn.Module) -> nn.Module:
     """The plain base architecture with LoRA merged into its weights (what vLLM loads)."""
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.config.use_cache = True
+    merge = getattr(model, "merge_and_unload", None)
+    if merge is not None:
+        model = merge()
+    config: Any = model.config  # a transformers PretrainedConfig (torch types Module attributes as Tensor)
+    config.use_cache = True
     return model

@@ -104,9 +104,17 @@ def _torch_threads(num_threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _token_id(tok: Tokenizer, token: str) -> int:
+    """The id of one of the tokenizer's special tokens (a tokenizer without it is not ours)."""
+    found = tok.token_to_id(token)
+    if found is None:
+        raise ValueError(f"the tokenizer has no {token!r} token")
+    return int(found)
+
+
 def _encode_stream(tok: Tokenizer, texts: Sequence[str]) -> np.ndarray:
     """Token ids of the texts, each followed by end-of-text, concatenated."""
-    eot = tok.token_to_id(EOT_TOKEN)
+    eot = _token_id(tok, EOT_TOKEN)
     ids: list[int] = []
     for enc in tok.encode_batch(list(texts)):
         ids.extend(enc.ids)
@@ -128,7 +136,7 @@ def _build_model(cfg: TinyModelConfig, tok: Tokenizer) -> LlamaForCausalLM:
         num_key_value_heads=cfg.num_heads,
         head_dim=cfg.head_dim,
         max_position_embeddings=cfg.max_position_embeddings,
-        rope_theta=cfg.rope_theta,
+        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
         rms_norm_eps=1e-5,
         tie_word_embeddings=False,  # DP fine-tuning (issue 7) refuses tied embeddings
         bos_token_id=eot,
@@ -203,7 +211,7 @@ def _train_and_save(staging: Path, cfg: TinyModelConfig, corpus: CorpusSplit) ->
     weights = np.asarray([len(t) for t in corpus.train_texts], dtype=np.float64)
     weights /= weights.sum()
     window_chars = max(16, int(cfg.seq_len * chars_per_token))
-    pad_id = tok.token_to_id(FIM_PAD_TOKEN)
+    pad_id = _token_id(tok, FIM_PAD_TOKEN)
     model.train()
     for step in range(cfg.max_steps):
         texts = []

@@ -15,6 +15,7 @@ it into physical batches. An empty Poisson batch still takes a (noise-only) step
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -32,15 +33,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 from training import checkpoint as ckpt
 from training.config import DPTrainConfig
 from training.data import IGNORE_INDEX, build_dataset, compute_data_fingerprint, group_units, load_records
-from training.distributed import (
-    DistContext,
-    ShardPoissonSampler,
-    gather_checksums,
-    rank_device,
-    rank_seed,
-    resolve_device,
-    threads_per_rank,
-)
 from training.model import (
     apply_finetune_mode,
     check_lora_moved,
@@ -49,7 +41,16 @@ from training.model import (
     merge_for_serving,
     snapshot_lora,
 )
-from training.privacy import compute_default_delta, compute_epsilon_prv, compute_epsilon_rdp, compute_steps
+from training.privacy import build_plan, compute_default_delta, compute_epsilon_prv, compute_epsilon_rdp, compute_steps
+from training.ranks import (
+    DistContext,
+    ShardPoissonSampler,
+    gather_checksums,
+    rank_device,
+    rank_seed,
+    resolve_device,
+    threads_per_rank,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +103,11 @@ def make_private(
     loader: DataLoader,
     cfg: DPTrainConfig,
     mode: str,
-    delta: float,
-    noise_multiplier: float | None,
+    noise_multiplier: float,
 ) -> tuple:
     """Wrap (model, optimizer, loader) for DP; returns (model, optimizer, criterion or None, loader).
 
-    noise_multiplier None: calibrate it to cfg.target_epsilon (make_private_with_epsilon).
+    noise_multiplier: the plan's (training.privacy.build_plan), or the resumed checkpoint's.
     """
     common = {
         "module": model,
@@ -120,16 +120,7 @@ def make_private(
     }
     if mode == "ghost":
         common["criterion"] = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
-    if noise_multiplier is None:
-        out = engine.make_private_with_epsilon(
-            target_epsilon=cfg.target_epsilon,
-            target_delta=delta,
-            epochs=cfg.epochs,
-            epsilon_tolerance=cfg.epsilon_tolerance,
-            **common,
-        )
-    else:
-        out = engine.make_private(noise_multiplier=noise_multiplier, **common)
+    out = engine.make_private(noise_multiplier=noise_multiplier, **common)
     return out if mode == "ghost" else (out[0], out[1], None, out[2])
 
 
@@ -193,8 +184,8 @@ def shard_poisson_loader(dp_loader: DataLoader, cfg: DPTrainConfig, dist_ctx: Di
     else:
         generator = torch.Generator().manual_seed(rank_seed(cfg.seed, dist_ctx.rank))
     sampler = ShardPoissonSampler(
-        total_size=len(dp_loader.dataset),
-        sample_rate=dp_loader.sample_rate,
+        total_size=len(dp_loader.dataset),  # type: ignore[arg-type]  # a map-style dataset (build_dataset)
+        sample_rate=dp_loader.sample_rate,  # type: ignore[attr-defined]  # opacus' DPDataLoader
         rank=dist_ctx.rank,
         world_size=dist_ctx.world_size,
         generator=generator,
@@ -251,7 +242,7 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
     if dist_ctx is not None:
         model = wrap_data_parallel(model, cfg)
         if not cfg.enable_dp:  # each rank a disjoint 1/world of every epoch, B/world per rank and step
-            sampler = DistributedSampler(
+            sampler: DistributedSampler[Any] = DistributedSampler(
                 dataset, num_replicas=dist_ctx.world_size, rank=dist_ctx.rank, shuffle=True, seed=cfg.seed
             )
             loader = DataLoader(dataset, batch_size=max(1, cfg.batch_size // dist_ctx.world_size), sampler=sampler)
@@ -271,8 +262,7 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
             loader=loader,
             cfg=cfg,
             mode=mode,
-            delta=delta,
-            noise_multiplier=saved["noise_multiplier"] if saved else None,
+            noise_multiplier=saved["noise_multiplier"] if saved else _plan_noise(cfg, n_units, delta),
         )
         sample_rate = float(loader.sample_rate)  # global: 1/ceil(N/B), as in one process
         if dist_ctx is not None:
@@ -326,15 +316,15 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
     losses: list[float] = []
     passes = 0
     while step < planned_steps:
-        if isinstance(getattr(loader, "sampler", None), DistributedSampler):
-            loader.sampler.set_epoch(passes)  # a new shuffle per pass (--no-dp under --nproc)
+        if isinstance(shuffler := getattr(loader, "sampler", None), DistributedSampler):
+            shuffler.set_epoch(passes)  # a new shuffle per pass (--no-dp under --nproc)
         passes += 1
         batches = (
             BatchMemoryManager(data_loader=loader, max_physical_batch_size=cfg.physical_batch_size, optimizer=optimizer)
             if engine is not None
             else None
         )
-        with batches if batches is not None else _null_context(loader) as phys_loader:
+        with batches if batches is not None else contextlib.nullcontext(loader) as phys_loader:
             for batch in phys_loader:
                 before = ledger_steps(engine) if engine is not None else step
                 if len(batch) == 0 or batch[0].shape[0] == 0:
@@ -383,6 +373,22 @@ def _run(cfg: DPTrainConfig, started: float, dist_ctx: DistContext | None) -> di
     return report
 
 
+def _plan_noise(cfg: DPTrainConfig, n_units: int, delta: float) -> float:
+    """sigma for cfg.target_epsilon over the run's (q, steps) (what opacus' make_private_with_epsilon
+    computes: q = 1/ceil(N/B), steps = int(epochs/q), the same accountant and tolerance)."""
+    plan = build_plan(
+        n_units=n_units,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        target_epsilon=cfg.target_epsilon,
+        delta=delta,
+        accountant=cfg.accountant,
+        epsilon_tolerance=cfg.epsilon_tolerance,
+    )
+    logger.info("privacy plan: q=%.4f, %d steps, sigma=%.4f", plan.sample_rate, plan.steps, plan.noise_multiplier)
+    return plan.noise_multiplier
+
+
 def _describe_device(device: torch.device) -> str:
     """'cpu', or 'cuda (<GPU name>, torch <version>, CUDA <version>)' for the report."""
     if device.type != "cuda":
@@ -404,17 +410,6 @@ def _check_replicas(model: nn.Module, dist_ctx: DistContext, cfg: DPTrainConfig)
         else "DistributedSampler, batch_size // world_size per rank",
         "replica_checksums": checksums,
     }
-
-
-class _null_context:  # noqa: N801  (reads like contextlib.nullcontext)
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __enter__(self) -> Any:
-        return self.value
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _log_progress(step: int, planned: int, losses: list[float], engine: Any, delta: float, cfg: DPTrainConfig) -> None:
@@ -507,7 +502,8 @@ def _write_output(cfg: DPTrainConfig, model: nn.Module, report: dict[str, Any]) 
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
         staging.chmod(0o755)
-        model.save_pretrained(staging, safe_serialization=True)
+        save: Any = model.save_pretrained  # a transformers model (torch types Module attributes as Tensor)
+        save(staging, safe_serialization=True)
         for name in _TOKENIZER_FILES:
             src = Path(cfg.model_dir) / name
             if src.is_file():

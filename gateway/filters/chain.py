@@ -1,7 +1,7 @@
 """FilterChain: secrets -> licence text -> provenance over one text, with the policy's actions.
 
 Pure and synchronous (a 40-line completion takes about a millisecond); the service calls
-`check_completion` on each choice, `scan_prompt` on prompts, and the scan endpoint/CLI `scan`.
+`check_completion` on each choice, the prompt guard `prompt_secrets` on prompts, and the scan endpoint/CLI `scan`.
 """
 
 from __future__ import annotations
@@ -50,18 +50,26 @@ class FilterChain:
         self.policy = policy or FilterPolicy()
         self.index = index
 
+    @property
+    def _detectors(self) -> frozenset[str]:
+        chosen = self.policy.secret_detectors
+        return DEFAULT_DETECTORS if chosen is None else frozenset(chosen)
+
+    def _tail(self, text: str, complete: list[SecretFinding]) -> list[SecretFinding]:
+        """Secrets the text ends inside (see scan_cut_off_tail) that no complete finding already covers."""
+        seen = {(f.detector, f.start) for f in complete}
+        return [f for f in scan_cut_off_tail(text, detectors=self._detectors) if (f.detector, f.start) not in seen]
+
     def _secrets(
         self, text: str, action: str, *, cut_off: bool = False, syntax: str | None = None, line_before: str = ""
     ) -> tuple[list[SecretFinding], list[Finding]]:
-        policy_detectors = self.policy.secret_detectors
-        detectors = DEFAULT_DETECTORS if policy_detectors is None else frozenset(policy_detectors)
+        detectors = self._detectors
         raw = scan_secrets(text, detectors=detectors, syntax=syntax)
         if syntax is not None and line_before and "secret_keyword" in detectors:
             raw = _with_values_continued(raw, text, syntax, line_before)
         findings = [_secret_finding(f, action) for f in raw]
         if cut_off:
-            complete = {(f.detector, f.start) for f in raw}
-            tail = [f for f in scan_cut_off_tail(text, detectors=detectors) if (f.detector, f.start) not in complete]
+            tail = self._tail(text, raw)
             raw += tail
             findings += [_secret_finding(f, action, cut_off=True) for f in tail]
         return raw, findings
@@ -115,6 +123,15 @@ class FilterChain:
         """Every finding in `text` with the action the policy would take (scan endpoint / CLI)."""
         return self.check_completion(text, context_before=context_before, syntax=syntax).findings
 
-    def scan_prompt(self, text: str, *, syntax: str | None = None) -> list[Finding]:
+    def prompt_secrets(self, text: str, *, syntax: str | None = None, cut_off: bool = False) -> list[SecretFinding]:
+        """Secrets in a prompt part with the policy's detectors, sorted by span (the prompt guard redacts these).
+
+        `cut_off`: the text ends at the cursor (a prefix), so its last line may hold a half-typed secret.
+        """
+        found = scan_secrets(text, detectors=self._detectors, syntax=syntax)
+        tail = self._tail(text, found) if cut_off else []
+        return sorted([*found, *tail], key=lambda f: (f.start, f.end, f.detector)) if tail else found
+
+    def scan_prompt(self, text: str, *, syntax: str | None = None, cut_off: bool = False) -> list[Finding]:
         """Secrets in a prompt (prefix/suffix); always `redact` (prompts are never blocked here)."""
-        return self._secrets(text, "redact", syntax=syntax)[1]
+        return [_secret_finding(f, "redact") for f in self.prompt_secrets(text, syntax=syntax, cut_off=cut_off)]

@@ -52,10 +52,12 @@ def parse_json_body(raw: bytes, *, allow_list: bool = False) -> Any | ErrorRespo
         value = json.loads(text)
     except RecursionError:  # the depth check makes this unreachable; kept as the last line of defence
         return ErrorResponse(400, "json_too_deep", "the body nests JSON too deeply")
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return ErrorResponse(
             400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         )
+    except ValueError:  # valid syntax the parser refuses: an integer of more than 4,300 digits
+        return ErrorResponse(400, "invalid_json", "the body is not valid JSON: a number is too long")
     if not isinstance(value, dict) and not (allow_list and isinstance(value, list)):
         return ErrorResponse(400, "invalid_json", "the body must be a JSON object")
     return unstorable_text(value) or value

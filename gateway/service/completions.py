@@ -17,15 +17,18 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from codesieve.core.config_secrets import config_syntax
+from gateway.filters.chain import FilterChain
 from gateway.metrics import GatewayMetrics
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.completions import ParsedCompletion
 from gateway.protocol.echo import safe_echo
+from gateway.service.contracts import Caller, Plan, TelemetrySink
 from gateway.service.fim import FimTemplate, language_stops
 from gateway.service.logprobs import LogprobTrack, unchanged_chars
-from gateway.service.prompt_guard import GuardedPrompt, guard_prompt_off_loop, restore_secrets
+from gateway.service.prompt_guard import guard_prompt_off_loop, restore_secrets
 from gateway.service.recent import CompletionRef, RecentCompletions
-from gateway.service.stops import UPSTREAM_MAX_STOPS, StopMatcher, truncate_at_stop
+from gateway.service.stops import UPSTREAM_MAX_STOPS, truncate_at_stop
+from gateway.service.streaming import Choice, ChoiceStreams, Finish
 from gateway.service.tabby_context import context_budget, render_context, select_snippets
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
 
@@ -33,46 +36,6 @@ log = logging.getLogger(__name__)
 
 # Strength order of filter actions; a completion record keeps the strongest.
 _ACTION_RANK = {"none": 0, "annotated": 1, "redacted": 2, "blocked": 3}
-
-
-class TelemetrySink(Protocol):
-    def submit(self, table: str, row: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    key_id: int | None
-    user: str
-    unit_id: str  # keyed hash of the user
-    is_admin: bool = False
-    machine_id: str | None = None  # keyed hash of the X-Machine-Id header, when sent
-    client: str | None = None  # editor/plugin: X-Client, else the User-Agent's first token (A/B segments)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How one request is served: the default route, or its experiment arm's overrides."""
-
-    upstream: VllmClient
-    model_name: str
-    fim: FimTemplate
-    filters: Any | None
-    req: ParsedCompletion
-    experiment: str | None = None
-    arm: str | None = None
-    prompt: GuardedPrompt | None = None  # secrets found in the prompt (and their placeholders)
-    context_snippets: int = 0  # Tabby context rendered before the prefix: how many pieces,
-    context_chars: int = 0  # and how many characters (the rendered comment block)
-
-
-@dataclass(slots=True)
-class _Choice:
-    index: int
-    text: str = ""
-    finish_reason: str | None = None
-    filters: list[dict[str, Any]] = field(default_factory=list)
-    raw: str = ""  # the model's text as it arrived, before any gateway change (for logprobs)
-    logprobs: LogprobTrack | None = None  # only when the client asked for logprobs (or best_of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +66,7 @@ class CompletionService:
         upstream: VllmClient,
         telemetry: TelemetrySink,
         metrics: GatewayMetrics,
-        filters: Any | None = None,
+        filters: FilterChain | None = None,
         *,
         recent: RecentCompletions | None = None,
         arms: ArmResolver | None = None,
@@ -129,6 +92,7 @@ class CompletionService:
             plan.req.suffix,
             redact_before_model=self._cfg.redact_before_model,
             syntax=config_syntax(plan.req.filepath, plan.req.language),
+            filters=plan.filters,  # the arm's policy picks the detectors for the prompt too
         )
         if plan.context_chars and guarded.findings:
             where = [dict(f, where="context") if _in_context(f, plan.context_chars) else f for f in guarded.findings]
@@ -154,7 +118,7 @@ class CompletionService:
         req = dataclasses.replace(req, prefix=block + req.prefix)
         return dataclasses.replace(plan, req=req, context_snippets=len(chosen), context_chars=len(block))
 
-    def _restore(self, plan: Plan, choices: list[_Choice]) -> None:
+    def _restore(self, plan: Plan, choices: list[Choice]) -> None:
         # After the output filters: the user's own secrets come back where the model echoed a placeholder.
         if plan.prompt is not None and plan.prompt.redactions is not None:
             for c in choices:
@@ -225,7 +189,7 @@ class CompletionService:
         for i, c in enumerate(result.body["choices"]):
             raw = c.get("text") or ""
             text, stopped = truncate_at_stop(raw, stops)
-            choice = _Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason"), raw=raw)
+            choice = Choice(int(c.get("index", i)), text, "stop" if stopped else c.get("finish_reason"), raw=raw)
             if "logprobs" in plan.req.passthrough or len(result.body["choices"]) > plan.req.n:
                 choice.logprobs = LogprobTrack()
                 choice.logprobs.add(c.get("logprobs"))
@@ -263,9 +227,8 @@ class CompletionService:
     async def stream(self, req: ParsedCompletion, caller: Caller) -> AsyncIterator[str | ErrorResponse]:
         """SSE lines. The first item is an ErrorResponse when the request fails before any output.
 
-        With filters active, each choice is held back until it finishes, filtered, then released as
-        one chunk: a provenance block must be decided on the whole completion, and text already sent
-        cannot be taken back. Without filters, upstream chunks are relayed as they arrive.
+        Choices are assembled by gateway.service.streaming (stops across chunks, the hold-back of
+        filtered choices); the last event carries usage and the x_codesieve block.
         """
         started = time.perf_counter()
         completion_id = f"cmpl-{uuid.uuid4().hex}"
@@ -274,70 +237,32 @@ class CompletionService:
             return
         plan = await self._plan(req, caller)
         created = int(time.time())
-        choices: dict[int, _Choice] = {i: _Choice(i) for i in range(req.n)}
+        streams = ChoiceStreams(
+            req.n, self._stops(plan), finish=self._finisher(plan), want_logprobs="logprobs" in req.passthrough
+        )
         usage: dict[str, Any] | None = None
         upstream_started = time.perf_counter()
         sent_any = False
-        # Held back when filters run or placeholders must be restored (they may span chunks).
-        hold_back = plan.filters is not None or (plan.prompt is not None and plan.prompt.redactions is not None)
-        stops = self._stops(plan)
-        matchers: dict[int, StopMatcher] = {}
         echo = _echo_text(plan)
-        want_logprobs = "logprobs" in req.passthrough
         payload = {**self._payload(plan), "stream_options": {"include_usage": True}}
         async for chunk in plan.upstream.stream(payload):
             if isinstance(chunk, ErrorResponse):
                 self._record_failure(plan, caller, completion_id, started, chunk)
-                if not sent_any:
-                    yield chunk
-                else:
-                    yield _sse({"error": chunk.body()["error"]})
+                yield _sse({"error": chunk.body()["error"]}) if sent_any else chunk
                 return
             usage = chunk.get("usage") or usage
             for c in chunk.get("choices") or []:
-                index = int(c.get("index", 0))
-                choice = choices.setdefault(index, _Choice(index))
-                matcher = matchers.setdefault(index, StopMatcher(stops))
-                if matcher.stopped:
-                    continue  # already finished here; the upstream ran on to its own stop
-                if want_logprobs:  # the model's own text is kept only to place its logprobs
-                    choice.logprobs = choice.logprobs or LogprobTrack()
-                    choice.logprobs.add(c.get("logprobs"))
-                    choice.raw += c.get("text") or ""
-                delta = matcher.feed(c.get("text") or "")
-                if matcher.stopped:
-                    choice.finish_reason = "stop"
-                elif c.get("finish_reason"):
-                    delta += matcher.flush()
-                    choice.finish_reason = c["finish_reason"]
-                choice.text += delta
-                if hold_back:
-                    if choice.finish_reason is None:
-                        continue
-                    self._apply_filters(plan, [choice])
-                    self._restore(plan, [choice])
-                    delta = choice.text
-                if delta or choice.finish_reason:
+                if (out := streams.feed(c)) is not None:
                     sent_any = True
-                    yield _sse(self._chunk(completion_id, created, choice, delta, echo, sent=choice.text))
-            if len(matchers) == req.n and all(m.stopped for m in matchers.values()):
-                break  # every choice hit a gateway-side stop: leaving the stream aborts the upstream request
-        for index, matcher in matchers.items():  # an upstream that ended without a finish_reason
-            choice = choices[index]
-            if choice.finish_reason is not None:
-                continue
-            rest = matcher.flush()
-            choice.text += rest
-            if hold_back:  # never sent yet: filtered like a cut-off completion, then released
-                self._apply_filters(plan, [choice])
-                self._restore(plan, [choice])
-                rest = choice.text
-            if rest or choice.finish_reason:
-                yield _sse(self._chunk(completion_id, created, choice, rest, echo, sent=choice.text))
+                    yield _sse(self._chunk(completion_id, created, *out, echo))
+            if streams.all_stopped():
+                break  # leaving the stream aborts the upstream request
+        for out in streams.drain():  # an upstream that ended without a finish_reason
+            yield _sse(self._chunk(completion_id, created, *out, echo))
         upstream_ms = (time.perf_counter() - upstream_started) * 1000.0
         self._metrics.upstream_latency.observe(upstream_ms / 1000.0)
         total_ms = (time.perf_counter() - started) * 1000.0
-        ordered = [choices[i] for i in sorted(choices)]
+        ordered = streams.ordered()
         block = self._x_codesieve(
             completion_id, plan, ordered, total_ms=total_ms, upstream_ms=upstream_ms, filter_ms=None
         )
@@ -354,11 +279,26 @@ class CompletionService:
         yield _sse(final)
         yield "data: [DONE]\n\n"
 
-    def _chunk(self, cid: str, created: int, choice: _Choice, text: str, echo: str, *, sent: str) -> dict[str, Any]:
-        """One SSE chunk of `choice`; `sent` is all of its text released so far (this delta included).
+    def _finisher(self, plan: Plan) -> Finish | None:
+        """What finishes a held-back choice: the output filters, then the prompt's placeholders restored.
+
+        None when neither applies: the choice's text is then relayed as it arrives.
+        """
+        if plan.filters is None and (plan.prompt is None or plan.prompt.redactions is None):
+            return None
+
+        def finish(choice: Choice) -> None:
+            self._apply_filters(plan, [choice])
+            self._restore(plan, [choice])
+
+        return finish
+
+    def _chunk(self, cid: str, created: int, choice: Choice, text: str, echo: str) -> dict[str, Any]:
+        """One SSE chunk of `choice`: `text` is its newest part (all of it released so far is `choice.text`).
 
         The echoed prompt goes before the choice's first text; logprobs go with the text they cover.
         """
+        sent = choice.text
         first = len(sent) == len(text)
         if echo and first:
             text = echo + text
@@ -377,7 +317,7 @@ class CompletionService:
         }
 
     # --- filters
-    def _apply_filters(self, plan: Plan, choices: list[_Choice]) -> float | None:
+    def _apply_filters(self, plan: Plan, choices: list[Choice]) -> float | None:
         if plan.filters is None:
             return None
         started = time.perf_counter()
@@ -407,7 +347,7 @@ class CompletionService:
         self,
         completion_id: str,
         plan: Plan,
-        choices: list[_Choice],
+        choices: list[Choice],
         *,
         total_ms: float,
         upstream_ms: float,
@@ -434,7 +374,7 @@ class CompletionService:
         plan: Plan,
         caller: Caller,
         completion_id: str,
-        choices: list[_Choice],
+        choices: list[Choice],
         usage: dict[str, Any] | None,
         total_ms: float,
         upstream_ms: float | None,
@@ -499,7 +439,7 @@ def _in_context(finding: dict[str, Any], context_chars: int) -> bool:
     return finding.get("where") == "prefix" and int(finding.get("start", 0)) < context_chars
 
 
-def _restore_crlf(plan: Plan, choices: list[_Choice]) -> None:
+def _restore_crlf(plan: Plan, choices: list[Choice]) -> None:
     # Tabby text with CRLF line ends went upstream as LF (models are trained on LF); the answer
     # goes back in the editor's line ends.
     if plan.req.crlf:
@@ -516,13 +456,13 @@ def _echo_text(plan: Plan) -> str:
     return plan.req.prefix
 
 
-def _logprobs(choice: _Choice, shift: int) -> dict[str, Any] | None:
+def _logprobs(choice: Choice, shift: int) -> dict[str, Any] | None:
     if choice.logprobs is None:
         return None
     return choice.logprobs.take(choice.raw, unchanged_chars(choice.raw, choice.text), shift=shift)
 
 
-def _best_of(req: ParsedCompletion, choices: list[_Choice]) -> list[_Choice]:
+def _best_of(req: ParsedCompletion, choices: list[Choice]) -> list[Choice]:
     """The n most likely of best_of sampled choices, re-indexed 0..n-1 (see CompletionService._payload)."""
     if len(choices) <= req.n:
         return choices

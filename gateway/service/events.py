@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.echo import safe_echo
 from gateway.protocol.events import ParsedActivity, ParsedEvent
-from gateway.service.completions import Caller, TelemetrySink
+from gateway.service.contracts import Caller, TelemetrySink
 from gateway.service.persistence import PersistenceStat, compute_persistence, persistence_from_ratio
 from gateway.service.recent import CompletionRef, RecentCompletions
 
@@ -36,7 +36,19 @@ log = logging.getLogger(__name__)
 # hop (~50-100 us) would cost more than the work.
 _INLINE_PERSISTENCE_CHARS = 8_000
 
-FetchFn = Callable[[list[str]], Awaitable[dict[str, CompletionRef]]]
+
+class StoredRef(Protocol):
+    """A completion as the database knows it (gateway.telemetry.repository.StoredCompletion)."""
+
+    @property
+    def unit_id(self) -> str: ...
+    @property
+    def experiment(self) -> str | None: ...
+    @property
+    def arm(self) -> str | None: ...
+
+
+FetchFn = Callable[[list[str]], Awaitable[Mapping[str, StoredRef]]]
 
 
 class EventService:
@@ -64,7 +76,8 @@ class EventService:
         What the database returned is remembered too: a completion answered by another process
         gets several events, and one query per event was most of an event's CPU there.
         """
-        found = await self._fetch(ids)
+        stored = await self._fetch(ids)
+        found = {cid: CompletionRef(r.unit_id, r.experiment, r.arm, None) for cid, r in stored.items()}
         for cid, ref in found.items():
             self._recent.put(cid, ref)
         refs.update(found)

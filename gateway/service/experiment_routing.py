@@ -8,15 +8,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.filters.chain import FilterChain
 from gateway.protocol.completions import ParsedCompletion
 from gateway.protocol.experiments import ExperimentDefinition
 from gateway.service.arms import ExperimentRegistry
-from gateway.service.completions import Caller, Plan, TelemetrySink
+from gateway.service.contracts import Caller, Plan, TelemetrySink
 from gateway.service.fim import FIM_TEMPLATES
 from gateway.upstream.http import UpstreamHttp
 from gateway.upstream.vllm_client import VllmClient
 
-FilterFactory = Callable[[dict[str, Any] | None], Any]
+FilterFactory = Callable[[dict[str, Any] | None], FilterChain]
 _EXPOSURES_MAX = 1_000_000
 
 
@@ -52,7 +53,7 @@ class ExperimentRouter:
         self._telemetry = telemetry
         self._build_filters = build_filters
         self._clients: dict[str, VllmClient] = {}
-        self._filters: dict[tuple[str, str], Any] = {}
+        self._filters: dict[tuple[str, str], FilterChain] = {}
         self._exposed: set[tuple[str, str]] = set()
 
     def plan(self, req: ParsedCompletion, caller: Caller, default: Plan) -> Plan:
@@ -87,7 +88,7 @@ class ExperimentRouter:
             self._clients[url] = VllmClient(self._http, url, timeout_s=self._timeout_s)
         return self._clients[url]
 
-    def _arm_filters(self, experiment: str, arm: str, policy: dict[str, Any]) -> Any:
+    def _arm_filters(self, experiment: str, arm: str, policy: dict[str, Any]) -> FilterChain | None:
         key = (experiment, arm)
         if key not in self._filters and self._build_filters is not None:
             self._filters[key] = self._build_filters(policy)

@@ -19,13 +19,16 @@ from typing import Any
 import anyio.to_thread
 
 from codesieve.core.redaction import RedactionMap, apply_redactions, redact_reversibly, restore_placeholders
-from codesieve.core.secret_scan import SecretFinding, scan_cut_off_tail, scan_secrets
+from codesieve.core.secret_scan import SecretFinding
+from gateway.filters.chain import FilterChain
 
 # Joins prefix and suffix for one redaction pass (shared numbering); no secret contains it.
 _SEP = "\x00"
 # Prompts up to this many characters are scanned on the event loop (~1 ms); larger ones in a thread
 # (a hostile 64K-character prompt costs seconds of regex work, issue 13).
 _INLINE_SCAN_CHARS = 8_000
+# The detectors of a gateway without filters that still hides prompt secrets (`redact_before_model`).
+_DEFAULT_CHAIN = FilterChain()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +57,22 @@ def _describe(findings: list[SecretFinding], where: str, action: str) -> list[di
     ]
 
 
-def _scan_prefix(prefix: str, syntax: str | None = None) -> list[SecretFinding]:
-    found = scan_secrets(prefix, syntax=syntax)
-    complete = {(f.detector, f.start) for f in found}
-    tail = [f for f in scan_cut_off_tail(prefix) if (f.detector, f.start) not in complete]
-    return sorted([*found, *tail], key=lambda f: (f.start, f.end, f.detector)) if tail else found
-
-
 def guard_prompt(
-    prefix: str, suffix: str | None, *, redact_before_model: bool, syntax: str | None = None
+    prefix: str,
+    suffix: str | None,
+    *,
+    redact_before_model: bool,
+    syntax: str | None = None,
+    filters: FilterChain | None = None,
 ) -> GuardedPrompt:
+    """Find (and with `redact_before_model` hide) the prompt's secrets with `filters`' detectors.
+
+    `filters` is the request's filter chain (its arm's policy picks the detectors); None: the defaults.
+    """
+    chain = filters if filters is not None else _DEFAULT_CHAIN
     sizes = (len(prefix), len(suffix or ""))
-    in_prefix = _scan_prefix(prefix, syntax)
-    in_suffix = scan_secrets(suffix, syntax=syntax) if suffix else []
+    in_prefix = chain.prompt_secrets(prefix, syntax=syntax, cut_off=True)
+    in_suffix = chain.prompt_secrets(suffix, syntax=syntax) if suffix else []
     if not in_prefix and not in_suffix:
         return GuardedPrompt(prefix, suffix, [], None, prefix, suffix, *sizes)
     action = "redact_before_model" if redact_before_model else "detected"
@@ -84,12 +90,19 @@ def guard_prompt(
 
 
 async def guard_prompt_off_loop(
-    prefix: str, suffix: str | None, *, redact_before_model: bool, syntax: str | None = None
+    prefix: str,
+    suffix: str | None,
+    *,
+    redact_before_model: bool,
+    syntax: str | None = None,
+    filters: FilterChain | None = None,
 ) -> GuardedPrompt:
     """`guard_prompt`, in a worker thread when the prompt is large (so the event loop never waits on it)."""
+    work = functools.partial(
+        guard_prompt, prefix, suffix, redact_before_model=redact_before_model, syntax=syntax, filters=filters
+    )
     if len(prefix) + len(suffix or "") <= _INLINE_SCAN_CHARS:
-        return guard_prompt(prefix, suffix, redact_before_model=redact_before_model, syntax=syntax)
-    work = functools.partial(guard_prompt, prefix, suffix, redact_before_model=redact_before_model, syntax=syntax)
+        return work()
     return await anyio.to_thread.run_sync(work)
 
 

@@ -1,4 +1,5 @@
-"""The gateway's SQL: idempotent batch inserts, API-key lookups, completion lookups, health ping."""
+"""The gateway's SQL: idempotent batch inserts, API keys (create, look up, list, revoke), completion
+lookups, experiments, health ping."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -120,17 +121,50 @@ def create_api_key(engine: Engine, *, user: str, is_admin: bool) -> str:
     return key
 
 
-async def fetch_completion_refs(engine: AsyncEngine, completion_ids: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ApiKeyListing:
+    """One key as `keys list` shows it: never the key, only its first characters."""
+
+    key_id: int
+    key_prefix: str
+    user: str
+    is_admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_api_keys(engine: Engine) -> list[ApiKeyListing]:
+    """Every key, revoked ones included, in creation order."""
+    cols = (ApiKeyRecord.id, ApiKeyRecord.key_prefix, ApiKeyRecord.user, ApiKeyRecord.is_admin)
+    stmt = select(*cols, ApiKeyRecord.created_at, ApiKeyRecord.revoked_at).order_by(ApiKeyRecord.id)
+    with engine.connect() as conn:
+        return [ApiKeyListing(*row) for row in conn.execute(stmt)]
+
+
+def revoke_api_key(engine: Engine, key_id: int) -> bool:
+    """Mark key `key_id` revoked (now); False when there is no such key."""
+    stmt = update(ApiKeyRecord).where(ApiKeyRecord.id == key_id).values(revoked_at=datetime.now(UTC))
+    with engine.begin() as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
+class StoredCompletion(NamedTuple):
+    """Who a stored completion was for, and its experiment arm (what an event is checked against)."""
+
+    unit_id: str
+    experiment: str | None
+    arm: str | None
+
+
+async def fetch_completion_refs(engine: AsyncEngine, completion_ids: list[str]) -> dict[str, StoredCompletion]:
     """unit/experiment/arm of stored completions (the text is never stored, so events from the
     database path cannot compute persistence from `current_text`)."""
-    from gateway.service.recent import CompletionRef
-
     stmt = select(
         CompletionRecord.id, CompletionRecord.unit_id, CompletionRecord.experiment, CompletionRecord.arm
     ).where(CompletionRecord.id.in_(completion_ids))
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-    return {r.id: CompletionRef(r.unit_id, r.experiment, r.arm, None) for r in rows}
+    return {r.id: StoredCompletion(r.unit_id, r.experiment, r.arm) for r in rows}
 
 
 async def fetch_experiments(engine: AsyncEngine) -> list[dict[str, Any]]:

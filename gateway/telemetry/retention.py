@@ -71,24 +71,23 @@ async def apply_retention(engine: AsyncEngine, days: int, *, now: datetime | Non
             ).where(EventRecord.created_at < cutoff)
         )
         n_events = 0
-        for r in ev:
+        for e in ev:
             n_events += 1
-            a = agg[(_day(r.created_at), r.unit_id, r.experiment or "", r.arm or "")]
-            if r.kind in ("shown", "accepted", "dismissed"):
-                a[r.kind] += 1
-            if r.kind == "accepted":
-                a["accepted_chars"] += r.accepted_chars or 0
-            if r.kind == "persisted":
+            a = agg[(_day(e.created_at), e.unit_id, e.experiment or "", e.arm or "")]
+            if e.kind in ("shown", "accepted", "dismissed"):
+                a[e.kind] += 1
+            if e.kind == "accepted":
+                a["accepted_chars"] += e.accepted_chars or 0
+            if e.kind == "persisted":
                 a["persisted_checks"] += 1
-                a["persisted"] += int(bool(r.is_persisted))
-                a["retained_chars"] += r.retained_chars or 0
+                a["persisted"] += int(bool(e.is_persisted))
+                a["retained_chars"] += e.retained_chars or 0
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        table = DailyUnitAggregateRecord.__table__
         for (day, unit, exp, arm), counts in agg.items():
-            stmt = insert(table).values(day=day, unit_id=unit, experiment=exp, arm=arm, **counts)
+            stmt = insert(DailyUnitAggregateRecord).values(day=day, unit_id=unit, experiment=exp, arm=arm, **counts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["day", "unit_id", "experiment", "arm"],
-                set_={c: table.c[c] + stmt.excluded[c] for c in _COUNTERS},
+                set_={c: getattr(DailyUnitAggregateRecord, c) + stmt.excluded[c] for c in _COUNTERS},
             )
             await conn.execute(stmt)
         await conn.execute(delete(EventRecord).where(EventRecord.created_at < cutoff))

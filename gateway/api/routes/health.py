@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
@@ -12,11 +9,9 @@ from starlette.responses import Response
 from gateway.api.openapi_docs import OBJECT_RESPONSES, responses
 from gateway.api.responses import json_response
 from gateway.deps import CallerDep
-from gateway.telemetry.repository import ping
+from gateway.service.readiness import database_state
 
 router = APIRouter()
-# A load balancer polls /ready every few seconds: it must answer even when the database hangs.
-_PING_TIMEOUT_S = 2.0
 
 
 @router.get("/health")
@@ -36,7 +31,7 @@ async def ready(request: Request) -> Response:
     """
     state = request.app.state
     upstream_ok = await state.vllm.is_healthy()
-    database = await _database_state(state)
+    database = await database_state(state.engine, attached=state.db_link.attached)
     dead_letters = state.writer.dead_letters.count()
     degraded = [
         r
@@ -54,17 +49,6 @@ async def ready(request: Request) -> Response:
     if state.supervisor is not None:
         body["upstream_process"] = state.supervisor.describe()
     return json_response(body, 200 if upstream_ok else 503)
-
-
-async def _database_state(state: Any) -> str:
-    """ok | unreachable | not_migrated (reachable, but the gateway has not attached it yet)."""
-    try:
-        reachable = await asyncio.wait_for(ping(state.engine), timeout=_PING_TIMEOUT_S)
-    except TimeoutError:
-        reachable = False
-    if not reachable:
-        return "unreachable"
-    return "ok" if state.db_link.attached else "not_migrated"
 
 
 @router.get("/metrics", responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}})

@@ -14,7 +14,7 @@ from gateway.api.openapi_docs import OBJECT_RESPONSES, scan_docs
 from gateway.api.responses import error_response, json_response
 from gateway.deps import CallerDep
 from gateway.protocol.base import ErrorResponse, parse_json_body, validation_error
-from gateway.telemetry.repository import fetch_attributions
+from gateway.service.references import completion_references
 
 router = APIRouter()
 
@@ -62,12 +62,8 @@ async def references(
     request: Request, caller: CallerDep, completion_id: Annotated[str, Path(max_length=64)]
 ) -> Response:
     """The provenance matches (repo, path, lines, licence, similarity) of one of your past completions."""
-    ref = request.app.state.recent.get(completion_id)
-    if ref is not None:
-        owner, matches = ref.unit_id, list(ref.attributions)
-    else:
-        stored = await fetch_attributions(request.app.state.engine, completion_id)
-        owner, matches = stored if stored is not None else (None, [])
-    if owner != caller.unit_id:
+    state = request.app.state
+    matches = await completion_references(state.recent, state.engine, completion_id, unit_id=caller.unit_id)
+    if matches is None:
         return error_response(ErrorResponse(404, "unknown_completion", "no such completion for this API key"))
     return json_response({"completion_id": completion_id, "references": matches})

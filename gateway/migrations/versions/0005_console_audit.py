@@ -47,8 +47,8 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
     )
     op.create_index("ix_console_audit_at", "console_audit", ["at"])
-    counts = ("completions", "errors", "annotated", "redacted", "blocked", "events", "shown", "accepted")
-    counts += ("accepted_chars",)
+    counts: tuple[str, ...] = ("completions", "errors", "annotated", "redacted", "blocked", "events")
+    counts += ("shown", "accepted", "accepted_chars")
     counts += ("persisted_30s", "persisted_120s", "persisted_600s", "retained_chars")
     op.create_table("console_daily", *_dims(), *[sa.Column(n, sa.BigInteger(), nullable=False) for n in counts])
     op.create_table(

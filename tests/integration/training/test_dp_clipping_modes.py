@@ -48,9 +48,7 @@ def _private(mode: str, noise: float, cfg: DPTrainConfig, device: str = "cpu"):
     loader = DataLoader(TensorDataset(inputs, targets), batch_size=6)
     engine = opacus.PrivacyEngine(accountant="prv")
     return (
-        *make_private(
-            engine, model=model, optimizer=opt, loader=loader, cfg=cfg, mode=mode, delta=1e-3, noise_multiplier=noise
-        ),
+        *make_private(engine, model=model, optimizer=opt, loader=loader, cfg=cfg, mode=mode, noise_multiplier=noise),
         engine,
     )
 

@@ -209,7 +209,7 @@ def _dp_update(mode: str, shard: slice, wrap: Any = None) -> dict[str, torch.Ten
     loader = DataLoader(TensorDataset(*_update_batch()), batch_size=6)
     engine = opacus.PrivacyEngine(accountant="prv")
     private, opt, criterion, _ = make_private(
-        engine, model=module, optimizer=opt, loader=loader, cfg=UPDATE_CFG, mode=mode, delta=1e-3, noise_multiplier=0.0
+        engine, model=module, optimizer=opt, loader=loader, cfg=UPDATE_CFG, mode=mode, noise_multiplier=0.0
     )
     inputs, targets = _update_batch()
     backward_step(private, criterion, inputs[shard], targets[shard])

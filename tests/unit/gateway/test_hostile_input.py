@@ -45,6 +45,11 @@ HOSTILE_CASES = [
     ),
     Case("deep-json-900", "POST", "/v1/completions", 400, "json_too_deep", b"[" * 900 + b"]" * 900),
     Case("deep-json-list", "POST", "/v1/events", 400, "json_too_deep", b"[" * 100_000),
+    # an integer past Python's 4,300-digit conversion limit: a ValueError that is not a JSONDecodeError (was a 500)
+    *(
+        Case(f"long-int-{path}", "POST", path, 400, "invalid_json", b'{"n": ' + b"7" * 5000 + b"}", admin=True)
+        for path in ("/v1/completions", "/v1/events", "/v1/scan", "/v1/experiments")
+    ),
     # experiments: wrong filter_policy types were 500s; bad URLs, weights, max_tokens were accepted
     *(
         Case(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from training.config import DPTrainConfig
-from training.distributed import (
+from training.ranks import (
     ShardPoissonSampler,
     backend_for,
     check_nproc,
