@@ -67,7 +67,7 @@ def _dir_mb(path: Path) -> float:
 
 
 def run_build(args: argparse.Namespace) -> None:
-    from dedup.index_store import build_index, save_index
+    from codesieve.core.index_store import build_index, save_index
 
     rng = random.Random(args.seed)
     samples: list[dict[str, str]] = []
@@ -120,7 +120,7 @@ def run_build(args: argparse.Namespace) -> None:
 def run_latency(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from dedup.index_store import load_index, warm_index
+    from codesieve.core.index_store import load_index, warm_index
     from gateway.filters.chain import FilterChain
 
     cpu = _pin_one_core()

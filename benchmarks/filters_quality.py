@@ -7,7 +7,7 @@ vendored copies grouped with their project); queries are (a) verbatim copies of 
 (whole lines, 3-40 lines) with the 150 chars before them, (b) the same with identifiers renamed
 and whitespace reformatted, (c) novel code from the held-out 10% of packages.
 Targets: recall (a) >= 99%, (b) >= 95%, false-match rate (c) <= 0.5%. A copy counts when its
-checked text has >= 65 lexemes, counted as the query counts them (`dedup.index.checked_lexemes`:
+checked text has >= 65 lexemes, counted as the query counts them (`codesieve.core.index.checked_lexemes`:
 when the 150-char cut falls inside a `# comment`, the comment's tail is not code).
 
 Secrets: every detector's credentials (random, well formed) inserted into real code: recall
@@ -42,10 +42,10 @@ from filters_data import (  # noqa: E402
     source_files,
 )
 
+from codesieve.core.index import checked_lexemes  # noqa: E402
+from codesieve.core.index_store import build_index  # noqa: E402
 from codesieve.core.secret_scan import ALL_DETECTORS, scan_secrets  # noqa: E402
 from codesieve.core.shingling import code_tokens  # noqa: E402
-from dedup.index import checked_lexemes  # noqa: E402
-from dedup.index_store import build_index  # noqa: E402
 
 LICENCES = ["GPL-3.0-only", "MIT", "Apache-2.0", "LGPL-2.1", "BSD-3-Clause", "unknown"]
 SPLIT = "\x01\n"

@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from filters_data import reformat, rename_identifiers, sample_completion  # noqa: E402
 from filters_quality import SPLIT, _corpus  # noqa: E402
 
+from codesieve.core.index import checked_lexemes  # noqa: E402
+from codesieve.core.index_store import build_index  # noqa: E402
 from codesieve.core.shingling import code_tokens  # noqa: E402
 from codesieve.core.winnowing import (  # noqa: E402
     LOW_INFORMATION,
@@ -44,8 +46,6 @@ from codesieve.core.winnowing import (  # noqa: E402
     compute_reuse_distances,
     normalize_lexemes,
 )
-from dedup.index import checked_lexemes  # noqa: E402
-from dedup.index_store import build_index  # noqa: E402
 
 # Shingles are the shipped index's k-grams (k = 12): shorter normalized shingles (5) are so generic
 # that unrelated windows reach Jaccard 0.5 (a first run: 52% false matches).

@@ -84,7 +84,7 @@ def run(
     progress: ProgressOpt = True,
 ) -> None:
     """Exact then MinHash near dedup; writes the deduped corpus, clusters and a report."""
-    from dedup import storage
+    from codesieve.core import storage
     from dedup.config import MinhashConfig
     from dedup.runners.artifacts import InputChangedError
 

@@ -37,8 +37,8 @@ def build(
     """Build a memory-mappable provenance index from a corpus of licensed code."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from dedup.index import IndexConfig
-    from dedup.index_store import IndexFormatError, build_index, read_corpus_records, save_index
+    from codesieve.core.index import IndexConfig
+    from codesieve.core.index_store import IndexFormatError, build_index, read_corpus_records, save_index
 
     if not input_path.is_file():
         raise _fail(f"corpus not found: {input_path}")

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from codesieve.core.lsh_params import s_curve_threshold
+from codesieve.core.records import PERMISSIVE_LICENCES, DocMeta
 from dedup.config import MinhashConfig
-from dedup.records import PERMISSIVE_LICENCES, DocMeta
 from dedup.steps import ClusterRow
 
 __all__ = ["build_report", "render_markdown"]

@@ -14,9 +14,9 @@ import numpy as np
 import xxhash
 
 from codesieve.core.minhash import Hasher, band_keys, shingle_hashes_from_utf8, signature_from_hashes
+from codesieve.core.records import CodeRecord, DocMeta, is_permissive
 from codesieve.core.shingling import normalize_whitespace_utf8
 from dedup.config import MinhashConfig
-from dedup.records import CodeRecord, DocMeta, is_permissive
 
 __all__ = [
     "BandKey",

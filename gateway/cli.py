@@ -114,7 +114,7 @@ def serve(
     except OutputError as exc:
         _fail(f"--data-dir: {exc}")
     if settings.index_dir is not None and settings.enable_filters:
-        from dedup.index_store import IndexFormatError, load_index
+        from codesieve.core.index_store import IndexFormatError, load_index
 
         try:  # memory-maps only: a bad index is one clear line here, not a start-up traceback per worker
             load_index(settings.index_dir)

@@ -68,7 +68,7 @@ async def _resolve_model_name(settings: GatewaySettings, cards: list[dict[str, A
 
 def _warm(index: Any) -> None:
     """Page the reference index in off the request path (first queries would otherwise fault)."""
-    from dedup.index_store import warm_index
+    from codesieve.core.index_store import warm_index
 
     started = time.perf_counter()
     size = warm_index(index)
@@ -86,7 +86,7 @@ def _filter_factory(settings: GatewaySettings) -> FilterFactory | None:
 
     index = None
     if settings.index_dir is not None:
-        from dedup.index_store import load_index
+        from codesieve.core.index_store import load_index
 
         index = load_index(settings.index_dir)
         log.info("reference index loaded from %s", settings.index_dir)

@@ -37,7 +37,7 @@ def scan(
         raise _fail(f"no such file: {', '.join(missing)}")
     loaded = None
     if index is not None:
-        from dedup.index_store import IndexFormatError, load_index
+        from codesieve.core.index_store import IndexFormatError, load_index
 
         try:
             loaded = load_index(index)

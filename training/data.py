@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dedup.records import CodeRecord
-from dedup.storage import iter_code_records, list_input_files
+from codesieve.core.records import CodeRecord
+from codesieve.core.storage import iter_code_records, list_input_files
 from training.config import PrivacyUnit
 
 logger = logging.getLogger(__name__)

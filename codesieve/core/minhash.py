@@ -198,7 +198,7 @@ def _numba_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     except ImportError:
         return None
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]  # numba ships no types
     def min_affine(x: np.ndarray, a: np.ndarray, b: np.ndarray, sig: np.ndarray) -> None:
         for k in range(a.shape[0]):
             ak, bk, m = a[k], b[k], sig[k]

@@ -9,7 +9,7 @@ normalized lexemes; an index keeps, per window of `window` consecutive k-gram ha
 Any shared run of >= window + k - 1 lexemes therefore shares at least one fingerprint. Each
 k-gram also has a 16-bit tag of its raw (un-normalized) lexemes, packed into its posting key
 (`posting_keys`), so that ties between files alike once names are normalized go to the file
-actually copied. The query engine over these fingerprints is `dedup.index`.
+actually copied. The query engine over these fingerprints is `codesieve.core.index`.
 """
 
 from __future__ import annotations

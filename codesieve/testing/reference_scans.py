@@ -18,7 +18,7 @@ _HEURISTICS = (
 )
 
 
-def detect_secrets_per_line(text: str, detectors: frozenset[str]) -> tuple[set[tuple[int, str, str]], float]:
+def detect_secrets_per_line(text: str, detectors: frozenset[str]) -> tuple[set[tuple[int, str, str | None]], float]:
     """(line index, detector, secret value) for each finding of the same plugins, and the scan's seconds
     (plugin set-up excluded, so a benchmark compares scanning with scanning)."""
     from detect_secrets.core import scan as ds_scan
@@ -29,7 +29,7 @@ def detect_secrets_per_line(text: str, detectors: frozenset[str]) -> tuple[set[t
     specs = [s for s in DETECTOR_SPECS if s.detector in detectors - OWN_DETECTORS]
     filters = [{"path": f"detect_secrets.filters.heuristic.{name}"} for name in _HEURISTICS]
     with transient_settings({"plugins_used": [{"name": s.plugin_class} for s in specs], "filters_used": filters}):
-        by_class = {cls.__name__: t for t, cls in get_mapping_from_secret_type_to_class().items()}
+        by_class: dict[str, str] = {cls.__name__: t for t, cls in get_mapping_from_secret_type_to_class().items()}
         type_to_id = {by_class[s.plugin_class]: s.detector for s in specs}
         lines = list(enumerate(text.split("\n"), start=1))
         started = time.perf_counter()

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from codesieve.core import storage
 from codesieve.core.minhash import Hasher, build_hasher
-from dedup import storage
+from codesieve.core.records import DocMeta, split_doc_index
 from dedup.config import MinhashConfig, library_versions
-from dedup.records import DocMeta, split_doc_index
 from dedup.steps import ClusterRow, DocSketch, sketch_record
 
 __all__ = [

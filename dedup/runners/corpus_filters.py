@@ -17,15 +17,15 @@ from typing import Any
 
 from tqdm import tqdm
 
+from codesieve.core import storage
 from codesieve.core.contamination import (
     BenchmarkItem,
     ContaminationConfig,
     build_benchmark_index,
     detect_contamination,
 )
-from dedup import storage
+from codesieve.core.records import CodeRecord, make_doc_index
 from dedup.config import library_versions
-from dedup.records import CodeRecord, make_doc_index
 
 __all__ = ["run_decontaminate", "run_scrub_secrets"]
 

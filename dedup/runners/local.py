@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from dedup import storage
+from codesieve.core import storage
+from codesieve.core.records import DocMeta
 from dedup.clustering import connected_components
 from dedup.config import MinhashConfig, library_versions
-from dedup.records import DocMeta
 from dedup.report import build_report, render_markdown
 from dedup.runners import artifacts
 from dedup.runners.artifacts import RunLayout

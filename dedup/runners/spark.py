@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dedup import storage
+from codesieve.core import storage
+from codesieve.core.records import DocMeta
 from dedup.clustering import (
     large_star_map,
     large_star_reduce,
@@ -24,7 +25,6 @@ from dedup.clustering import (
     small_star_reduce,
 )
 from dedup.config import MinhashConfig, spark_worker_python
-from dedup.records import DocMeta
 from dedup.runners import artifacts
 from dedup.runners.artifacts import RunLayout
 from dedup.runners.local import DedupResult, write_report

@@ -1,13 +1,13 @@
 """Provenance filter: check a completion against the loaded LicensedIndex (containment query).
 
-Pure: the index is built and loaded elsewhere (dedup.index_store via gateway.lifespan); this
+Pure: the index is built and loaded elsewhere (codesieve.core.index_store via gateway.lifespan); this
 module turns `LicensedIndex.query` matches into findings with the policy's action.
 """
 
 from __future__ import annotations
 
+from codesieve.core.index import LicensedIndex
 from codesieve.core.licence_text import licence_category, licence_family
-from dedup.index import LicensedIndex
 from gateway.filters.base import FilterPolicy, Finding
 
 __all__ = ["check_provenance"]

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from codesieve.core.minhash import build_hasher
+from codesieve.core.records import CodeRecord
 from dedup.config import MinhashConfig
-from dedup.records import CodeRecord
 from dedup.runners.local import run_local
 from dedup.steps import compute_exact_key, pick_survivor, sketch_record
 

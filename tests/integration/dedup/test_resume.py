@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dedup import storage
+from codesieve.core import storage
 from dedup.config import MinhashConfig
 from dedup.runners.artifacts import InputChangedError
 from dedup.runners.local import run_local

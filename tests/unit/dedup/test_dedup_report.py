@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from codesieve.core.records import DocMeta
 from dedup.config import MinhashConfig
-from dedup.records import DocMeta
 from dedup.report import build_report, render_markdown
 from dedup.steps import ClusterRow
 

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesieve.core.minhash import build_hasher
+from codesieve.core.records import CodeRecord, DocMeta
 from codesieve.core.shingling import normalize_whitespace
 from dedup.config import MinhashConfig
-from dedup.records import CodeRecord, DocMeta
 from dedup.steps import (
     bucket_edges,
     build_clusters,

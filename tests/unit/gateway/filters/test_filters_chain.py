@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from codesieve.core.index_store import build_index
 from codesieve.testing.secret_tokens import with_crc32
-from dedup.index_store import build_index
 from gateway.filters.base import FilterPolicy, Finding
 from gateway.filters.chain import FilterChain
 

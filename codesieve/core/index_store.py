@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from codesieve.core.index import DocTable, IndexConfig, LicensedIndex
 from codesieve.core.shingling import code_tokens
 from codesieve.core.winnowing import (
     TAG_MASK,
@@ -36,7 +37,6 @@ from codesieve.core.winnowing import (
     normalize_lexemes,
     posting_keys,
 )
-from dedup.index import DocTable, IndexConfig, LicensedIndex
 
 __all__ = [
     "FORMAT_VERSION",

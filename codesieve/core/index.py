@@ -1,6 +1,6 @@
 """The reference index of licensed code: winnowed k-gram fingerprints and the containment query.
 
-Pure: arrays in, matches out (the files live in `dedup.index_store`). Both sides fingerprint
+Pure: arrays in, matches out (the files live in `codesieve.core.index_store`). Both sides fingerprint
 code with `codesieve.core.winnowing` (normalized lexemes, k-gram hashes, winnowing): the index
 keeps, per window of `window` consecutive k-gram hashes, the minimum; any shared run of
 >= window + k - 1 lexemes therefore shares at least one fingerprint, and the

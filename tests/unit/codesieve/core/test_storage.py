@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup import storage
+from codesieve.core import storage
 
 ROWS = [{"id": "a", "content": "x = 1", "stars": 1}, {"id": "b", "content": "y", "stars": None}]
 

@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dedup.records import CodeRecord, make_doc_index
+from codesieve.core.records import CodeRecord, make_doc_index
 
 __all__ = [
     "RecordFormat",
@@ -191,6 +191,9 @@ def compute_input_fingerprint(files: Sequence[Path]) -> dict[str, Any]:
     return {"sha256": overall.hexdigest(), "files": entries}
 
 
+_Route = Callable[[int, dict[str, Any]], tuple[str, dict[str, Any] | None]]
+
+
 def rewrite_records(
     src: Path,
     outputs: Mapping[str, Path],
@@ -220,7 +223,7 @@ def rewrite_records(
     return counts
 
 
-def _rewrite_jsonl(src, tmps, route, counts) -> None:  # noqa: ANN001
+def _rewrite_jsonl(src: Path, tmps: Mapping[str, Path], route: _Route, counts: dict[str, int]) -> None:
     gz = record_format(src) == "jsonl.gz"
     with contextlib.ExitStack() as stack:
         sinks = {name: stack.enter_context(_open_text(t, "w", gz=gz)) for name, t in tmps.items()}
@@ -242,7 +245,13 @@ def _rewrite_jsonl(src, tmps, route, counts) -> None:  # noqa: ANN001
                 counts[name] += 1
 
 
-def _rewrite_parquet(src, tmps, route, extra_columns, counts) -> None:  # noqa: ANN001
+def _rewrite_parquet(
+    src: Path,
+    tmps: Mapping[str, Path],
+    route: _Route,
+    extra_columns: Mapping[str, Mapping[str, pa.DataType]],
+    counts: dict[str, int],
+) -> None:
     parquet = pq.ParquetFile(src)
     base = parquet.schema_arrow
     schemas = {}

@@ -1,4 +1,4 @@
-"""dedup.index_store: build -> save -> load round trip, file format checks, corpus readers."""
+"""codesieve.core.index_store: build -> save -> load round trip, file format checks, corpus readers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup.index import IndexConfig
-from dedup.index_store import (
+from codesieve.core.index import IndexConfig
+from codesieve.core.index_store import (
     IndexFormatError,
     build_index,
     load_index,

@@ -1,4 +1,4 @@
-"""dedup.index: winnowing guarantees and containment queries (verbatim, renamed, reformatted)."""
+"""codesieve.core.index: winnowing guarantees and containment queries (verbatim, renamed, reformatted)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codesieve.core.index import IndexConfig, checked_lexemes
+from codesieve.core.index_store import build_index
 from codesieve.core.shingling import code_lexemes, code_tokens
 from codesieve.core.winnowing import (
     LOW_INFORMATION,
@@ -20,8 +22,6 @@ from codesieve.core.winnowing import (
     compute_reuse_distances,
     normalize_lexemes,
 )
-from dedup.index import IndexConfig, checked_lexemes
-from dedup.index_store import build_index
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 INDEXED = ["textwrap.py", "argparse.py", "fractions.py", "difflib.py", "ftplib.py"]
@@ -223,7 +223,7 @@ def test_verbatim_copy_is_attributed_to_the_file_copied_among_renamed_siblings(q
 
 def test_hit_grouping_packed_sort_equals_lexsort_fallback() -> None:
     """The packed one-key sort and the 3-key lexsort fallback order the hits alike."""
-    from dedup.index import _group_by_diagonal
+    from codesieve.core.index import _group_by_diagonal
 
     rng = np.random.default_rng(3)
     n = 5000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dedup.records import CodeRecord, is_permissive, make_doc_index, split_doc_index
+from codesieve.core.records import CodeRecord, is_permissive, make_doc_index, split_doc_index
 
 
 def test_doc_index_round_trip() -> None:
