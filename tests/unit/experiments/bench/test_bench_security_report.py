@@ -59,7 +59,7 @@ def test_html_report_is_self_contained_with_a_per_cwe_chart() -> None:
     page = render_html({**summarize(rows, {"suite": "cyberseceval-instruct"}), "detector": "test"})
     assert page.startswith("<!doctype html>") and page.count("<svg") == 1
     # no script, no external fetch: the chart is inline SVG and a rule id cannot inject markup
-    assert "<script" not in page and "<link" not in page and "src=" not in page and "href=\"http" not in page
+    assert "<script" not in page and "<link" not in page and "src=" not in page and 'href="http' not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "CWE-79 (n=2)" in page and "CWE-502 (n=1)" in page  # one bar per CWE, labelled with its size
     assert "50.0% [9.4, 90.5]" in page  # Wilson 95% of 1/2 in the tables
