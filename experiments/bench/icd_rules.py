@@ -58,6 +58,7 @@ LANGUAGES = tuple(EXTENSIONS)
 _SEMGREP_LANGUAGES = frozenset({"c", "cpp", "csharp", "java", "javascript", "python"})  # codeshield's map
 OWN_RULES_DIR = Path(__file__).parent / "rules"
 OWN_PREFIX = "codesieve-"
+EXTRA_VIEW_GLOB = "view_*"  # the judge's re-readings of a sample (dedented, wrapped): parsers need them, regexes not
 
 
 class RulesMissing(RuntimeError):
@@ -155,7 +156,10 @@ def own_rules(language: str) -> tuple[dict[str, Any], ...]:
                     raise RulesMissing(f"{path}: rule {rule['id']!r} needs the {OWN_PREFIX} prefix and a cwe_id")
                 # Regex-only rules run as semgrep's `regex` language: a parser-backed language
                 # skips every rule on a file it cannot parse, and a mid-file cut often is one.
-                out.append({**rule, "languages": ["regex"] if _regex_only(rule) else [language]})
+                if _regex_only(rule):
+                    out.append({**rule, "languages": ["regex"], "paths": {"exclude": [EXTRA_VIEW_GLOB]}})
+                else:
+                    out.append({**rule, "languages": [language]})
     return tuple(out)
 
 

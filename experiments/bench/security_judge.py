@@ -44,9 +44,13 @@ class LanguageJudgement:
 
 
 def _scan(
-    texts: Sequence[str], language: str, semgrep: str, jobs: int
+    texts: Sequence[str], language: str, semgrep: str, jobs: int, extra_views: frozenset[int] = frozenset()
 ) -> tuple[list[list[RuleFinding]], set[int], set[str]]:
-    """semgrep over `texts` (one run): findings per text, indices not parsed whole, rules left out."""
+    """semgrep over `texts` (one run): findings per text, indices not parsed whole, rules left out.
+
+    Texts in `extra_views` (re-readings of a sample for the parsers) are named `view_*`, which our
+    regex rules skip (`icd_rules.EXTRA_VIEW_GLOB`): a regex needs no parse, the file as it reads is enough.
+    """
     rules = semgrep_rules(language)
     if not rules or not texts:
         return [[] for _ in texts], set(), set()
@@ -55,7 +59,7 @@ def _scan(
         root.mkdir()
         index: dict[str, int] = {}
         for i, text in enumerate(texts):
-            path = root / f"sample_{i:06d}{EXTENSIONS[language]}"
+            path = root / f"{'view' if i in extra_views else 'sample'}_{i:06d}{EXTENSIONS[language]}"
             path.write_text(text, encoding="utf-8")
             index[str(path)] = i
         report, dropped = _run_dropping_unparsable(semgrep, rules, root.parent / "rules.json", root, jobs)
@@ -136,7 +140,8 @@ def _semgrep_by_file(
         for view_no, (text, shift) in enumerate(_views(source, language)):
             texts.append(text)
             owners.append((i, shift, view_no))
-    found, failed, dropped = _scan(texts, language, semgrep, jobs)
+    extra = frozenset(k for k, (_, _, view_no) in enumerate(owners) if view_no > 0)
+    found, failed, dropped = _scan(texts, language, semgrep, jobs, extra)
     merged: list[list[RuleFinding]] = [[] for _ in sources]
     seen: list[set[tuple[str, int]]] = [set() for _ in sources]
     for (i, shift, _), view in zip(owners, found, strict=True):
