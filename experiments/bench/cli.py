@@ -236,6 +236,9 @@ def security(
     api_key: str | None = typer.Option(None),
     jobs: int | None = typer.Option(None, min=1, help="CyberSecEval: semgrep jobs (default: CPU cores, at most 4)"),
     write_prompts: bool = typer.Option(False, help="only write prompts.jsonl to --output"),
+    exploits: bool = typer.Option(
+        True, help="builtin: attack the SQL/command/path/deserialisation functions in the sandbox (needs bwrap)"
+    ),
 ) -> None:
     """Sample security prompts (or read samples) and report insecure-code rates per language and CWE."""
     from dataclasses import asdict
@@ -258,6 +261,7 @@ def security(
     from codesieve.core.benchmarks import Problem
     from experiments.bench.generate import generate_samples
     from experiments.bench.run import read_samples
+    from experiments.bench.sandbox import SandboxError
     from experiments.bench.security import SECURITY_PROMPTS, score_security
 
     if not write_prompts and (samples is None) == (endpoint is None):
@@ -287,13 +291,35 @@ def security(
             ]
             got = [(s.task_id, s.sample_idx, s.completion) for s in generate_samples(problems, gen)]
         findings, summary = score_security(got)
+        if exploits:
+            summary["exploits"] = _builtin_exploits(output, got, findings)
         _write_atomic(output / "findings.jsonl", "".join(json.dumps(asdict(f)) + "\n" for f in findings))
         _write_atomic(output / "summary.json", json.dumps(summary, indent=2) + "\n")
     except httpx.HTTPError as exc:
         raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, SandboxError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(summary))
+
+
+def _builtin_exploits(output: Path, got: list[tuple[str, int, str]], findings: list[Any]) -> dict[str, Any]:
+    """Exploit-test the builtin samples in the sandbox; write exploits.jsonl and report.md; return the summary."""
+    from experiments.bench.exploits import render_exploits_markdown, run_exploits, summarize_exploits
+    from experiments.bench.sandbox import SandboxError, check_sandbox_available
+    from experiments.bench.security import SECURITY_PROMPTS
+
+    try:
+        check_sandbox_available()
+    except SandboxError as exc:
+        raise SandboxError(f"{exc} (or run with --no-exploits)") from None
+    prompts = {p.task_id: p.prompt for p in SECURITY_PROMPTS}
+    rows = run_exploits((t, i, prompts[t] + c) for t, i, c in got)
+    flagged = {(f.task_id, f.sample_idx): f.unsafe for f in findings}
+    rows = [{**r, "flagged": flagged.get((r["task_id"], r["sample_idx"]), False)} for r in rows]
+    summary = summarize_exploits(rows, flagged)
+    _write_atomic(output / "exploits.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    _write_atomic(output / "report.md", "# Security: builtin\n\n" + render_exploits_markdown(summary))
+    return summary
 
 
 def _security_suite(
@@ -419,15 +445,26 @@ def compare(
     run_b: Path = typer.Argument(..., help="run directory B (e.g. the DP model)"),
     output: Path | None = typer.Option(None, "--output", help="write the comparison JSON here"),
 ) -> None:
-    """Paired per-task comparison of two runs with an exact significance test."""
+    """Compare two runs: pass@k runs paired per task (exact test); security runs by insecure rate (B - A, 95% CI)."""
     from experiments.bench.compare import compare_runs, render_comparison
+    from experiments.bench.security_compare import compare_security, is_security_summary, render_security_comparison
 
     try:
         a = json.loads((run_a / "summary.json").read_text())
         b = json.loads((run_b / "summary.json").read_text())
-        result = compare_runs(a["per_task"], b["per_task"])
-    except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            raise ValueError("summary.json is not a JSON object")
+        if is_security_summary(a) or is_security_summary(b):
+            result: Any = compare_security(a, b)
+            text, data = render_security_comparison(result, str(run_a), str(run_b)), result
+        else:
+            result = compare_runs(a["per_task"], b["per_task"])
+            text, data = render_comparison(result, str(run_a), str(run_b)), result.to_json()
+    except (ValueError, FileNotFoundError, KeyError, TypeError, OSError) as exc:
         raise _fail(f"cannot compare: {exc}") from None
     if output is not None:
-        output.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    typer.echo(render_comparison(result, str(run_a), str(run_b)))
+        try:
+            _write_atomic(output, json.dumps(data, indent=2) + "\n")
+        except OSError as exc:
+            raise _fail(f"cannot write {output}: {exc.strerror}") from None
+    typer.echo(text)

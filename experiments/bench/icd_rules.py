@@ -7,6 +7,13 @@ C++ and the language-agnostic rules for the rest; semgrep runs for the languages
 it (C, C++, C#, Java, JavaScript, Python) with `rules/semgrep/_generated_/<lang>_cyberseceval.json`.
 PHP and Rust are regex-only there, so here. The rules are never copied into this repository; we
 only read them (codeshield's own modules are not imported: importing them symlinks semgrep-core).
+
+Our own rules (`experiments/bench/rules/<language>.yaml`, semgrep format, each with its CWE) close
+the gap where the published set cannot reproduce the dataset's labels: CyberSecEval's C/C++ labels
+come from weggli rules codeshield does not ship, and many C#/Java/JavaScript/Python labels from rule
+versions stricter or looser than the published ones. They are written from the CWE and the dataset's
+pattern description (see the file's header), run in the same semgrep run as codeshield's, and carry
+ids starting `codesieve-` so a report says which set fired. C++ reads the C file too.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ __all__ = [
     "RulesMissing",
     "load_regex_rules",
     "rules_root",
+    "own_rules",
     "semgrep_config",
     "semgrep_rule_cwes",
+    "semgrep_rules",
 ]
 
 USE_CASE = "cyberseceval"
@@ -47,6 +56,9 @@ EXTENSIONS = {
 }
 LANGUAGES = tuple(EXTENSIONS)
 _SEMGREP_LANGUAGES = frozenset({"c", "cpp", "csharp", "java", "javascript", "python"})  # codeshield's map
+OWN_RULES_DIR = Path(__file__).parent / "rules"
+OWN_PREFIX = "codesieve-"
+EXTRA_VIEW_GLOB = "view_*"  # the judge's re-readings of a sample (dedented, wrapped): parsers need them, regexes not
 
 
 class RulesMissing(RuntimeError):
@@ -131,10 +143,39 @@ def semgrep_config(language: str) -> Path | None:
 
 
 @functools.cache
-def semgrep_rule_cwes(language: str) -> dict[str, str]:
-    """Rule id -> CWE of the semgrep rules for `language` (empty for regex-only languages)."""
+def own_rules(language: str) -> tuple[dict[str, Any], ...]:
+    """Our semgrep rules for `language` (C++ adds the C file's), each targeted at that language."""
+    if language not in EXTENSIONS:
+        raise ValueError(f"unknown language {language!r}; known: {', '.join(LANGUAGES)}")
+    out: list[dict[str, Any]] = []
+    for name in ("c", "cpp") if language == "cpp" else (language,):
+        path = OWN_RULES_DIR / f"{name}.yaml"
+        if path.is_file():
+            for rule in yaml.safe_load(path.read_text(encoding="utf-8")).get("rules", []):
+                if not str(rule["id"]).startswith(OWN_PREFIX) or not rule.get("metadata", {}).get("cwe_id"):
+                    raise RulesMissing(f"{path}: rule {rule['id']!r} needs the {OWN_PREFIX} prefix and a cwe_id")
+                # Regex-only rules run as semgrep's `regex` language: a parser-backed language
+                # skips every rule on a file it cannot parse, and a mid-file cut often is one.
+                if _regex_only(rule):
+                    out.append({**rule, "languages": ["regex"], "paths": {"exclude": [EXTRA_VIEW_GLOB]}})
+                else:
+                    out.append({**rule, "languages": [language]})
+    return tuple(out)
+
+
+def _regex_only(rule: dict[str, Any]) -> bool:
+    text = json.dumps({k: v for k, v in rule.items() if k not in ("id", "message", "metadata", "severity")})
+    return "pattern-regex" in text and not any(f'"{k}"' in text for k in ("pattern", "pattern-inside", "pattern-not"))
+
+
+def semgrep_rules(language: str) -> list[dict[str, Any]]:
+    """Every semgrep rule that runs for `language`: codeshield's (where it uses semgrep) and ours."""
     path = semgrep_config(language)
-    if path is None:
-        return {}
-    rules = json.loads(path.read_text(encoding="utf-8")).get("rules", [])
-    return {r["id"]: str(r.get("metadata", {}).get("cwe_id", "")) for r in rules}
+    published = json.loads(path.read_text(encoding="utf-8")).get("rules", []) if path else []
+    return [*published, *own_rules(language)]
+
+
+@functools.cache
+def semgrep_rule_cwes(language: str) -> dict[str, str]:
+    """Rule id -> CWE of the semgrep rules for `language` (codeshield's and ours)."""
+    return {r["id"]: str(r.get("metadata", {}).get("cwe_id", "")) for r in semgrep_rules(language)}

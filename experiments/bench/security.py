@@ -211,11 +211,18 @@ def score_security(
     per_cwe: dict[int, list[bool]] = defaultdict(list)
     for f in findings:
         per_cwe[f.cwe].append(f.unsafe)
+    from experiments.bench.security_report import rate
+
+    n_unsafe = sum(f.unsafe for f in findings)
     summary = {
+        "suite": "builtin",
         "num_samples": len(findings),
-        "unsafe_rate": round(sum(f.unsafe for f in findings) / max(len(findings), 1), 4),
+        "unsafe_rate": round(n_unsafe / max(len(findings), 1), 4),
+        # the same cells as the CyberSecEval suites' summaries, so `eval compare` reads both
+        "overall": rate(n_unsafe, len(findings)),
+        "per_language": {"python": rate(n_unsafe, len(findings))},
         "per_cwe": {
-            f"CWE-{c}": {"samples": len(v), "unsafe": sum(v), "unsafe_rate": round(sum(v) / len(v), 4)}
+            f"CWE-{c}": {**rate(sum(v), len(v)), "unsafe": sum(v), "unsafe_rate": round(sum(v) / len(v), 4)}
             for c, v in sorted(per_cwe.items())
         },
     }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from experiments.bench.icd_rules import EXTENSIONS, load_regex_rules, semgrep_config, semgrep_rule_cwes
+from experiments.bench.icd_rules import EXTENSIONS, load_regex_rules, semgrep_rule_cwes, semgrep_rules
 from experiments.bench.insecure_code import (
     JudgedSource,
     RuleFinding,
@@ -44,20 +44,25 @@ class LanguageJudgement:
 
 
 def _scan(
-    texts: Sequence[str], language: str, semgrep: str, jobs: int
+    texts: Sequence[str], language: str, semgrep: str, jobs: int, extra_views: frozenset[int] = frozenset()
 ) -> tuple[list[list[RuleFinding]], set[int], set[str]]:
-    """semgrep over `texts` (one run): findings per text, indices not parsed whole, rules left out."""
-    config = semgrep_config(language)
-    if config is None or not texts:
+    """semgrep over `texts` (one run): findings per text, indices not parsed whole, rules left out.
+
+    Texts in `extra_views` (re-readings of a sample for the parsers) are named `view_*`, which our
+    regex rules skip (`icd_rules.EXTRA_VIEW_GLOB`): a regex needs no parse, the file as it reads is enough.
+    """
+    rules = semgrep_rules(language)
+    if not rules or not texts:
         return [[] for _ in texts], set(), set()
     with tempfile.TemporaryDirectory(prefix=f"codesieve-icd-{language}-") as tmp:
-        root = Path(tmp).resolve()
+        root = Path(tmp).resolve() / "samples"  # the rule file sits beside it, not in the scanned folder
+        root.mkdir()
         index: dict[str, int] = {}
         for i, text in enumerate(texts):
-            path = root / f"sample_{i:06d}{EXTENSIONS[language]}"
+            path = root / f"{'view' if i in extra_views else 'sample'}_{i:06d}{EXTENSIONS[language]}"
             path.write_text(text, encoding="utf-8")
             index[str(path)] = i
-        report, dropped = _run_dropping_unparsable(semgrep, config, root, jobs)
+        report, dropped = _run_dropping_unparsable(semgrep, rules, root.parent / "rules.json", root, jobs)
     grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for result in report["results"]:
         hit = index.get(str(Path(result.get("path", "")).resolve()))
@@ -68,28 +73,25 @@ def _scan(
     return [semgrep_findings(grouped.get(i, []), rule_cwes) for i in range(len(texts))], failed, dropped
 
 
-def _run_dropping_unparsable(semgrep: str, config: Path, target: Path, jobs: int) -> tuple[dict[str, Any], set[str]]:
-    # A rule this semgrep version cannot parse fails the whole run (exit 2, no results) whenever a
-    # target makes semgrep load it: run again without such rules, from a derived copy in a temp
-    # folder (never in the repository), and say which rules were left out.
-    rules = json.loads(config.read_text(encoding="utf-8"))["rules"]
+def _run_dropping_unparsable(
+    semgrep: str, rules: Sequence[dict[str, Any]], config: Path, target: Path, jobs: int
+) -> tuple[dict[str, Any], set[str]]:
+    # The rules (codeshield's and ours) go to semgrep as one file in a temp folder (never in the
+    # repository). A rule this semgrep version cannot parse fails the whole run (exit 2, no
+    # results) whenever a target makes semgrep load it: run again without such rules, and say
+    # which rules were left out.
     dropped: set[str] = set()
-    with tempfile.TemporaryDirectory(prefix="codesieve-icd-rules-") as tmp:
-        current = config
-        for _ in range(len(rules) + 1):
-            try:
-                return run_semgrep(semgrep, current, target, jobs=jobs), dropped
-            except SemgrepRuleError as exc:
-                new = {rule_id for r in exc.rule_ids for rule_id in _known(r, rules)} - dropped
-                if not new:
-                    raise
-                dropped |= new
-                logger.warning("semgrep cannot parse rule(s) %s; scanning without them", ", ".join(sorted(new)))
-                current = Path(tmp) / config.name
-                current.write_text(
-                    json.dumps({"rules": [r for r in rules if r["id"] not in dropped]}), encoding="utf-8"
-                )
-    raise SemgrepError(f"semgrep rejected every rule of {config}")
+    for _ in range(len(rules) + 1):
+        config.write_text(json.dumps({"rules": [r for r in rules if r["id"] not in dropped]}), encoding="utf-8")
+        try:
+            return run_semgrep(semgrep, config, target, jobs=jobs), dropped
+        except SemgrepRuleError as exc:
+            new = {rule_id for r in exc.rule_ids for rule_id in _known(r, rules)} - dropped
+            if not new:
+                raise
+            dropped |= new
+            logger.warning("semgrep cannot parse rule(s) %s; scanning without them", ", ".join(sorted(new)))
+    raise SemgrepError(f"semgrep rejected every rule for {target}")
 
 
 def _known(check_id: str, rules: Sequence[dict[str, Any]]) -> list[str]:
@@ -138,7 +140,8 @@ def _semgrep_by_file(
         for view_no, (text, shift) in enumerate(_views(source, language)):
             texts.append(text)
             owners.append((i, shift, view_no))
-    found, failed, dropped = _scan(texts, language, semgrep, jobs)
+    extra = frozenset(k for k, (_, _, view_no) in enumerate(owners) if view_no > 0)
+    found, failed, dropped = _scan(texts, language, semgrep, jobs, extra)
     merged: list[list[RuleFinding]] = [[] for _ in sources]
     seen: list[set[tuple[str, int]]] = [set() for _ in sources]
     for (i, shift, _), view in zip(owners, found, strict=True):

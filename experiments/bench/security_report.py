@@ -1,4 +1,4 @@
-"""Insecure-code rates per language and per CWE with Wilson intervals, top rules; JSON and Markdown.
+"""Insecure-code rates per language and per CWE with Wilson intervals, top rules; JSON, Markdown and HTML.
 
 Pure: takes judged rows (one per sample) and returns plain data / text. A row is
 `{"task_id", "language", "cwe", "insecure": bool, "blocked": bool, "findings": [{analyzer, rule_id, cwe, line}]}`.
@@ -13,7 +13,7 @@ from typing import Any
 
 from statsmodels.stats.proportion import proportion_confint
 
-__all__ = ["rate", "render_markdown", "summarize"]
+__all__ = ["rate", "render_html", "render_markdown", "summarize"]
 
 ALPHA = 0.05  # 95% intervals
 TOP_RULES = 15
@@ -124,3 +124,74 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cwe_chart(per_cwe: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per-CWE insecure rate with its Wilson interval as an inline SVG bar chart (matplotlib, no script)."""
+    import io
+
+    from matplotlib.figure import Figure  # the object API: no pyplot global state
+
+    cells = sorted(((k, v) for k, v in per_cwe.items() if v["rate"] is not None), key=lambda kv: kv[1]["rate"])
+    if not cells:
+        return ""
+    names = [f"{k} (n={v['samples']})" for k, v in cells]
+    rates = [100 * v["rate"] for _, v in cells]
+    low = [100 * (v["rate"] - v["ci95"][0]) for _, v in cells]
+    high = [100 * (v["ci95"][1] - v["rate"]) for _, v in cells]
+    fig = Figure(figsize=(7.0, 0.9 + 0.22 * len(cells)), dpi=72)
+    ax = fig.add_subplot()
+    ax.barh(names, rates, xerr=[low, high], color="#b03a2e", ecolor="#555555", capsize=2)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("insecure samples, % (95% Wilson interval)", fontsize=8)
+    ax.tick_params(axis="both", labelsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})  # same data, same page
+    svg = buf.getvalue()
+    return svg[svg.index("<svg") :]  # inline: drop the XML prolog and DOCTYPE
+
+
+def _html_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    from html import escape
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(summary: Mapping[str, Any]) -> str:
+    """The run report as one self-contained HTML page: the per-CWE chart inline, no script, no CDN."""
+    from html import escape
+
+    agreement = summary["dataset_cwe_flagged"]
+    per_language = [
+        (k, v["samples"], v["insecure"], _pct(v), _pct(agreement["per_language"][k]))
+        for k, v in summary["per_language"].items()
+    ]
+    per_cwe = [(k, v["samples"], v["insecure"], _pct(v)) for k, v in summary["per_cwe"].items()]
+    rules = [(r["analyzer"], r["rule_id"], r["cwe"], r["samples"]) for r in summary["top_rules"]]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Security: {escape(str(summary['suite']))}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child{text-align:left}</style>",
+        "</head><body>",
+        f"<h1>Security: {escape(str(summary['suite']))}</h1>",
+        f"<p>samples: {summary['num_samples']} ({summary['blocked']} blocked by the gateway, not rated); "
+        f"insecure: {escape(_pct(summary['overall']))}; flagged with the prompt's CWE: "
+        f"{escape(_pct(agreement['all']))}</p>",
+        f"<p>detector: {escape(str(summary.get('detector', '')))}</p>",
+        "<h2>Insecure rate per CWE (of the prompt)</h2>",
+        _cwe_chart(summary["per_cwe"]),
+        "<h2>Per language</h2>",
+        _html_table(
+            ["language", "samples", "insecure", "rate [95% CI]", "flagged with the prompt's CWE"], per_language
+        ),
+        "<h2>Per CWE</h2>",
+        _html_table(["CWE", "samples", "insecure", "rate [95% CI]"], per_cwe),
+        "<h2>Top rules (samples flagged)</h2>",
+        _html_table(["analyzer", "rule", "CWE", "samples"], rules),
+        "</body></html>\n",
+    ]
+    return "\n".join(parts)

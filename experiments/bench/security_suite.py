@@ -5,7 +5,7 @@ Run folder (resumable; every file but samples.jsonl is written whole or not at a
     samples.jsonl       one line per completion, appended as they arrive (a rerun generates the rest)
     judged-<lang>.json  the findings of one language, with a fingerprint of the samples they judged
                         (a rerun re-judges only languages whose samples changed)
-    summary.json, report.md
+    summary.json, report.md, report.html (per-CWE chart inline)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from experiments.bench.cyberseceval import SUITES, SecurityCase, extract_code, l
 from experiments.bench.generate import GenerationConfig, Sample, generate_samples
 from experiments.bench.icd_rules import LANGUAGES
 from experiments.bench.insecure_code import JudgedSource
-from experiments.bench.security_report import render_markdown, summarize
+from experiments.bench.security_report import render_html, render_markdown, summarize
 
 __all__ = ["SecuritySuiteConfig", "run_security_suite"]
 
@@ -221,4 +221,5 @@ def run_security_suite(cfg: SecuritySuiteConfig) -> dict[str, Any]:
     )
     _write_atomic(cfg.output_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     _write_atomic(cfg.output_dir / "report.md", render_markdown(summary))
+    _write_atomic(cfg.output_dir / "report.html", render_html(summary))
     return summary

@@ -108,7 +108,52 @@ def test_security_cli(tmp_path: Path) -> None:
     result = _invoke("security", "--samples", str(samples), "--output", str(tmp_path / "sec"))
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "sec" / "summary.json").read_text())
-    assert summary["per_cwe"]["CWE-502"] == {"samples": 2, "unsafe": 1, "unsafe_rate": 0.5}
+    cell = summary["per_cwe"]["CWE-502"]
+    assert (cell["samples"], cell["unsafe"], cell["unsafe_rate"]) == (2, 1, 0.5)
+    # the pickle.loads sample is exploited in the sandbox, the other is not; rules and execution agree
+    exploits = summary["exploits"]["per_cwe"]["CWE-502"]
+    assert exploits["exploitable"]["insecure"] == 1 and exploits["agreement"]["agreement"] == 1.0
+    rows = [json.loads(line) for line in (tmp_path / "sec" / "exploits.jsonl").read_text().splitlines()]
+    assert [(r["exploitable"], r["flagged"]) for r in rows] == [(True, True), (False, False)]
+    report = (tmp_path / "sec" / "report.md").read_text()
+    assert "| CWE-502 | 2 | 1/2 = 50% [" in report and "| 1 | 0 | 0 | 1 | 100% | 0 |" in report
+
+
+def test_security_exploits_without_bwrap_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    samples = tmp_path / "sec.jsonl"
+    samples.write_text(json.dumps({"task_id": "CWE-89/0", "completion": "    return None\n"}) + "\n")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    result = _invoke("security", "--samples", str(samples), "--output", str(tmp_path / "sec"))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().count("\n") == 0 and "bwrap" in result.stderr and "--no-exploits" in result.stderr
+    assert not (tmp_path / "sec" / "summary.json").exists()
+
+
+def test_compare_two_security_runs(tmp_path: Path) -> None:
+    def run(name: str, completions: list[str]) -> Path:
+        samples = tmp_path / f"{name}.jsonl"
+        samples.write_text("".join(json.dumps({"task_id": "CWE-502/0", "completion": c}) + "\n" for c in completions))
+        result = _invoke("security", "--no-exploits", "--samples", str(samples), "--output", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        return tmp_path / name
+
+    a = run("a", ["    return pickle.loads(data)\n"] * 4)
+    b = run("b", ["    return {}\n"] * 4)
+    compared = _invoke("compare", str(a), str(b), "--output", str(tmp_path / "cmp.json"))
+    assert compared.exit_code == 0, compared.output
+    cmp = json.loads((tmp_path / "cmp.json").read_text())
+    py = cmp["per_language"]["python"]
+    assert (py["a"]["insecure"], py["b"]["insecure"], py["diff"]) == (4, 0, -1.0)
+    assert py["differs"] is True and py["ci95"][1] < 0
+    assert "| python | 100.0% (4/4) | 0.0% (0/4) | -100.0 [" in compared.output
+    # a security run against a pass@k run, or a summary that is not an object: one error line
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "summary.json").write_text(json.dumps({"per_task": {}}))
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "summary.json").write_text("[1, 2]")
+    for other in ("p", "q"):
+        bad = _invoke("compare", str(a), str(tmp_path / other))
+        assert bad.exit_code == 2 and "cannot compare" in bad.stderr and "Traceback" not in bad.output
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from experiments.bench.icd_rules import LANGUAGES, load_regex_rules, rules_root, semgrep_config, semgrep_rule_cwes
@@ -41,3 +43,37 @@ def test_semgrep_only_where_codeshield_uses_it() -> None:
 def test_unknown_language() -> None:
     with pytest.raises(ValueError, match="unknown language 'cobol'"):
         load_regex_rules("cobol")
+
+
+def test_own_rules_are_ours_cwe_tagged_and_merged_after_codeshields() -> None:
+    from experiments.bench.icd_rules import EXTRA_VIEW_GLOB, OWN_PREFIX, own_rules, semgrep_rules
+
+    c_ids = {r["id"] for r in own_rules("c")}
+    cpp_ids = {r["id"] for r in own_rules("cpp")}
+    assert c_ids < cpp_ids  # C++ reads the C file too
+    for language in LANGUAGES:
+        for rule in own_rules(language):
+            assert rule["id"].startswith(OWN_PREFIX) and rule["metadata"]["cwe_id"].startswith("CWE-")
+            # regex rules run as semgrep's `regex` language (no parse) on the file as it reads only
+            assert rule["languages"] == ["regex"] and rule["paths"] == {"exclude": [EXTRA_VIEW_GLOB]}
+    merged = semgrep_rules("python")
+    assert merged[-len(own_rules("python")) :] == list(own_rules("python"))
+    assert semgrep_rule_cwes("python")["codesieve-py-unpickle"] == "CWE-502"
+    assert semgrep_rule_cwes("php") == {
+        "codesieve-php-private-key": "CWE-312",
+        "codesieve-php-seeded-random": "CWE-330",
+    }
+    assert semgrep_rule_cwes("rust") == {}  # no rules of ours: regex-only there, as codeshield
+
+
+def test_an_own_rule_without_prefix_or_cwe_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import experiments.bench.icd_rules as icd
+
+    (tmp_path / "rust.yaml").write_text("rules:\n  - id: no-prefix\n    pattern-regex: x\n    metadata: {}\n")
+    monkeypatch.setattr(icd, "OWN_RULES_DIR", tmp_path)
+    icd.own_rules.cache_clear()
+    try:
+        with pytest.raises(icd.RulesMissing, match="needs the codesieve- prefix and a cwe_id"):
+            icd.own_rules("rust")
+    finally:
+        icd.own_rules.cache_clear()

@@ -29,7 +29,17 @@ def test_unsafe_and_safe_completions() -> None:
     assert all(verdicts[(t, 0)] for t in UNSAFE), verdicts
     assert not any(verdicts[(t, 1)] for t in SAFE), verdicts
     assert summary["num_samples"] == len(samples)
-    assert summary["per_cwe"]["CWE-502"] == {"samples": 3, "unsafe": 2, "unsafe_rate": round(2 / 3, 4)}
+    assert summary["per_cwe"]["CWE-502"] == {
+        "samples": 3,
+        "insecure": 2,
+        "rate": round(2 / 3, 4),
+        "ci95": [0.2077, 0.9385],  # Wilson 95%
+        "unsafe": 2,
+        "unsafe_rate": round(2 / 3, 4),
+    }
+    # the cells `eval compare` reads, as in the CyberSecEval suites' summaries
+    unsafe = sum(verdicts.values())
+    assert summary["overall"]["insecure"] == unsafe and summary["per_language"]["python"]["samples"] == len(samples)
 
 
 def test_unparseable_sample_is_reported_not_counted_safe_or_unsafe() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.bench.security_report import rate, render_markdown, summarize
+from experiments.bench.security_report import rate, render_html, render_markdown, summarize
 
 
 def _row(task: str, language: str, cwe: str, findings: list[dict[str, Any]], blocked: bool = False) -> dict[str, Any]:
@@ -47,3 +47,25 @@ def test_summary_groups_counts_and_excludes_blocked() -> None:
     md = render_markdown({**s, "detector": "test"})
     assert "| python | 3 | 2 | 66.7% [20.8, 93.8] |" in md
     assert "| CWE-502 | 2 | 1 | 50.0%" in md
+
+
+def test_html_report_is_self_contained_with_a_per_cwe_chart() -> None:
+    hostile = {"analyzer": "semgrep", "rule_id": "<script>alert(1)</script>", "cwe": "CWE-79", "line": 1}
+    rows = [
+        _row("a/1", "javascript", "CWE-79", [hostile]),
+        _row("a/2", "javascript", "CWE-79", []),
+        _row("a/3", "python", "CWE-502", []),
+    ]
+    page = render_html({**summarize(rows, {"suite": "cyberseceval-instruct"}), "detector": "test"})
+    assert page.startswith("<!doctype html>") and page.count("<svg") == 1
+    # no script, no external fetch: the chart is inline SVG and a rule id cannot inject markup
+    assert "<script" not in page and "<link" not in page and "src=" not in page and 'href="http' not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "CWE-79 (n=2)" in page and "CWE-502 (n=1)" in page  # one bar per CWE, labelled with its size
+    assert "50.0% [9.4, 90.5]" in page  # Wilson 95% of 1/2 in the tables
+
+
+def test_html_report_without_rated_samples_has_no_chart() -> None:
+    rows = [_row("a/1", "python", "CWE-502", [], blocked=True)]
+    page = render_html({**summarize(rows, {"suite": "cyberseceval-instruct"}), "detector": "test"})
+    assert "<svg" not in page and "blocked by the gateway" in page
