@@ -1,4 +1,4 @@
-"""`codesieve eval ...`: run, security, contamination and compare; parse options, call, write outputs."""
+"""`codesieve eval ...`: run, security, contamination, compare, repo, data; parse options, call, write outputs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from experiments.bench.data_cli import data_app
+from experiments.bench.repo_cli import repo_app
 
 __all__ = ["eval_app"]
 
@@ -20,6 +21,7 @@ eval_app = typer.Typer(
     help="Offline benchmarks: pass@k in a sandbox, security, contamination, comparison.", no_args_is_help=True
 )
 eval_app.add_typer(data_app, name="data")
+eval_app.add_typer(repo_app, name="repo")
 
 
 def _fail(message: str) -> typer.Exit:
