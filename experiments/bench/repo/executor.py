@@ -15,7 +15,9 @@ probe's report listing every requested test as passed, so exiting early (`os._ex
 from __future__ import annotations
 
 import json
+import os
 import site
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 from experiments.bench.harness import PYTHON_EXECUTABLE
 from experiments.bench.sandbox import SandboxConfig, run_sandboxed
 
-__all__ = ["ExecLimits", "TestRun", "default_env_paths", "run_tests"]
+__all__ = ["ExecLimits", "TestRun", "check_mountable", "default_env_paths", "run_tests"]
 
 _HERE = Path(__file__).parent
 _DRIVER = (_HERE / "_driver.py").read_bytes()
@@ -77,6 +79,22 @@ class TestRun:
 def default_env_paths() -> tuple[str, ...]:
     """This interpreter's site-packages: pytest and coverage are there (the sandbox runs /usr/bin/python3)."""
     return tuple(p for p in site.getsitepackages() if Path(p).is_dir())
+
+
+def check_mountable(path: Path) -> None:
+    """Raise ValueError when the sandbox (an unprivileged host uid when we are root) cannot read `path`.
+
+    bwrap mounts the repository and environment as that user, so every folder above them must be
+    enterable by others (a repository under /root, mode 0700, is not).
+    """
+    if os.geteuid() != 0:
+        return
+    for folder in [path, *path.parents]:
+        if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
+            raise ValueError(
+                f"{path}: the sandbox runs as an unprivileged user and cannot enter {folder} "
+                f"(mode {stat.S_IMODE(folder.stat().st_mode):o}); move the repository or chmod o+rx"
+            )
 
 
 def _sandbox_cfg(repo: Path, env_paths: Sequence[str], limits: ExecLimits) -> SandboxConfig:

@@ -31,7 +31,15 @@ from typing import Any
 from tqdm import tqdm
 
 from experiments.bench.repo.context import cross_file_context
-from experiments.bench.repo.executor import EXIT_FAILED, EXIT_NONE_COLLECTED, EXIT_OK, ExecLimits, TestRun, run_tests
+from experiments.bench.repo.executor import (
+    EXIT_FAILED,
+    EXIT_NONE_COLLECTED,
+    EXIT_OK,
+    ExecLimits,
+    TestRun,
+    check_mountable,
+    run_tests,
+)
 from experiments.bench.repo.functions import FunctionSpan, find_functions, split_at, stub_body
 from experiments.bench.repo.source import RepoError, is_test_file, repo_version, validate_repo
 from experiments.bench.repo.tasks import RepoTask, tasks_jsonl
@@ -115,19 +123,22 @@ class _Journal:
         self.entries[entry_id] = row
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[-limit:]
+
+
 def _baseline_error(run: TestRun, timeout_s: float) -> str | None:
     if run.status == "timeout":
         return f"the test command did not finish within {timeout_s:g} s at HEAD (a hanging test?)"
     if run.status != "ok":
-        return f"the test command could not run at HEAD ({run.status}): {run.tail.strip()[-300:]}"
+        return f"the test command could not run at HEAD ({run.status}): {_one_line(run.tail)}"
     if run.exit == EXIT_NONE_COLLECTED or not run.tests:
         return "no Python tests: the test command collected no tests"
     if run.exit == EXIT_FAILED:
         failed = [n for n, r in run.tests.items() if r.get("outcome") == "failed"]
-        return f"tests fail at HEAD: {len(failed)} failed, first {run.first_error()[:200]}"
+        return f"tests fail at HEAD: {len(failed)} failed, first {_one_line(run.first_error(), 200)}"
     if run.exit != EXIT_OK:
-        last = run.tail.strip().splitlines()[-1:] or [""]
-        return f"the test command failed at HEAD (pytest exit {run.exit}): {last[0][:200]}"
+        return f"the test command failed at HEAD (pytest exit {run.exit}): {_one_line(run.tail, 200)}"
     return None
 
 
@@ -142,7 +153,7 @@ def _baseline(cfg: MineConfig, cmd: TestCommand, journal: _Journal, limits: Exec
             if error is not None:
                 raise RepoError(error)
             if i == 1 and run.coverage is None:
-                raise RepoError(f"no coverage data from the test run: {run.tail.strip()[-300:]}")
+                raise RepoError(f"no coverage data from the test run: {_one_line(run.tail)}")
             entry = {"tests": run.tests, "coverage": run.coverage}
             journal.add(f"baseline-{i}", entry)
         runs.append(entry)
@@ -244,6 +255,8 @@ def mine_tasks(cfg: MineConfig) -> MineResult:
     """
     cmd = parse_test_cmd(cfg.test_cmd)
     files = validate_repo(cfg.repo)
+    for path in (cfg.repo, *map(Path, cfg.env_paths)):
+        check_mountable(path)
     version = repo_version(cfg.repo, files)
     journal = _Journal(cfg.output.with_name(cfg.output.name + ".journal"), cfg.key(version))
     limits = ExecLimits(timeout_s=cfg.suite_timeout_s)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from experiments.bench.generate import GenerationConfig, Sample
 from experiments.bench.harness import SampleVerdict
 from experiments.bench.problems import Benchmark, Problem
-from experiments.bench.repo.executor import ExecLimits, TestRun, run_tests
+from experiments.bench.repo.executor import ExecLimits, TestRun, check_mountable, run_tests
 from experiments.bench.repo.generate import generate_repo_samples
 from experiments.bench.repo.source import repo_version as current_version
 from experiments.bench.repo.source import validate_repo
@@ -201,6 +201,8 @@ def _render(summary: dict[str, Any]) -> str:
 def _check_repo(cfg: RepoRunConfig, tasks: list[RepoTask]) -> Path:
     repo = (cfg.repo or Path(tasks[0].repo)).resolve()
     files = validate_repo(repo)
+    for path in (repo, *map(Path, cfg.env_paths)):
+        check_mountable(path)
     now = current_version(repo, files)
     if now != tasks[0].repo_version:
         raise ValueError(
