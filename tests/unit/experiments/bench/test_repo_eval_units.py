@@ -147,24 +147,24 @@ def test_validate_repo_errors(tmp_path: Path) -> None:
 
 
 def _task(task_id: str, body: str, indent: str = "    ", **kw: object) -> RepoTask:
-    fields = dict(
-        task_id=task_id,
-        path="m.py",
-        qualname=task_id.split("::")[-1],
-        prefix=f"import os\n\n\ndef {task_id.split('::')[-1]}(x):\n",
-        suffix="",
-        canonical_solution=body,
-        indent=indent,
-        def_line=4,
-        body_start=5,
-        body_end=5,
-        context="",
-        oracle=("t.py::test",),
-        oracle_time_s=0.1,
-        repo="/r",
-        repo_version="sha256:1",
-        test_args=(),
-    )
+    fields = {
+        "task_id": task_id,
+        "path": "m.py",
+        "qualname": task_id.split("::")[-1],
+        "prefix": f"import os\n\n\ndef {task_id.split('::')[-1]}(x):\n",
+        "suffix": "",
+        "canonical_solution": body,
+        "indent": indent,
+        "def_line": 4,
+        "body_start": 5,
+        "body_end": 5,
+        "context": "",
+        "oracle": ("t.py::test",),
+        "oracle_time_s": 0.1,
+        "repo": "/r",
+        "repo_version": "sha256:1",
+        "test_args": (),
+    }
     fields.update(kw)
     return RepoTask(**fields)  # type: ignore[arg-type]
 
