@@ -122,6 +122,8 @@ def run(
     workers: int | None = typer.Option(None, min=1, help="parallel sandboxes (default: CPU cores)"),
     timeout: float | None = typer.Option(None, min=1.0, max=3600.0, help="seconds per sample (default 30 + 5x oracle)"),
     limit: int | None = typer.Option(None, min=1, help="only the first N tasks"),
+    prefix_chars: int = typer.Option(8000, min=1, help="generation: characters of context + prefix sent"),
+    suffix_chars: int = typer.Option(2000, min=0, help="generation: characters of suffix sent"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Generate (or read) completions, judge each with its task's oracle tests in the sandbox, write pass@k."""
@@ -129,6 +131,7 @@ def run(
 
     from codesieve.cli_io import OutputError, prepare_output_dir
     from experiments.bench.cli import _generation, _remove_if_unused
+    from experiments.bench.repo.generate import PromptWindow
     from experiments.bench.repo.run import RepoRunConfig, run_repo_eval
     from experiments.bench.run import EvalInterrupted
     from experiments.bench.sandbox import SandboxError
@@ -149,6 +152,7 @@ def run(
         workers=workers or os.cpu_count() or 1,
         timeout_s=timeout,
         limit=limit,
+        window=PromptWindow(prefix_chars, suffix_chars),
         progress=progress,
     )
     try:

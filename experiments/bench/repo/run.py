@@ -14,7 +14,7 @@ import logging
 import re
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from experiments.bench.generate import GenerationConfig, Sample
 from experiments.bench.harness import SampleVerdict
 from experiments.bench.problems import Benchmark, Problem
 from experiments.bench.repo.executor import ExecLimits, TestRun, check_mountable, run_tests
-from experiments.bench.repo.generate import generate_repo_samples
+from experiments.bench.repo.generate import PromptWindow, generate_repo_samples
 from experiments.bench.repo.source import repo_version as current_version
 from experiments.bench.repo.source import validate_repo
 from experiments.bench.repo.tasks import RepoTask, read_tasks
@@ -59,6 +59,7 @@ class RepoRunConfig:
     workers: int = 1
     timeout_s: float | None = None  # per sample; default 30 s + 5x the oracle's time at HEAD
     limit: int | None = None
+    window: PromptWindow = field(default_factory=PromptWindow)  # generation only
     progress: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -130,7 +131,7 @@ def _samples(cfg: RepoRunConfig, tasks: list[RepoTask], out_dir: Path) -> list[S
         for r in _read_jsonl_tolerant(path)
     ]
     done = {(s.task_id, s.sample_idx) for s in have}
-    for sample in generate_repo_samples(tasks, cfg.generation, done=done):
+    for sample in generate_repo_samples(tasks, cfg.generation, window=cfg.window, done=done):
         _append(path, [asdict(sample)])
         have.append(sample)
     return have
