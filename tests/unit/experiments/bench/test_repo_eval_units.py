@@ -212,3 +212,17 @@ def test_decontamination_loads_the_mined_functions(tmp_path: Path) -> None:
         load_repo_tasks(tmp_path / "plain.jsonl")
     with pytest.raises(ValueError, match="not found"):
         load_benchmarks(f"repo:{tmp_path / 'missing.jsonl'}")
+
+
+def test_prompt_window_keeps_whole_lines_near_the_cursor() -> None:
+    from experiments.bench.repo.generate import PromptWindow, prompt_and_suffix
+
+    task = _task(
+        "m.py::a", "    return x\n", context="# pkg/u.py\ndef u(): ...", suffix="\n\ndef b():\n    pass\n" * 50
+    )
+    prompt, suffix = prompt_and_suffix(task, PromptWindow())
+    assert prompt.startswith("# Signatures from other files") and prompt.endswith(task.prefix)
+    assert suffix == task.suffix
+    prompt, suffix = prompt_and_suffix(task, PromptWindow(prefix_chars=20, suffix_chars=25))
+    assert prompt == "\n\ndef a(x):\n" and suffix == "\n\ndef b():\n    pass\n"
+    assert len(prompt) <= 20 and len(suffix) <= 25
