@@ -224,5 +224,5 @@ def test_prompt_window_keeps_whole_lines_near_the_cursor() -> None:
     assert prompt.startswith("# Signatures from other files") and prompt.endswith(task.prefix)
     assert suffix == task.suffix
     prompt, suffix = prompt_and_suffix(task, PromptWindow(prefix_chars=20, suffix_chars=25))
-    assert prompt == "\n\ndef a(x):\n" and suffix == "\n\ndef b():\n    pass\n"
+    assert prompt == "\n\ndef a(x):\n" and suffix == "\n\ndef b():\n    pass\n\n\n"
     assert len(prompt) <= 20 and len(suffix) <= 25
