@@ -371,7 +371,7 @@ def _read_corpus(path: Path) -> Any:
 @eval_app.command("contamination")
 def contamination(
     corpus: Path = typer.Option(..., help="training corpus: JSONL records with text (or content)"),
-    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | JSONL path"),
+    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | JSONL path | repo:TASKS.jsonl"),
     output: Path = typer.Option(..., "--output", help="JSON report to write"),
     run_dir: Path | None = typer.Option(None, "--run", help="a run directory whose score to split"),
     threshold: float = typer.Option(0.5, help="containment share that makes a near match"),
@@ -390,7 +390,14 @@ def contamination(
         raise _fail("--threshold must be in (0, 1]")
     try:
         probe_output_file(output)
-        bench = load_benchmark(benchmark, data_dir=data_dir)
+        if benchmark.startswith("repo:"):  # an `eval repo mine` tasks file: the mined functions
+            from experiments.bench.problems import Benchmark
+            from experiments.bench.repo.tasks import as_problems, read_tasks
+
+            tasks = read_tasks(Path(benchmark.removeprefix("repo:")))
+            bench = Benchmark(benchmark, tasks[0].repo_version, benchmark, tuple(as_problems(tasks)))
+        else:
+            bench = load_benchmark(benchmark, data_dir=data_dir)
         findings = check_contamination(
             bench.problems, _read_corpus(corpus), ContaminationConfig(near_threshold=threshold)
         )

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from experiments.bench.problems import read_jsonl
+from experiments.bench.problems import Problem, read_jsonl
 
-__all__ = ["RepoTask", "read_tasks", "tasks_jsonl"]
+__all__ = ["RepoTask", "as_problems", "read_tasks", "tasks_jsonl"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,8 @@ def read_tasks(path: Path) -> list[RepoTask]:
     if len({t.task_id for t in tasks}) < len(tasks):
         raise ValueError(f"{path}: duplicate task ids")
     return tasks
+
+
+def as_problems(tasks: list[RepoTask]) -> list[Problem]:
+    """Tasks as benchmark problems whose text is the whole function (`eval contamination` looks for it)."""
+    return [Problem(t.task_id, t.function_source, "", t.qualname) for t in tasks]

@@ -13,7 +13,7 @@ from experiments.bench.repo.functions import find_functions, reindent, split_at,
 from experiments.bench.repo.generate import cut_body
 from experiments.bench.repo.references import reference_samples
 from experiments.bench.repo.source import RepoError, repo_version, validate_repo
-from experiments.bench.repo.tasks import RepoTask, read_tasks, tasks_jsonl
+from experiments.bench.repo.tasks import RepoTask, as_problems, read_tasks, tasks_jsonl
 from experiments.bench.repo.test_command import parse_test_cmd
 
 SOURCE = '''"""Module."""
@@ -207,6 +207,8 @@ def test_decontamination_loads_the_mined_functions(tmp_path: Path) -> None:
         ("repo:tasks", "m.py::a", "function", "def a(x):\n    return x\n")
     ]
     assert load_benchmarks(f"repo:{path}") == items
+    (problem,) = as_problems(read_tasks(path))  # what `eval contamination --benchmark repo:FILE` looks for
+    assert (problem.task_id, problem.prompt) == ("m.py::a", items[0].text)
     (tmp_path / "plain.jsonl").write_text('{"task_id": "x"}\n')
     with pytest.raises(ValueError, match="not a repository task"):
         load_repo_tasks(tmp_path / "plain.jsonl")
