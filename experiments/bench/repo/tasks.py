@@ -54,6 +54,9 @@ class RepoTask:
         if missing:
             raise ValueError(f"not a repository task (missing {', '.join(missing)})")
         data = {k: row[k] for k in names}
+        path = Path(str(data["path"]))
+        if path.is_absolute() or ".." in path.parts or path.suffix != ".py":
+            raise ValueError(f"task path {data['path']!r} is not a .py file inside the repository")
         data["oracle"] = tuple(str(x) for x in data["oracle"])
         data["test_args"] = tuple(str(x) for x in data["test_args"])
         return cls(**data)

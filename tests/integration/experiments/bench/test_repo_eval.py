@@ -263,3 +263,27 @@ def test_bad_inputs_one_error_line(workdir: Path, mined: tuple[Path, Path, list[
     err = _one_error_line(_invoke("run", "--tasks", str(samples), "--samples", str(samples),
                                   "--output", str(workdir / "run-bad")))  # fmt: skip
     assert "not a repository task" in err
+
+
+@pytest.mark.vllm
+def test_run_generates_through_the_gateway(
+    vllm_server: object, mined: tuple[Path, Path, list[dict]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from services import keyed_gateway
+
+    _, tasks_file, tasks = mined
+    out = tmp_path_factory.mktemp("repo-gen") / "run"
+    with keyed_gateway(tmp_path_factory.mktemp("gw-repo"), vllm_server.url) as (gw, key):  # type: ignore[attr-defined]
+        result = _invoke("run", "--tasks", str(tasks_file), "--endpoint", gw.url, "--api-key", key,
+                         "--model", vllm_server.model_name, "--limit", "3", "--max-tokens", "24",  # type: ignore[attr-defined]
+                         "--temperature", "0", "--prefix-chars", "600", "--suffix-chars", "150",
+                         "--output", str(out), "--workers", "2", "--no-progress")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert sorted(s["task_id"] for s in samples) == sorted(t["task_id"] for t in tasks[:3])
+    indent = {t["task_id"]: t["indent"] for t in tasks}
+    for s in samples:  # cut where the model left the body
+        assert all(line.startswith(indent[s["task_id"]]) for line in s["completion"].splitlines() if line.strip())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == vllm_server.model_name and summary["num_samples"] == 3  # type: ignore[attr-defined]
+    assert all(key not in p.read_text() for p in out.iterdir())  # the API key is never written

@@ -191,6 +191,8 @@ def test_tasks_file_round_trip_and_errors(tmp_path: Path) -> None:
         "missing fields": '{"task_id": "x"}\n',
         "two repos": tasks_jsonl([tasks[0], _task("m.py::b", "    pass\n", repo="/other")]),
         "duplicates": tasks_jsonl(tasks * 2),
+        "escaping path": tasks_jsonl([_task("m.py::a", "    pass\n", path="../../etc/passwd.py")]),
+        "absolute path": tasks_jsonl([_task("m.py::a", "    pass\n", path="/etc/x.py")]),
     }
     for name, text in bad.items():
         path.write_text(text)
