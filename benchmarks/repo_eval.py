@@ -180,7 +180,11 @@ def main() -> None:
     try:
         if args.tiny_model:
             gateway, procs = _start_gateway(tmp)
-        rows = [bench_project(PROJECTS[name], args, args.work_dir, cache, gateway) for name in args.projects.split(",")]
+        rows = []
+        for name in args.projects.split(","):
+            rows.append(bench_project(PROJECTS[name], args, args.work_dir, cache, gateway))
+            if args.json:  # row by row: a later project's failure keeps the figures measured so far
+                args.json.write_text(json.dumps(rows, indent=2) + "\n")
     finally:
         if procs:
             from services import stop_process_group

@@ -92,10 +92,13 @@ class _Candidate:
     path: str
     span: FunctionSpan
     tests: tuple[str, ...]  # covering stable tests, fastest first
+    unique_name: bool = True  # False: another function of the file has the same qualname
 
     @property
     def task_id(self) -> str:
-        return f"{self.path}::{self.span.qualname}"
+        # a property's getter and setter (or a conditional definition) share a qualname: add the line
+        at = "" if self.unique_name else f"@{self.span.def_line}"
+        return f"{self.path}::{self.span.qualname}{at}"
 
 
 class _Journal:
@@ -184,6 +187,7 @@ def _candidates(cfg: MineConfig, files: list[Path], stable: dict[str, float], co
             if node in usable:
                 for line in lines:
                     by_line.setdefault(line, set()).add(node)
+        names = Counter(span.qualname for span in spans)
         for span in spans:
             if not cfg.min_body_lines <= span.body_lines <= cfg.max_body_lines:
                 continue
@@ -192,7 +196,7 @@ def _candidates(cfg: MineConfig, files: list[Path], stable: dict[str, float], co
                 tests |= by_line.get(line, set())
             if tests:
                 ordered = tuple(sorted(tests, key=lambda n: (stable[n], n)))
-                out.append(_Candidate(str(rel), span, ordered))
+                out.append(_Candidate(str(rel), span, ordered, names[span.qualname] == 1))
     out.sort(key=lambda c: (c.task_id, c.span.body_start))
     random.Random(cfg.seed).shuffle(out)
     return out
