@@ -85,6 +85,7 @@ def test_mine_finds_every_tested_function_with_an_oracle(mined: tuple[Path, Path
     ids = {t["task_id"] for t in tasks}
     assert {"minicalc/numbers.py::gcd", "minicalc/text.py::Stack.pop", "minicalc/text.py::title_words"} <= ids
     assert not any("tests/" in i for i in ids)  # test code is never a task
+    assert len([i for i in ids if i.startswith("minicalc/text.py::Stack.limit@")]) == 2  # getter and setter
     by_id = {t["task_id"]: t for t in tasks}
     clamp = by_id["minicalc/numbers.py::clamp"]
     assert "tests/test_text.py::test_title_words" in clamp["oracle"]  # a caller's test is an oracle too
