@@ -73,13 +73,16 @@ def read_tasks(path: Path) -> list[RepoTask]:
         ValueError: not JSON, not tasks, empty, or tasks of several repositories.
     """
     tasks = []
-    for n, row in enumerate(read_jsonl(path), 1):
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}:{n}: not a repository task (not a JSON object)")
-        try:
-            tasks.append(RepoTask.from_json(row))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: {exc}") from None
+    try:
+        for n, row in enumerate(read_jsonl(path), 1):
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{n}: not a repository task (not a JSON object)")
+            try:
+                tasks.append(RepoTask.from_json(row))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a tasks file (not UTF-8 JSONL)") from None
     if not tasks:
         raise ValueError(f"{path}: no tasks")
     if len({(t.repo, t.repo_version) for t in tasks}) > 1:

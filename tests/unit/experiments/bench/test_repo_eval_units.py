@@ -199,6 +199,9 @@ def test_tasks_file_round_trip_and_errors(tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             read_tasks(path)
         assert name
+    path.write_bytes(b"\xff\xfe binary")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        read_tasks(path)
 
 
 def test_decontamination_loads_the_mined_functions(tmp_path: Path) -> None:
