@@ -133,6 +133,9 @@ def test_reference_completions_and_compare(workdir: Path, mined: tuple[Path, Pat
     assert original["num_tasks"] == len(tasks)
     assert set(original["per_file"]) == {"minicalc/numbers.py", "minicalc/text.py"}
     assert "in-process" in original["verdicts"]
+    results = (workdir / "run-original" / "results.jsonl").read_text()
+    _run(tasks_file, workdir / "original.jsonl", workdir / "run-original")  # resume: nothing judged again
+    assert (workdir / "run-original" / "results.jsonl").read_text() == results
     # NotImplementedError and swapped bodies as two samples of each task, judged in one run
     rows = [
         json.loads(x)
