@@ -1,7 +1,7 @@
 """`codesieve dedup ...`: parse options -> config -> runner; clear errors, no tracebacks.
 
 codesieve dedup run --input PATHS --output DIR [--engine local|spark] [--threshold 0.7] ...
-codesieve dedup decontaminate --input PATHS --output DIR --benchmarks humaneval,mbpp[,FILE]
+codesieve dedup decontaminate --input PATHS --output DIR --benchmarks humaneval,mbpp[,FILE][,repo:TASKS] [--tasks F]
 codesieve dedup scrub-secrets --input PATHS --output DIR
 """
 
@@ -127,7 +127,8 @@ def decontaminate(
     inputs: InputOpt,
     output: OutputOpt,
     benchmarks: Annotated[
-        str, typer.Option(help="Comma-separated: humaneval, mbpp, and/or JSONL benchmark files.")
+        str,
+        typer.Option(help="Comma-separated: humaneval, mbpp, JSONL benchmark files, repo:TASKS.jsonl ('' for none)."),
     ] = "humaneval,mbpp",
     benchmarks_dir: Annotated[
         Path | None,
@@ -137,17 +138,23 @@ def decontaminate(
         ),
     ] = None,
     ngram: Annotated[int, typer.Option(help="Lexemes per overlap n-gram.")] = 25,
+    tasks: Annotated[
+        list[Path] | None,
+        typer.Option("--tasks", help="Tasks file(s) of `codesieve eval repo mine`: drop the mined functions too."),
+    ] = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Remove records containing a benchmark's prompt or solution; report what and why.
 
     Contamination is `codesieve.core.contamination`'s definition, the one `eval contamination` uses.
     """
-    from codesieve.core.contamination import ContaminationConfig, load_benchmark_items
+    from codesieve.core.contamination import ContaminationConfig, load_benchmark_items, load_repo_tasks
     from dedup.runners.corpus_filters import run_decontaminate
 
     try:
-        items = load_benchmark_items(benchmarks, benchmarks_dir)
+        items = load_benchmark_items(benchmarks, benchmarks_dir) if benchmarks.strip() or not tasks else []
+        for path in tasks or []:
+            items.extend(load_repo_tasks(path))
         report = run_decontaminate(inputs, output, items, cfg=ContaminationConfig(ngram=ngram), progress=progress)
     except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None

@@ -19,6 +19,9 @@ from factories import SHARED_BENCHMARKS
 PG_ADMIN_URL = os.environ.get("CODESIEVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CODESIEVE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
+# tests/fixtures/repo_eval is a repository whose own suite `eval repo` runs in the sandbox: not ours.
+collect_ignore = ["fixtures/repo_eval"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

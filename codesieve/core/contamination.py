@@ -57,6 +57,7 @@ __all__ = [
     "build_benchmark_index",
     "detect_contamination",
     "load_benchmark_items",
+    "load_repo_tasks",
     "problem_items",
 ]
 
@@ -201,6 +202,22 @@ def problem_items(benchmark: str, problems: Iterable[Problem]) -> list[Benchmark
     return items
 
 
+def load_repo_tasks(path: Path) -> list[BenchmarkItem]:
+    """Items from an `eval repo mine` tasks file: each task's whole function as in the repository
+    (signature, docstring and body; the text `eval contamination --benchmark repo:FILE` looks for), so
+    the corpus drops the code a repository benchmark asks for."""
+    if not path.is_file():
+        raise ValueError(f"tasks file not found: {path}")
+    name = f"repo:{path.name.split('.')[0]}"
+    items = []
+    for row_no, row in enumerate(read_jsonl(path)):
+        function = row.get("function") if isinstance(row, dict) else None
+        if not isinstance(function, str) or not function.strip():
+            raise ValueError(f"{path}: record {row_no} is not a repository task (no `function`)")
+        items.append(BenchmarkItem(name, str(row.get("task_id", row_no)), "function", function))
+    return items
+
+
 def _generic_items(path: Path) -> list[BenchmarkItem]:
     name = path.name.split(".")[0]
     items = []
@@ -230,6 +247,9 @@ def load_benchmark_items(spec: str, data_dir: Path | None = None) -> list[Benchm
     """
     items: list[BenchmarkItem] = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
+        if part.startswith("repo:"):
+            items.extend(load_repo_tasks(Path(part.removeprefix("repo:"))))
+            continue
         path = Path(part)
         try:
             bench = load_benchmark(part if path.is_file() else part.lower(), data_dir=data_dir)

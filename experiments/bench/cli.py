@@ -1,4 +1,4 @@
-"""`codesieve eval ...`: run, security, contamination and compare; parse options, call, write outputs."""
+"""`codesieve eval ...`: run, security, contamination, compare, repo, data; parse options, call, write outputs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from experiments.bench.data_cli import data_app
+from experiments.bench.repo_cli import repo_app
 
 __all__ = ["eval_app"]
 
@@ -20,6 +21,7 @@ eval_app = typer.Typer(
     help="Offline benchmarks: pass@k in a sandbox, security, contamination, comparison.", no_args_is_help=True
 )
 eval_app.add_typer(data_app, name="data")
+eval_app.add_typer(repo_app, name="repo")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -395,7 +397,7 @@ def _read_corpus(path: Path) -> Any:
 @eval_app.command("contamination")
 def contamination(
     corpus: Path = typer.Option(..., help="training corpus: JSONL records with text (or content)"),
-    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | JSONL path"),
+    benchmark: str = typer.Option(..., help="humaneval | mbpp | humaneval-<lang> | JSONL path | repo:TASKS.jsonl"),
     output: Path = typer.Option(..., "--output", help="JSON report to write"),
     run_dir: Path | None = typer.Option(None, "--run", help="a run directory whose score to split"),
     ngram: int = typer.Option(25, help="lexemes per overlap n-gram (as `dedup decontaminate --ngram`)"),
@@ -418,7 +420,14 @@ def contamination(
         raise _fail("--ngram must be in [1, 1000]")
     try:
         probe_output_file(output)
-        bench = load_benchmark(benchmark, data_dir=data_dir)
+        if benchmark.startswith("repo:"):  # an `eval repo mine` tasks file: the mined functions
+            from codesieve.core.benchmarks import Benchmark
+            from experiments.bench.repo.tasks import as_problems, read_tasks
+
+            tasks = read_tasks(Path(benchmark.removeprefix("repo:")))
+            bench = Benchmark(benchmark, tasks[0].repo_version, benchmark, tuple(as_problems(tasks)))
+        else:
+            bench = load_benchmark(benchmark, data_dir=data_dir)
         cfg = ContaminationConfig(ngram=ngram)
         findings = check_contamination(bench.problems, _read_corpus(corpus), cfg)
         run_summary = json.loads((run_dir / "summary.json").read_text()) if run_dir else None

@@ -106,6 +106,7 @@ class SandboxConfig:
     require_cgroup: bool = False  # True: refuse to run (SandboxError) where no cgroup can be made
     output_limit_bytes: int = 8 << 20  # stdout read before the run is cut off as output_limit
     ro_binds: tuple[str, ...] = ()  # extra host paths mounted read-only at the same place
+    ro_mounts: tuple[tuple[str, str], ...] = ()  # (host path, path inside) mounted read-only elsewhere
     env: tuple[tuple[str, str], ...] = ()  # the only environment the program gets (plus PATH/HOME)
     enable_seccomp: bool = True
     bwrap_path: str = "bwrap"
@@ -151,6 +152,8 @@ def _bwrap_argv(cfg: SandboxConfig, files: Mapping[str, int], seccomp_fd: int | 
             argv += ["--ro-bind", f"/{link}", f"/{link}"]
     for path in ETC_RO_PATHS + cfg.ro_binds:
         argv += ["--ro-bind-try", path, path]
+    for host, inside in cfg.ro_mounts:
+        argv += ["--ro-bind", host, inside]
     # --dev is an uncapped tmpfs: make it read-only (device nodes stay usable) and cap /dev/shm.
     argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
     argv += ["--size", str(cfg.shm_mb << 20), "--tmpfs", "/dev/shm"]
