@@ -9,7 +9,7 @@ can tell which tests execute which lines (the same idea as pytest-cov's --cov-co
 import json
 import os
 
-_results: dict[str, str] = {}
+_results: dict[str, dict[str, object]] = {}
 _cov = None
 
 
