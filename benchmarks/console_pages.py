@@ -7,7 +7,8 @@
 
 Target (issue 17): every page's data in <= 500 ms p95 with 10M events in PostgreSQL on 2 cores.
 Seeds a throwaway database (migrated by Alembic, so the console's tables exist) with simulated
-telemetry through COPY (the A/B benchmark's seeding), ending today so the overview's default range
+telemetry through COPY (the A/B benchmark's seeding: client signals, exposures, activity, so a
+database kept with --keep-db also serves `ab_report.py --reuse-db`), ending today so the overview's default range
 (the last 30 days) covers all of it; refreshes the daily rollups once (as the gateway does in the
 background; timed); then calls each page's data functions --repeat times.
 """
@@ -28,7 +29,8 @@ import numpy as np
 import psycopg
 from sqlalchemy import create_engine, text
 
-from experiments.ab.queries import copy_export_frame
+from ab_report import exposure_and_activity  # benchmarks/ is the script's directory
+from experiments.ab.queries import copy_export_frame, copy_frame
 from experiments.ab.simulation import simulate_export_frame
 from gateway.console import accounts, queries
 from gateway.console.overview import OverviewFilters, parse_filters, summarize
@@ -58,10 +60,21 @@ def seed(url: str, n_events: int, days: int) -> int:
     for i, lo in enumerate(range(0, units, 10_000)):
         n = min(10_000, units - lo)
         frame = simulate_export_frame(
-            rng, n_units=n, experiment=EXPERIMENT, start=start, days=days, id_prefix=f"k{i}-", mean_completions=40.0
+            rng,
+            n_units=n,
+            experiment=EXPERIMENT,
+            start=start,
+            days=days,
+            id_prefix=f"k{i}-",
+            mean_completions=40.0,
+            client_signals=True,
         )
         events += int((frame["record_type"] == "event").sum())
         copy_export_frame(engine, frame)
+        # exposures and activity too, so `ab_report.py --reuse-db` can time the A/B report here
+        assignments, activity = exposure_and_activity(rng, frame, 10.0)
+        copy_frame(engine, "assignments", assignments)
+        copy_frame(engine, "activity", activity)
         print(f"  seeded {lo + n}/{units} units, {events:,} events ({time.perf_counter() - t0:.0f} s)", flush=True)
     for idx in indexes:
         idx.create(engine)
@@ -72,6 +85,8 @@ def seed(url: str, n_events: int, days: int) -> int:
         # The simulation spreads today's rows over all 24 hours; a gateway has none from the future.
         conn.execute(text("DELETE FROM events WHERE created_at > now()"))
         conn.execute(text("DELETE FROM completions WHERE created_at > now()"))
+        conn.execute(text("DELETE FROM activity WHERE created_at > now()"))
+        conn.execute(text("DELETE FROM assignments WHERE first_seen_at > now()"))
         conn.execute(text("CLUSTER completions USING ix_completions_created_at"))
         conn.execute(text("CLUSTER events USING ix_events_created_at"))
         conn.execute(text("ANALYZE"))
