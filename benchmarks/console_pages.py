@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from ab_report import exposure_and_activity  # benchmarks/ is the script's directory
 from sqlalchemy import create_engine, text
 
-from ab_report import exposure_and_activity  # benchmarks/ is the script's directory
 from experiments.ab.queries import copy_export_frame, copy_frame
 from experiments.ab.simulation import simulate_export_frame
 from gateway.console import accounts, queries
