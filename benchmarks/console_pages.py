@@ -83,6 +83,10 @@ def seed(url: str, n_events: int, days: int) -> int:
         # writes each unit's whole history at once. CLUSTER restores the production layout (the open
         # days the overview reads raw are then the table's tail, not rows spread over every page).
         # The simulation spreads today's rows over all 24 hours; a gateway has none from the future.
+        # Statistics first: unanalysed, each deleted completion's foreign-key check on events was
+        # planned for ~58k matching rows and JIT-compiled (minutes at 10M events instead of seconds).
+        conn.execute(text("ANALYZE"))
+        conn.execute(text("SET jit = off"))
         conn.execute(text("DELETE FROM events WHERE created_at > now()"))
         conn.execute(text("DELETE FROM completions WHERE created_at > now()"))
         conn.execute(text("DELETE FROM activity WHERE created_at > now()"))
