@@ -132,11 +132,12 @@ async def time_pages(url: str, repeat: int, report_repeat: int) -> list[tuple[st
         "health": lambda: _health(engine),
     }
     results = [(name, await _time(fn, repeat)) for name, fn in pages.items()]
-    cold = await _time(lambda: asyncio.to_thread(build_report, url, EXPERIMENT), report_repeat)
-    results.append(("A/B report computation (background)", cold))
-    cache = ReportCache(url, max_age_s=3600.0)
-    await cache.get(EXPERIMENT, wait_s=3600.0)  # the page's first view starts it; later views read it
-    results.append(("experiment live report page", await _time(lambda: cache.get(EXPERIMENT, wait_s=0.3), repeat)))
+    if report_repeat > 0:  # 0: pages only (the A/B report alone: benchmarks/ab_report.py --reuse-db)
+        cold = await _time(lambda: asyncio.to_thread(build_report, url, EXPERIMENT), report_repeat)
+        results.append(("A/B report computation (background)", cold))
+        cache = ReportCache(url, max_age_s=3600.0)
+        await cache.get(EXPERIMENT, wait_s=3600.0)  # the page's first view starts it; later views read it
+        results.append(("experiment live report page", await _time(lambda: cache.get(EXPERIMENT, wait_s=0.3), repeat)))
     await engine.dispose()
     return results
 
@@ -159,7 +160,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000, help="events to seed (10000000: the issue's size)")
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--repeat", type=int, default=20, help="timed calls per page")
-    ap.add_argument("--report-repeat", type=int, default=3, help="timed calls of the A/B live report")
+    ap.add_argument("--report-repeat", type=int, default=3, help="timed calls of the A/B live report (0: skip it)")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--reuse-db", metavar="NAME")
     args = ap.parse_args()
