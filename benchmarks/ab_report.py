@@ -5,6 +5,9 @@
     .venv/bin/python benchmarks/ab_report.py --keep-db          # prints the database's name
     .venv/bin/python benchmarks/ab_report.py --reuse-db NAME    # time the report again, no seeding
 
+--reuse-db also takes a database seeded by `benchmarks/console_pages.py --keep-db` (experiment
+"bench", the same simulation ending today): the experiment start is then read from its data.
+
 Seeds a throwaway database (created and dropped here) with simulated telemetry through COPY, in
 chunks of units: completions (with language, client and length), events (shown with the time
 visible), one assignment per unit (its first exposure) and ~`--activity-per-unit` activity rows;
@@ -66,11 +69,12 @@ def main() -> None:
             with engine.connect() as conn:
                 n_events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
             print(f"reusing {name}: {n_events:,} events")
+            start = experiment_start(engine)
         else:
-            n_events = seed(engine, args)
+            n_events, start = seed(engine, args), START_UTC
             print(f"database kept: {name}" if keep else f"database {name} is dropped at the end")
         for _ in range(args.repeat):
-            time_report(engine, n_events, args.decision_metric)
+            time_report(engine, n_events, args.decision_metric, start)
     finally:
         engine.dispose()
         if not keep:
@@ -104,7 +108,7 @@ def seed(engine: Engine, args: argparse.Namespace) -> int:
         )
         n_events += int((frame["record_type"] == "event").sum())
         rows += copy_export_frame(engine, frame)
-        assignments, activity = _exposure_and_activity(rng, frame, args.activity_per_unit)
+        assignments, activity = exposure_and_activity(rng, frame, args.activity_per_unit)
         rows += copy_frame(engine, "assignments", assignments)
         rows += copy_frame(engine, "activity", activity)
         elapsed = time.perf_counter() - t0
@@ -118,7 +122,7 @@ def seed(engine: Engine, args: argparse.Namespace) -> int:
     return n_events
 
 
-def _exposure_and_activity(rng: np.random.Generator, frame: pd.DataFrame, per_unit: float) -> tuple[pd.DataFrame, ...]:
+def exposure_and_activity(rng: np.random.Generator, frame: pd.DataFrame, per_unit: float) -> tuple[pd.DataFrame, ...]:
     """One assignment per experiment unit (1 s before its first completion) and its activity rows."""
     comp = frame[(frame["record_type"] == "completion") & frame["arm"].notna()]
     first = comp.groupby("unit_id", sort=False).agg(arm=("arm", "first"), first_seen_at=("created_at", "min"))
@@ -147,9 +151,19 @@ def _exposure_and_activity(rng: np.random.Generator, frame: pd.DataFrame, per_un
     return assignments, activity
 
 
-def time_report(engine: Engine, n_events: int, decision: str) -> None:
+def experiment_start(engine: Engine) -> datetime:
+    """The simulated experiment's start in a reused database: the UTC day of its first completion."""
+    with engine.connect() as conn:
+        first = conn.execute(text("SELECT min(created_at) FROM completions WHERE experiment = 'bench'")).scalar_one()
+    if first is None:
+        return START_UTC
+    day = first.astimezone(UTC)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def time_report(engine: Engine, n_events: int, decision: str, start: datetime) -> None:
     """SQL aggregation + analysis + Markdown/HTML rendering, timed per phase (the analyst's wait)."""
-    cfg = AbReportConfig(experiment="bench", start=START_UTC, metrics=assign_roles(DEFAULT_METRICS, decision=decision))
+    cfg = AbReportConfig(experiment="bench", start=start, metrics=assign_roles(DEFAULT_METRICS, decision=decision))
     t1 = time.perf_counter()
     summary = fetch_summary(engine, cfg)
     t2 = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from gateway.console.overview import OverviewFilters, parse_filters, summarize
 from gateway.console.queries import fetch_overview
@@ -74,6 +74,13 @@ def test_rolled_up_overview_equals_the_raw_one(pg_database: str) -> None:
                 for q in ("latency_p50_ms", "latency_p95_ms"):
                     assert abs(x[q] - r[q]) <= 0.5 if r[q] is not None else x[q] is None
             assert rolled[3]["reasons"] == {"licence.gpl": 1, "secret.github_token": 1}
+            # the refresh analysed its tables: the planner knows their size (reltuples is -1 before)
+            async with engine.connect() as conn:
+                stats = await conn.execute(
+                    text("SELECT reltuples FROM pg_class WHERE relname = 'console_daily_latency'")
+                )
+                counted = await conn.execute(text("SELECT count(*) FROM console_daily_latency"))
+                assert stats.scalar_one() == counted.scalar_one() > 0
             assert await refresh_rollups(engine, now) == 0  # nothing changed
 
             # a late row for a closed day (a spool replayed after an outage) is rolled up again
