@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # benchmarks/dedup*.py would shadow the dedup package
+sys.path.insert(0, str(REPO))  # run as a script: the repository's packages first
 
 from experiments.bench.config import BenchSettings  # noqa: E402
 from experiments.bench.generate import GenerationConfig  # noqa: E402
@@ -144,9 +144,7 @@ def bench_project(project: Project, args: argparse.Namespace, work: Path, cache:
 
 
 def _start_gateway(tmp: Path) -> tuple[tuple[str, str, str], list]:
-    sys.path.insert(0, str(REPO / "tests"))
-    from services import create_key, start_gateway, start_vllm  # the test suite's way, on the tiny model
-
+    from codesieve.testing.services import create_key, start_gateway, start_vllm  # the tests' way, tiny model
     from training.tiny_model import TinyModelConfig, build_tiny_model
 
     cached = sorted((REPO / ".pytest_cache" / "codesieve").glob("tiny-model-*/config.json"))
@@ -188,7 +186,7 @@ def main() -> None:
                 args.json.write_text(json.dumps(rows, indent=2) + "\n")
     finally:
         if procs:
-            from services import stop_process_group
+            from codesieve.testing.services import stop_process_group
 
             for proc in procs:
                 stop_process_group(proc)

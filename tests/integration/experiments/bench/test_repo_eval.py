@@ -273,7 +273,7 @@ def test_bad_inputs_one_error_line(workdir: Path, mined: tuple[Path, Path, list[
 def test_run_generates_through_the_gateway(
     vllm_server: object, mined: tuple[Path, Path, list[dict]], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from services import keyed_gateway
+    from codesieve.testing.services import keyed_gateway
 
     _, tasks_file, tasks = mined
     out = tmp_path_factory.mktemp("repo-gen") / "run"
