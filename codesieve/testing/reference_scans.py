@@ -29,7 +29,8 @@ def detect_secrets_per_line(text: str, detectors: frozenset[str]) -> tuple[set[t
     specs = [s for s in DETECTOR_SPECS if s.detector in detectors - OWN_DETECTORS]
     filters = [{"path": f"detect_secrets.filters.heuristic.{name}"} for name in _HEURISTICS]
     with transient_settings({"plugins_used": [{"name": s.plugin_class} for s in specs], "filters_used": filters}):
-        by_class: dict[str, str] = {cls.__name__: t for t, cls in get_mapping_from_secret_type_to_class().items()}
+        plugin_classes: dict[str, type] = get_mapping_from_secret_type_to_class()
+        by_class = {plugin.__name__: t for t, plugin in plugin_classes.items()}
         type_to_id = {by_class[s.plugin_class]: s.detector for s in specs}
         lines = list(enumerate(text.split("\n"), start=1))
         started = time.perf_counter()

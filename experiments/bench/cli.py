@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,32 @@ def _remove_if_unused(output: Path) -> None:
     if any((output / name).is_file() and (output / name).stat().st_size for name in ("samples.jsonl", "results.jsonl")):
         return  # resumable progress: keep it
     shutil.rmtree(output, ignore_errors=True)
+
+
+def run_or_fail(
+    run: Callable[[], dict[str, Any]], *, output: Path, created: bool, endpoint: str | None
+) -> dict[str, Any]:
+    """Run an evaluation into `output`; a failure is one error line (exit 2), Ctrl-C exit 130.
+
+    A run folder this invocation created is removed again when the run failed before it wrote
+    anything resumable.
+    """
+    import httpx
+
+    from experiments.bench.run import EvalInterrupted
+    from experiments.bench.sandbox import SandboxError
+
+    try:
+        return run()
+    except EvalInterrupted as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=130) from None
+    except (ValueError, OSError, SandboxError, RuntimeError, httpx.HTTPError) as exc:
+        if created:
+            _remove_if_unused(output)
+        if isinstance(exc, httpx.HTTPError):
+            raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
+        raise _fail(str(exc)) from None
 
 
 def _generation(
@@ -111,12 +138,10 @@ def run(
     augment_inputs: int = typer.Option(100, min=1, max=10_000, help="--plus: extra inputs per task (at most)"),
 ) -> None:
     """Generate (or read) samples, judge them in the sandbox, write results and pass@k."""
-    import httpx
 
     from codesieve.cli_io import OutputError, prepare_output_dir
     from experiments.bench.augment_reference import AugmentConfig
-    from experiments.bench.run import BenchConfig, EvalInterrupted, run_eval
-    from experiments.bench.sandbox import SandboxError
+    from experiments.bench.run import BenchConfig, run_eval
 
     if (samples is None) == (endpoint is None):
         raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
@@ -152,17 +177,7 @@ def run(
         tests_file=tests,
         workers=workers or os.cpu_count() or 1,
     )
-    try:
-        summary = run_eval(cfg)
-    except EvalInterrupted as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=130) from None
-    except (ValueError, OSError, SandboxError, RuntimeError, httpx.HTTPError) as exc:
-        if created:
-            _remove_if_unused(output)
-        if isinstance(exc, httpx.HTTPError):
-            raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
-        raise _fail(str(exc)) from None
+    summary = run_or_fail(lambda: run_eval(cfg), output=output, created=created, endpoint=endpoint)
     typer.echo(
         json.dumps(
             {

@@ -7,7 +7,7 @@ Through the gateway the output filters apply: a choice the gateway blocked comes
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +55,8 @@ def truncate_at_stop(text: str, stop_tokens: Sequence[str]) -> str:
     return text[:cut]
 
 
-def _request(client: httpx.Client, cfg: GenerationConfig, problem: Problem, n: int, seed: int) -> dict[str, Any]:
-    payload = {
+def _payload(cfg: GenerationConfig, problem: Problem, n: int, seed: int) -> dict[str, Any]:
+    return {
         "model": cfg.model,
         "prompt": problem.prompt,
         "n": n,
@@ -66,34 +66,55 @@ def _request(client: httpx.Client, cfg: GenerationConfig, problem: Problem, n: i
         "seed": seed,
         "stop": list(problem.stop_tokens[:OPENAI_MAX_STOP]),
     }
-    response = client.post("/v1/completions", json=payload)
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
 
 
-def _samples_for(client: httpx.Client, cfg: GenerationConfig, problem: Problem, todo: list[int]) -> list[Sample]:
+def request_samples(
+    client: httpx.Client,
+    task_id: str,
+    todo: list[int],
+    payload: Callable[[int, int], dict[str, Any]],
+    cut: Callable[[str], str],
+    seed: int,
+) -> list[Sample]:
+    """The samples `todo` (sample indices) of one task through `/v1/completions`.
+
+    Each round asks for every sample still missing in one request (`payload(n, seed)`, seeded by
+    `seed` + the first missing index), cuts each choice's text with `cut`, and keeps the gateway's
+    filter actions for that choice (`x_codesieve.filters`); a choice the gateway blocked is marked so.
+    """
     out: list[Sample] = []
     while len(out) < len(todo):
         want = len(todo) - len(out)
-        body = _request(client, cfg, problem, want, cfg.seed + todo[len(out)])
+        response = client.post("/v1/completions", json=payload(want, seed + todo[len(out)]))
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
         block = body.get("x_codesieve") or {}
         choices = sorted(body.get("choices", []), key=lambda c: c.get("index", 0))
         if not choices:
-            raise RuntimeError(f"{problem.task_id}: the server returned no choices")
+            raise RuntimeError(f"{task_id}: the server returned no choices")
         for choice in choices[:want]:
             index = choice.get("index", 0)
-            filters = tuple(f for f in block.get("filters", []) if f.get("choice_index") == index)
             out.append(
                 Sample(
-                    task_id=problem.task_id,
+                    task_id=task_id,
                     sample_idx=todo[len(out)],
-                    completion=truncate_at_stop(choice.get("text") or "", problem.stop_tokens),
+                    completion=cut(choice.get("text") or ""),
                     blocked=choice.get("finish_reason") == "content_filter",
-                    filters=filters,
+                    filters=tuple(f for f in block.get("filters", []) if f.get("choice_index") == index),
                 )
             )
     return out
+
+
+def _samples_for(client: httpx.Client, cfg: GenerationConfig, problem: Problem, todo: list[int]) -> list[Sample]:
+    return request_samples(
+        client,
+        problem.task_id,
+        todo,
+        lambda n, seed: _payload(cfg, problem, n, seed),
+        lambda text: truncate_at_stop(text, problem.stop_tokens),
+        cfg.seed,
+    )
 
 
 def generate_samples(

@@ -127,14 +127,11 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Generate (or read) completions, judge each with its task's oracle tests in the sandbox, write pass@k."""
-    import httpx
 
     from codesieve.cli_io import OutputError, prepare_output_dir
-    from experiments.bench.cli import _generation, _remove_if_unused
+    from experiments.bench.cli import _generation, run_or_fail
     from experiments.bench.repo.generate import PromptWindow
     from experiments.bench.repo.run import RepoRunConfig, run_repo_eval
-    from experiments.bench.run import EvalInterrupted
-    from experiments.bench.sandbox import SandboxError
 
     if (samples is None) == (endpoint is None):
         raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
@@ -159,17 +156,7 @@ def run(
         created = prepare_output_dir(output)
     except OutputError as exc:
         raise _fail(str(exc)) from None
-    try:
-        summary = run_repo_eval(cfg)
-    except EvalInterrupted as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=130) from None
-    except (ValueError, OSError, SandboxError, RuntimeError, httpx.HTTPError) as exc:
-        if created:
-            _remove_if_unused(output)
-        if isinstance(exc, httpx.HTTPError):
-            raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
-        raise _fail(str(exc)) from None
+    summary = run_or_fail(lambda: run_repo_eval(cfg), output=output, created=created, endpoint=endpoint)
     typer.echo(
         json.dumps(
             {

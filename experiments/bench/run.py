@@ -201,12 +201,16 @@ def _collect_samples(cfg: BenchConfig, problems: list[Problem], out_dir: Path) -
     return have
 
 
-def _judge_all(
-    cfg: BenchConfig, problems: dict[str, Problem] | dict[str, PlusTask], samples: list[Sample], out_dir: Path
-) -> list[dict[str, Any]]:
-    results_path = out_dir / "results.jsonl"
+def resume_verdicts(results_path: Path, samples: list[Sample]) -> tuple[list[dict[str, Any]], list[Sample]]:
+    """(rows already judged, samples still to judge) for a run that may have been interrupted.
+
+    A sample keeps its verdict from `results_path` when the same completion was judged (task, index
+    and completion hash); a sample the gateway blocked gets its `blocked` row now (appended) and is
+    never run.
+    """
     finished = {(r["task_id"], r["sample_idx"], r["completion_sha"]): r for r in _read_jsonl_tolerant(results_path)}
-    rows, todo = [], []
+    rows: list[dict[str, Any]] = []
+    todo: list[Sample] = []
     for s in samples:
         key = (s.task_id, s.sample_idx, _completion_sha(s.completion))
         if key in finished:
@@ -217,6 +221,14 @@ def _judge_all(
             rows.append(row)
         else:
             todo.append(s)
+    return rows, todo
+
+
+def _judge_all(
+    cfg: BenchConfig, problems: dict[str, Problem] | dict[str, PlusTask], samples: list[Sample], out_dir: Path
+) -> list[dict[str, Any]]:
+    results_path = out_dir / "results.jsonl"
+    rows, todo = resume_verdicts(results_path, samples)
     logger.info("judging %d samples (%d already done) with %d workers", len(todo), len(rows), cfg.workers)
     sandbox_cfg = SandboxConfig(timeout_s=cfg.timeout_s, cpu_s=max(1, int(cfg.timeout_s)))
     jobs = [(problems[s.task_id], s.completion, sandbox_cfg, cfg.details) for s in todo]

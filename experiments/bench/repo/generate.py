@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from experiments.bench.generate import GenerationConfig, Sample
+from experiments.bench.generate import GenerationConfig, Sample, request_samples
 from experiments.bench.repo.context import render_context
 from experiments.bench.repo.tasks import RepoTask
 
@@ -73,28 +73,14 @@ def _payload(cfg: GenerationConfig, window: PromptWindow, task: RepoTask, n: int
 def _samples_for(
     client: httpx.Client, cfg: GenerationConfig, window: PromptWindow, task: RepoTask, todo: list[int]
 ) -> list[Sample]:
-    out: list[Sample] = []
-    while len(out) < len(todo):
-        want = len(todo) - len(out)
-        response = client.post("/v1/completions", json=_payload(cfg, window, task, want, cfg.seed + todo[len(out)]))
-        response.raise_for_status()
-        body = response.json()
-        block = body.get("x_codesieve") or {}
-        choices = sorted(body.get("choices", []), key=lambda c: c.get("index", 0))
-        if not choices:
-            raise RuntimeError(f"{task.task_id}: the server returned no choices")
-        for choice in choices[:want]:
-            index = choice.get("index", 0)
-            out.append(
-                Sample(
-                    task_id=task.task_id,
-                    sample_idx=todo[len(out)],
-                    completion=cut_body(choice.get("text") or "", task.indent),
-                    blocked=choice.get("finish_reason") == "content_filter",
-                    filters=tuple(f for f in block.get("filters", []) if f.get("choice_index") == index),
-                )
-            )
-    return out
+    return request_samples(
+        client,
+        task.task_id,
+        todo,
+        lambda n, seed: _payload(cfg, window, task, n, seed),
+        lambda text: cut_body(text, task.indent),
+        cfg.seed,
+    )
 
 
 def generate_repo_samples(

@@ -32,12 +32,12 @@ from experiments.bench.run import (
     BenchConfig,
     EvalInterrupted,
     _append,
-    _completion_sha,
     _read_jsonl_tolerant,
     _row,
     build_summary,
     read_samples,
     render_markdown,
+    resume_verdicts,
 )
 from experiments.bench.sandbox import check_sandbox_available
 
@@ -141,18 +141,7 @@ def _judge_all(
     cfg: RepoRunConfig, repo: Path, tasks: dict[str, RepoTask], samples: list[Sample], out_dir: Path
 ) -> list[dict[str, Any]]:
     results_path = out_dir / "results.jsonl"
-    finished = {(r["task_id"], r["sample_idx"], r["completion_sha"]): r for r in _read_jsonl_tolerant(results_path)}
-    rows, todo = [], []
-    for s in samples:
-        key = (s.task_id, s.sample_idx, _completion_sha(s.completion))
-        if key in finished:
-            rows.append(finished[key])
-        elif s.blocked:
-            row = _row(s, SampleVerdict(False, "blocked", "blocked by the gateway's filters", 0.0))
-            _append(results_path, [row])
-            rows.append(row)
-        else:
-            todo.append(s)
+    rows, todo = resume_verdicts(results_path, samples)
     logger.info("judging %d samples (%d already done) with %d workers", len(todo), len(rows), cfg.workers)
 
     def job(s: Sample) -> tuple[Sample, SampleVerdict]:
