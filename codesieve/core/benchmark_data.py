@@ -64,7 +64,7 @@ class DataSettings(BaseSettings):
     benchmark_mirror: Path | None = Field(
         default=None,
         description="a local mirror of the benchmark files (the layout of `codesieve eval data list`); "
-        "when set, data is read from it and never fetched (tests and CI point it at ../shared/data/benchmarks)",
+        "when set, data is read from it and never fetched (for air-gapped machines and test runs)",
     )
 
     @property
@@ -122,7 +122,7 @@ _MULTIPL_E_SHA256 = {
 }
 
 _PURPLE_LLAMA = "https://raw.githubusercontent.com/meta-llama/PurpleLlama/main/CybersecurityBenchmarks/datasets"
-# sha256 of the files as mirrored in ../shared (the repository's main branch moves; a mismatch is refused).
+# sha256 of the files as published when pinned (the repository's main branch moves; a mismatch is refused).
 _CYBERSECEVAL_SHA256 = {
     "autocomplete": "be065f92dbc74c882fe90b7abbeccfbba1ee39d79916cd0ff3387015e06e1bec",
     "instruct": "8913f770ccd50921ba5a4e94e504b224dbeeb39afc6618a3e9bf941a8eafbe3e",
