@@ -1,4 +1,5 @@
-"""Output checks shared by every command line: refuse an unwritable --output before any work starts.
+"""What every command line shares: one error line for bad input, and refusing an unwritable --output
+before any work starts.
 
 Each command calls one of these on its output before it trains, samples or judges anything, so a path
 nobody can write to is one clear error line (`cannot write ...`) instead of a traceback at the end of
@@ -12,7 +13,15 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["OutputError", "prepare_output_dir", "probe_output_file", "probe_output_parent"]
+import typer
+
+__all__ = ["OutputError", "cli_error", "prepare_output_dir", "probe_output_file", "probe_output_parent"]
+
+
+def cli_error(message: str, code: int = 2) -> typer.Exit:
+    """Print `error: MESSAGE` on stderr and return the exit to raise (`raise cli_error(...) from None`)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
 
 
 class OutputError(ValueError):

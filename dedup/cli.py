@@ -16,6 +16,8 @@ from typing import Annotated
 
 import typer
 
+from codesieve.cli_io import cli_error
+
 __all__ = ["dedup_app"]
 
 logger = logging.getLogger(__name__)
@@ -36,11 +38,6 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Pro
 class Engine(StrEnum):
     local = "local"
     spark = "spark"
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def _resolve_bands_rows(  # noqa: ANN202
@@ -113,7 +110,7 @@ def run(
     except (ValueError, InputChangedError, OSError) as exc:
         if created:  # a run that never finished on bad input leaves nothing behind
             shutil.rmtree(output, ignore_errors=True)
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     totals = result.report["totals"]
     typer.echo(
         f"{totals['input_docs']} records: kept {totals['kept_docs']}, removed "
@@ -157,7 +154,7 @@ def decontaminate(
             items.extend(load_repo_tasks(path))
         report = run_decontaminate(inputs, output, items, cfg=ContaminationConfig(ngram=ngram), progress=progress)
     except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     typer.echo(
         f"{report['records']} records: removed {report['removed_records']} "
         f"{json.dumps(report['removed_per_benchmark'])} -> {output}"
@@ -172,7 +169,7 @@ def scrub_secrets(inputs: InputOpt, output: OutputOpt, progress: ProgressOpt = T
     try:
         report = run_scrub_secrets(inputs, output, progress=progress)
     except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     typer.echo(
         f"{report['records']} records, {report['records_with_secrets']} with secrets: "
         f"{json.dumps(report['secrets_per_detector'])} -> {output}"

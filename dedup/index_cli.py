@@ -10,16 +10,13 @@ from typing import Annotated
 
 import typer
 
+from codesieve.cli_io import cli_error
+
 __all__ = ["index_app"]
 
 logger = logging.getLogger(__name__)
 
 index_app = typer.Typer(help="Reference index of licensed code (provenance filter).", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 @index_app.command("build")
@@ -41,17 +38,17 @@ def build(
     from codesieve.core.index_store import IndexFormatError, build_index, read_corpus_records, save_index
 
     if not input_path.is_file():
-        raise _fail(f"corpus not found: {input_path}")
+        raise cli_error(f"corpus not found: {input_path}")
     try:
         config = IndexConfig(k=k, window=window, max_postings=max_postings)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     started = time.perf_counter()
     try:
         records = read_corpus_records(input_path)
         first = next(records, None)
         if first is None:
-            raise _fail(f"no records in {input_path}: nothing to index")
+            raise cli_error(f"no records in {input_path}: nothing to index")
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), disable=quiet, transient=True
         ) as bar:
@@ -64,9 +61,9 @@ def build(
             index = build_index(itertools.chain([first], records), config, workers=workers, progress=progress)
         save_index(index, output)
     except IndexFormatError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     except (OSError, ValueError) as exc:  # unreadable corpus (bad Parquet, encoding, ...)
-        raise _fail(f"cannot build index from {input_path}: {exc}") from None
+        raise cli_error(f"cannot build index from {input_path}: {exc}") from None
     typer.echo(
         f"indexed {len(index.docs.paths)} files, {len(index)} fingerprints -> {output} "
         f"in {time.perf_counter() - started:.1f}s"

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from codesieve.cli_io import cli_error
+
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 telemetry_app = typer.Typer(help="Telemetry database maintenance and export.", no_args_is_help=True)
 
@@ -16,8 +18,7 @@ DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default
 
 
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+    raise cli_error(message, code)
 
 
 def _settings(**overrides: Any) -> Any:

@@ -11,12 +11,9 @@ from typing import Annotated
 
 import typer
 
+from codesieve.cli_io import cli_error
+
 __all__ = ["scan"]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def scan(
@@ -34,7 +31,7 @@ def scan(
 
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
-        raise _fail(f"no such file: {', '.join(missing)}")
+        raise cli_error(f"no such file: {', '.join(missing)}")
     loaded = None
     if index is not None:
         from codesieve.core.index_store import IndexFormatError, load_index
@@ -42,14 +39,14 @@ def scan(
         try:
             loaded = load_index(index)
         except IndexFormatError as exc:
-            raise _fail(str(exc)) from None
+            raise cli_error(str(exc)) from None
     chain = FilterChain(index=loaded)
     results = []
     for path in files:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            raise _fail(f"cannot read {path}: {exc.strerror}") from None
+            raise cli_error(f"cannot read {path}: {exc.strerror}") from None
         # Configuration files are read with their own syntax (unquoted values: YAML, .env, INI, ...).
         results.append((path, text, chain.scan(text, syntax=config_syntax(path.name))))
     if json_output:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from codesieve.cli_io import cli_error
+
 train_app = typer.Typer(
     help="Model jobs: the small local code model, DP-SGD fine-tuning.",
     no_args_is_help=True,
@@ -18,11 +20,6 @@ train_app = typer.Typer(
 )
 
 logger = logging.getLogger(__name__)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def _setup_logging() -> None:
@@ -43,17 +40,17 @@ def tiny_model(
     try:
         cfg = TinyModelConfig.preset(preset)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=seed)
     if corpus is not None and not corpus.is_dir():
-        raise _fail(f"--corpus {corpus} is not a directory")
+        raise cli_error(f"--corpus {corpus} is not a directory")
     if output.exists() and not output.is_dir():
-        raise _fail(f"--output {output} exists and is not a directory")
+        raise cli_error(f"--output {output} exists and is not a directory")
     try:  # before training: the model is written beside OUTPUT, then renamed into place
         probe_output_parent(output)
     except OutputError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
 
     _setup_logging()
     from training.tiny_model import build_tiny_model
@@ -61,7 +58,7 @@ def tiny_model(
     try:
         path = build_tiny_model(output, cfg, corpus_dir=corpus)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     typer.echo(str(path))
 
 
@@ -100,11 +97,11 @@ def dp(
     from training.ranks import check_nproc, resolve_device
 
     if not (model / "config.json").is_file():
-        raise _fail(f"--model {model} is not a Hugging Face model folder (no config.json)")
+        raise cli_error(f"--model {model} is not a Hugging Face model folder (no config.json)")
     try:
         resolved_delta = None if delta == "auto" else float(delta)
     except ValueError:
-        raise _fail(f"--delta must be 'auto' or a number, not {delta!r}") from None
+        raise cli_error(f"--delta must be 'auto' or a number, not {delta!r}") from None
     try:
         cfg = DPTrainConfig(
             model_dir=str(model),
@@ -134,7 +131,7 @@ def dp(
         )
         check_nproc(nproc, device=resolve_device(device))
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
 
     _setup_logging()
     from training.checkpoint import ResumeRefusedError
@@ -143,7 +140,7 @@ def dp(
     try:
         report = launch(cfg)
     except (ValueError, ResumeRefusedError) as exc:  # DPTrapError is a ValueError
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     eps = report["epsilon"]
     typer.echo(f"{output}  epsilon={'none (--no-dp)' if eps is None else f'{eps:.3f}'} delta={report['delta']:.3g}")
 
@@ -167,7 +164,7 @@ def canaries_cmd(
         probe_output_file(output)
         records = load_records([str(d) for d in data])
     except ValueError as exc:  # OutputError is one
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     cset = build_canaries(per_count=canaries, n_references=references, seed=seed)
     tmp = output.with_name(f".{output.name}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
@@ -210,16 +207,16 @@ def audit_cmd(
 
     for m in model:
         if not (m / "config.json").is_file():
-            raise _fail(f"--model {m} is not a Hugging Face model folder (no config.json)")
+            raise cli_error(f"--model {m} is not a Hugging Face model folder (no config.json)")
     try:
         records = load_records([str(d) for d in data])
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     cset = build_canaries(per_count=canaries, n_references=references, seed=seed)
     contents = [r.content for r in records]
     missing = [s for s, n in cset.inserted.items() if contents.count(cset.text(s)) != n]
     if missing:
-        raise _fail(
+        raise cli_error(
             f"{len(missing)} canaries are not in --data as `train canaries --canaries {canaries} "
             f"--seed {seed}` inserts them"
         )

@@ -14,13 +14,10 @@ from typing import Any
 
 import typer
 
+from codesieve.cli_io import cli_error
+
 ab_app = typer.Typer(help="A/B significance reports and experiment planning.", no_args_is_help=True)
 logger = logging.getLogger(__name__)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def _parse_start(start: str | None) -> datetime | None:
@@ -29,25 +26,25 @@ def _parse_start(start: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(start)
     except ValueError as exc:
-        raise _fail(f"--start {start!r} is not an ISO date/time") from exc
+        raise cli_error(f"--start {start!r} is not an ISO date/time") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _load_summary(db: str | None, events: Path | None, cfg: Any) -> Any:
     """The per-arm moments from PostgreSQL or a Parquet export; clear errors for bad sources."""
     if (db is None) == (events is None):
-        raise _fail("give exactly one of --db URL or --events FILE.parquet")
+        raise cli_error("give exactly one of --db URL or --events FILE.parquet")
     if events is not None:
         from experiments.ab.parquet_export import ExportFormatError, load_summary
 
         if not events.is_file():
-            raise _fail(f"--events {str(events)!r}: no such file")
+            raise cli_error(f"--events {str(events)!r}: no such file")
         try:
             return load_summary(events, cfg)
         except ExportFormatError as exc:
-            raise _fail(str(exc)) from exc
+            raise cli_error(str(exc)) from exc
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
-            raise _fail(f"--events {str(events)!r} is not a readable Parquet export: {exc}") from exc
+            raise cli_error(f"--events {str(events)!r} is not a readable Parquet export: {exc}") from exc
     from sqlalchemy.exc import SQLAlchemyError
 
     from experiments.ab.queries import build_engine, fetch_summary
@@ -57,7 +54,7 @@ def _load_summary(db: str | None, events: Path | None, cfg: Any) -> Any:
         engine = build_engine(db)
         if engine.dialect.name != "postgresql":
             engine.dispose()
-            raise _fail(
+            raise cli_error(
                 f"--db: the report's SQL targets PostgreSQL, not {engine.dialect.name}; "
                 "use `codesieve telemetry export` and --events for other databases"
             )
@@ -66,9 +63,9 @@ def _load_summary(db: str | None, events: Path | None, cfg: Any) -> Any:
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
-        raise _fail(f"database query failed: {str(exc).splitlines()[0]}") from exc
+        raise cli_error(f"database query failed: {str(exc).splitlines()[0]}") from exc
     except ValueError as exc:  # a malformed URL
-        raise _fail(f"--db: {exc}") from exc
+        raise cli_error(f"--db: {exc}") from exc
 
 
 @ab_app.command("report")
@@ -107,17 +104,17 @@ def report(
 ) -> None:
     """Significance report of one experiment (SRM first, then the decision metric, secondary metrics, guardrails)."""
     if fmt not in ("md", "html", "json"):
-        raise _fail(f"--format must be md, html or json, not {fmt!r}")
+        raise cli_error(f"--format must be md, html or json, not {fmt!r}")
     if correction not in ("holm", "fdr_bh"):
-        raise _fail(f"--correction must be holm or fdr_bh, not {correction!r}")
+        raise cli_error(f"--correction must be holm or fdr_bh, not {correction!r}")
     parsed_weights = None
     if weights:
         try:
             parsed_weights = tuple(float(w) for w in weights.split(","))
         except ValueError as exc:
-            raise _fail(f"--weights {weights!r}: comma-separated numbers expected") from exc
+            raise cli_error(f"--weights {weights!r}: comma-separated numbers expected") from exc
         if any(w < 0 for w in parsed_weights) or sum(parsed_weights) <= 0:
-            raise _fail("--weights must be non-negative with a positive sum")
+            raise cli_error("--weights must be non-negative with a positive sum")
     from experiments.ab.analysis import AbReportConfig, run_report_analysis
     from experiments.ab.report import render
     from experiments.ab.results import (
@@ -145,16 +142,16 @@ def report(
 
     decision = _decision(cfg.metrics)
     if decision is not None and decision.name in summary.unavailable_metrics:
-        raise _fail(f"the decision metric {decision.name!r} cannot be computed from this source; use --db")
+        raise cli_error(f"the decision metric {decision.name!r} cannot be computed from this source; use --db")
     arms = sorted(summary.moments_by_arm)
     if not arms:
-        raise _fail(UNKNOWN_EXPERIMENT_MESSAGE.format(name=experiment))
+        raise cli_error(UNKNOWN_EXPERIMENT_MESSAGE.format(name=experiment))
     if len(arms) < 2:
-        raise _fail(ONE_ARM_MESSAGE.format(name=experiment, arms=arms))
+        raise cli_error(ONE_ARM_MESSAGE.format(name=experiment, arms=arms))
     if control is not None and control not in arms:
-        raise _fail(UNKNOWN_CONTROL_MESSAGE.format(control=control, arms=arms))
+        raise cli_error(UNKNOWN_CONTROL_MESSAGE.format(control=control, arms=arms))
     if parsed_weights is not None and len(parsed_weights) != len(arms):
-        raise _fail(f"--weights has {len(parsed_weights)} values for {len(arms)} arms {arms}")
+        raise cli_error(f"--weights has {len(parsed_weights)} values for {len(arms)} arms {arms}")
     result = replace(run_report_analysis(cfg, summary), config={**cfg.to_dict(), "versions": _versions()})
     text = render(result, fmt)  # type: ignore[arg-type]
     _emit(text, output)
@@ -167,7 +164,7 @@ def _names(option: str, raw: str | None) -> tuple[str, ...] | None:
         return None
     names = tuple(n.strip() for n in raw.split(",") if n.strip())
     if len(names) > 50:
-        raise _fail(f"{option}: at most 50 metrics")
+        raise cli_error(f"{option}: at most 50 metrics")
     return names
 
 
@@ -190,7 +187,7 @@ def _metric_roles(
             else _tuple(stored.get("guardrails")),
         )
     except UnknownMetricError as exc:
-        raise _fail(str(exc)) from exc
+        raise cli_error(str(exc)) from exc
 
 
 def _tuple(value: Any) -> tuple[str, ...] | None:
@@ -251,9 +248,9 @@ def plan(
 ) -> None:
     """Units per arm (or MDE / power) for the decision metric, from historical per-unit variance."""
     if fmt not in ("md", "json"):
-        raise _fail(f"--format must be md or json, not {fmt!r}")
+        raise cli_error(f"--format must be md or json, not {fmt!r}")
     if mde is not None and mde <= 0:
-        raise _fail("--mde must be > 0")
+        raise cli_error("--mde must be > 0")
     import json
 
     from experiments.ab.analysis import AbReportConfig
@@ -265,14 +262,14 @@ def plan(
     cfg = AbReportConfig(experiment=experiment, enable_cuped=False, metrics=(primary,), segments=False)
     summary = _load_summary(db, events, cfg)
     if primary.name in summary.unavailable_metrics:
-        raise _fail(f"{primary.name!r} cannot be computed from this source; use --db")
+        raise cli_error(f"{primary.name!r} cannot be computed from this source; use --db")
     if not summary.moments_by_arm:
-        raise _fail(f"no telemetry for experiment {experiment!r}")
+        raise cli_error(f"no telemetry for experiment {experiment!r}")
     keys = next(iter(summary.moments_by_arm.values())).keys()
     merged = {k: sum(m[k] for m in summary.moments_by_arm.values()) for k in keys}
     stat = build_stat(primary, merged, with_cuped=False)
     if float(stat.mean) <= 0 or float(stat.variance) <= 0:
-        raise _fail(f"history has no {primary.name} events or no variance; cannot plan")
+        raise cli_error(f"history has no {primary.name} events or no variance; cannot plan")
     result = compute_plan(
         stat,
         PlanConfig(

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from codesieve.cli_io import cli_error
 from experiments.bench.data_cli import data_app
 from experiments.bench.repo_cli import repo_app
 
@@ -23,11 +24,6 @@ eval_app = typer.Typer(
 )
 eval_app.add_typer(data_app, name="data")
 eval_app.add_typer(repo_app, name="repo")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -69,8 +65,8 @@ def run_or_fail(
         if created:
             _remove_if_unused(output)
         if isinstance(exc, httpx.HTTPError):
-            raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
-        raise _fail(str(exc)) from None
+            raise cli_error(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
+        raise cli_error(str(exc)) from None
 
 
 def _generation(
@@ -88,9 +84,9 @@ def _generation(
     if endpoint is None:
         return None
     if not model:
-        raise _fail("--endpoint needs --model")
+        raise cli_error("--endpoint needs --model")
     if n < 1:
-        raise _fail("-n must be at least 1")
+        raise cli_error("-n must be at least 1")
     return GenerationConfig(
         endpoint=endpoint,
         model=model,
@@ -144,26 +140,26 @@ def run(
     from experiments.bench.run import BenchConfig, run_eval
 
     if (samples is None) == (endpoint is None):
-        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+        raise cli_error("give exactly one of --samples FILE or --endpoint URL --model NAME")
     if samples is not None and not samples.is_file():
-        raise _fail(f"samples file not found: {samples}")
+        raise cli_error(f"samples file not found: {samples}")
     if plus and tests is not None:
-        raise _fail("give at most one of --plus or --tests FILE")
+        raise cli_error("give at most one of --plus or --tests FILE")
     if tests is not None and not tests.is_file():
-        raise _fail(f"tests file not found: {tests}")
+        raise cli_error(f"tests file not found: {tests}")
     gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
     if gen is not None:
         from experiments.bench.protocol import protocol_warnings
 
         warnings = protocol_warnings(gen.n, gen.temperature)
         if warnings and strict_protocol:
-            raise _fail("; ".join(warnings) + " (--strict-protocol)")
+            raise cli_error("; ".join(warnings) + " (--strict-protocol)")
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
     try:
         created = prepare_output_dir(output)
     except OutputError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     cfg = BenchConfig(
         benchmark=benchmark,
         output_dir=output,
@@ -219,7 +215,7 @@ def augment(
         rows = augment_benchmark(bench, problems, cfg, cache_dir, workers=workers or os.cpu_count() or 1)
         write_tasks(rows, output)
     except (ValueError, OSError, SandboxError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     typer.echo(
         json.dumps(
             {
@@ -282,11 +278,11 @@ def security(
     from experiments.bench.security import SECURITY_PROMPTS, score_security
 
     if not write_prompts and (samples is None) == (endpoint is None):
-        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+        raise cli_error("give exactly one of --samples FILE or --endpoint URL --model NAME")
     try:
         prepare_output_dir(output)
     except OutputError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     if write_prompts:
         rows = [json.dumps(asdict(p)) for p in SECURITY_PROMPTS]
         _write_atomic(output / "prompts.jsonl", "\n".join(rows) + "\n")
@@ -313,9 +309,9 @@ def security(
         _write_atomic(output / "findings.jsonl", "".join(json.dumps(asdict(f)) + "\n" for f in findings))
         _write_atomic(output / "summary.json", json.dumps(summary, indent=2) + "\n")
     except httpx.HTTPError as exc:
-        raise _fail(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
+        raise cli_error(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
     except (ValueError, OSError, SandboxError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     typer.echo(json.dumps(summary))
 
 
@@ -353,15 +349,15 @@ def _security_suite(
     from experiments.bench.semgrep_runner import SemgrepError
 
     if suite not in SUITES:
-        raise _fail(f"unknown suite {suite!r}; known: builtin, {', '.join(SUITES)}")
+        raise cli_error(f"unknown suite {suite!r}; known: builtin, {', '.join(SUITES)}")
     if (samples is None) == (gen is None):
-        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+        raise cli_error("give exactly one of --samples FILE or --endpoint URL --model NAME")
     if samples is not None and not samples.is_file():
-        raise _fail(f"samples file not found: {samples}")
+        raise cli_error(f"samples file not found: {samples}")
     chosen = tuple(x.strip() for x in languages.split(",") if x.strip()) if languages else LANGUAGES
     unknown = sorted(set(chosen) - set(LANGUAGES))
     if unknown or not chosen:
-        raise _fail(f"unknown language(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(LANGUAGES)}")
+        raise cli_error(f"unknown language(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(LANGUAGES)}")
     settings = BenchSettings()
     try:
         cfg = SecuritySuiteConfig(
@@ -377,15 +373,15 @@ def _security_suite(
         )
         created = prepare_output_dir(output)
     except (DatasetError, OutputError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     try:
         summary = run_security_suite(cfg)
     except (ValueError, OSError, RulesMissing, SemgrepError, RuntimeError, httpx.HTTPError) as exc:
         if created:
             _remove_if_unused(output)
         if isinstance(exc, httpx.HTTPError):
-            raise _fail(f"generation failed at {gen.endpoint}: {type(exc).__name__}: {exc}") from None
-        raise _fail(str(exc)) from None
+            raise cli_error(f"generation failed at {gen.endpoint}: {type(exc).__name__}: {exc}") from None
+        raise cli_error(str(exc)) from None
     typer.echo(
         json.dumps(
             {
@@ -430,9 +426,9 @@ def contamination(
     from experiments.bench.contamination import check_contamination, summarize_contamination
 
     if not corpus.is_file():
-        raise _fail(f"corpus not found: {corpus}")
+        raise cli_error(f"corpus not found: {corpus}")
     if not 1 <= ngram <= 1000:
-        raise _fail("--ngram must be in [1, 1000]")
+        raise cli_error("--ngram must be in [1, 1000]")
     try:
         probe_output_file(output)
         if benchmark.startswith("repo:"):  # an `eval repo mine` tasks file: the mined functions
@@ -447,7 +443,7 @@ def contamination(
         findings = check_contamination(bench.problems, _read_corpus(corpus), cfg)
         run_summary = json.loads((run_dir / "summary.json").read_text()) if run_dir else None
     except (ValueError, FileNotFoundError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     report = {
         "benchmark": bench.name,
         "benchmark_version": bench.version,
@@ -459,7 +455,7 @@ def contamination(
     try:
         _write_atomic(output, json.dumps(report, indent=2) + "\n")
     except OSError as exc:
-        raise _fail(f"cannot write {output}: {exc.strerror}") from None
+        raise cli_error(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(json.dumps(report["summary"]))
 
 
@@ -485,10 +481,10 @@ def compare(
             result = compare_runs(a["per_task"], b["per_task"])
             text, data = render_comparison(result, str(run_a), str(run_b)), result.to_json()
     except (ValueError, FileNotFoundError, KeyError, TypeError, OSError) as exc:
-        raise _fail(f"cannot compare: {exc}") from None
+        raise cli_error(f"cannot compare: {exc}") from None
     if output is not None:
         try:
             _write_atomic(output, json.dumps(data, indent=2) + "\n")
         except OSError as exc:
-            raise _fail(f"cannot write {output}: {exc.strerror}") from None
+            raise cli_error(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(text)

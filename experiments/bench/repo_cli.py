@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from codesieve.cli_io import cli_error
+
 __all__ = ["repo_app"]
 
 repo_app = typer.Typer(
@@ -27,11 +29,6 @@ EnvOpt = typer.Option(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
-
-
 def _env_paths(env: list[Path] | None) -> tuple[str, ...]:
     from experiments.bench.repo.executor import default_env_paths
 
@@ -39,7 +36,7 @@ def _env_paths(env: list[Path] | None) -> tuple[str, ...]:
         return default_env_paths()
     missing = [str(p) for p in env if not p.is_dir()]
     if missing:
-        raise _fail(f"--env: not a folder: {', '.join(missing)}")
+        raise cli_error(f"--env: not a folder: {', '.join(missing)}")
     return tuple(str(p.resolve()) for p in env)
 
 
@@ -66,7 +63,7 @@ def mine(
     from experiments.bench.sandbox import SandboxError, check_sandbox_available
 
     if min_body_lines > max_body_lines:
-        raise _fail("--min-body-lines is larger than --max-body-lines")
+        raise cli_error("--min-body-lines is larger than --max-body-lines")
     cfg = MineConfig(
         repo=repo.resolve(),
         test_cmd=test_cmd,
@@ -88,7 +85,7 @@ def mine(
         check_sandbox_available()
         result = mine_tasks(cfg)
     except (OutputError, SandboxError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     typer.echo(
         json.dumps(
             {
@@ -134,10 +131,10 @@ def run(
     from experiments.bench.repo.run import RepoRunConfig, run_repo_eval
 
     if (samples is None) == (endpoint is None):
-        raise _fail("give exactly one of --samples FILE or --endpoint URL --model NAME")
+        raise cli_error("give exactly one of --samples FILE or --endpoint URL --model NAME")
     for path, what in ((tasks, "tasks"), (samples, "samples")):
         if path is not None and not path.is_file():
-            raise _fail(f"{what} file not found: {path}")
+            raise cli_error(f"{what} file not found: {path}")
     gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
     cfg = RepoRunConfig(
         tasks_file=tasks,
@@ -155,7 +152,7 @@ def run(
     try:
         created = prepare_output_dir(output)
     except OutputError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     summary = run_or_fail(lambda: run_repo_eval(cfg), output=output, created=created, endpoint=endpoint)
     typer.echo(
         json.dumps(
@@ -185,11 +182,11 @@ def reference(
     from experiments.bench.repo.tasks import read_tasks
 
     if kind not in REFERENCE_KINDS:
-        raise _fail(f"unknown --kind {kind!r}; known: {', '.join(REFERENCE_KINDS)}")
+        raise cli_error(f"unknown --kind {kind!r}; known: {', '.join(REFERENCE_KINDS)}")
     try:
         probe_output_file(output)
         rows = reference_samples(read_tasks(tasks), kind)  # type: ignore[arg-type]
         _write_atomic(output, "".join(json.dumps(asdict(s)) + "\n" for s in rows))
     except (OutputError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     typer.echo(json.dumps({"kind": kind, "samples": len(rows), "output": str(output)}))
