@@ -29,12 +29,12 @@ import pandas as pd
 import psycopg
 from sqlalchemy import Engine, create_engine, text
 
+from codesieve.core.telemetry.tables import Base
 from experiments.ab.analysis import AbReportConfig, run_report_analysis
 from experiments.ab.metrics import DEFAULT_METRICS, assign_roles
 from experiments.ab.queries import copy_export_frame, copy_frame, fetch_summary
 from experiments.ab.report import render_html, render_markdown
 from experiments.ab.simulation import simulate_export_frame
-from gateway.telemetry.tables import Base
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 BUDGET_S = 60.0  # issue 5: 10M events / 100k units in under a minute on 2 cores

@@ -34,7 +34,7 @@ _GROUPS: dict[str, str] = {
 }
 # name -> "module:function" of a single top-level command
 _COMMANDS: dict[str, str] = {
-    "serve": "gateway.cli:serve",
+    "serve": "codesieve.app:serve",
     "scan": "gateway.scan_cli:scan",
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,54 +81,73 @@ _WORKER_ENV = {
 }
 
 
-def serve(
-    host: Annotated[str | None, typer.Option(help="listen address")] = None,
-    port: Annotated[int | None, typer.Option(help="listen port")] = None,
-    upstream: Annotated[str | None, typer.Option("--upstream", help="URL of a running vLLM OpenAI server")] = None,
-    model: Annotated[Path | None, typer.Option("--model", help="model folder for the embedded vLLM")] = None,
-    db: DbOpt = None,
-    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for shared rate limits")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where SQLite, spool and logs live")] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="gateway processes on one port (needs --upstream)")
-    ] = 1,
-    log_level: Annotated[str, typer.Option(help="debug|info|warning|error")] = "info",
-) -> None:
-    """Run the gateway (embedded vLLM on --model, or proxy --upstream)."""
-    from codesieve.cli_io import OutputError, prepare_output_dir
-    from gateway.config import default_data_dir
+GATEWAY_APP = "gateway.main:create_app"
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if workers > 1 and upstream is None:
-        # The embedded vLLM must run once, not once per worker process.
-        _fail("--workers above 1 needs --upstream URL: the embedded vLLM (--model) runs in a single gateway process")
-    if upstream is None and model is None:
-        model = (data_dir or default_data_dir()) / "models" / "tiny-code"
-    if upstream is None and model is not None and not (model / "config.json").is_file():
-        _fail(
-            f"no model at {model}: build one with `codesieve train tiny-model --output {model}`, or give --upstream URL"
+
+def make_serve(app_factory: str = GATEWAY_APP) -> Callable[..., None]:
+    """The `serve` command for an app factory ("module:function" taking GatewaySettings).
+
+    `codesieve serve` is made with codesieve/app.py's factory, which gives the console the A/B
+    analysis's live report; the default, the gateway's own app, has none. A string, not a function,
+    so that `--workers` processes import the same factory.
+    """
+
+    def serve(
+        host: Annotated[str | None, typer.Option(help="listen address")] = None,
+        port: Annotated[int | None, typer.Option(help="listen port")] = None,
+        upstream: Annotated[str | None, typer.Option("--upstream", help="URL of a running vLLM OpenAI server")] = None,
+        model: Annotated[Path | None, typer.Option("--model", help="model folder for the embedded vLLM")] = None,
+        db: DbOpt = None,
+        redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for shared rate limits")] = None,
+        data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where SQLite, spool and logs live")] = None,
+        workers: Annotated[
+            int, typer.Option("--workers", min=1, max=64, help="gateway processes on one port (needs --upstream)")
+        ] = 1,
+        log_level: Annotated[str, typer.Option(help="debug|info|warning|error")] = "info",
+    ) -> None:
+        """Run the gateway (embedded vLLM on --model, or proxy --upstream)."""
+        from codesieve.cli_io import OutputError, prepare_output_dir
+        from gateway.config import default_data_dir
+
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if workers > 1 and upstream is None:
+            # The embedded vLLM must run once, not once per worker process.
+            _fail(
+                "--workers above 1 needs --upstream URL: the embedded vLLM (--model) runs in a single gateway process"
+            )
+        if upstream is None and model is None:
+            model = (data_dir or default_data_dir()) / "models" / "tiny-code"
+        if upstream is None and model is not None and not (model / "config.json").is_file():
+            _fail(
+                f"no model at {model}: build one with `codesieve train tiny-model --output {model}`, "
+                "or give --upstream URL"
+            )
+        settings = _settings(
+            host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis, data_dir=data_dir
         )
-    settings = _settings(
-        host=host, port=port, upstream_url=upstream, model_dir=model, db_url=db, redis_url=redis, data_dir=data_dir
-    )
-    try:  # SQLite, the journal and the pseudonym key live there: refuse now, not in the lifespan
-        prepare_output_dir(settings.data_dir)
-    except OutputError as exc:
-        _fail(f"--data-dir: {exc}")
-    if settings.index_dir is not None and settings.enable_filters:
-        from codesieve.core.index_store import IndexFormatError, load_index
+        try:  # SQLite, the journal and the pseudonym key live there: refuse now, not in the lifespan
+            prepare_output_dir(settings.data_dir)
+        except OutputError as exc:
+            _fail(f"--data-dir: {exc}")
+        if settings.index_dir is not None and settings.enable_filters:
+            from codesieve.core.index_store import IndexFormatError, load_index
 
-        try:  # memory-maps only: a bad index is one clear line here, not a start-up traceback per worker
-            load_index(settings.index_dir)
-        except IndexFormatError as exc:
-            _fail(f"CODESIEVE_INDEX_DIR: {exc}")
-    try:
-        if workers > 1:
-            _serve_workers(settings, workers, log_level)
-        else:
-            _serve_one(settings, log_level)
-    except Exception as exc:  # noqa: BLE001 - start-up failures (vLLM, DB) become one clear line
-        _fail(f"gateway failed: {exc}", 1)
+            try:  # memory-maps only: a bad index is one clear line here, not a start-up traceback per worker
+                load_index(settings.index_dir)
+            except IndexFormatError as exc:
+                _fail(f"CODESIEVE_INDEX_DIR: {exc}")
+        try:
+            if workers > 1:
+                _serve_workers(settings, workers, log_level, app_factory)
+            else:
+                _serve_one(settings, log_level, app_factory)
+        except Exception as exc:  # noqa: BLE001 - start-up failures (vLLM, DB) become one clear line
+            _fail(f"gateway failed: {exc}", 1)
+
+    return serve
+
+
+serve = make_serve()  # the gateway's app alone; `codesieve serve` is codesieve.app.serve
 
 
 def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
@@ -147,11 +167,11 @@ def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
     }
 
 
-def _serve_one(settings: Any, log_level: str) -> None:
+def _serve_one(settings: Any, log_level: str, app_factory: str) -> None:
     import uvicorn
+    from uvicorn.importer import import_from_string
 
-    from gateway.main import create_app
-
+    create_app = import_from_string(app_factory)
     _share_the_gil_sooner()
     uvicorn.run(create_app(settings), **_uvicorn_options(settings, log_level))
 
@@ -166,7 +186,7 @@ def _share_the_gil_sooner() -> None:
     sys.setswitchinterval(0.001)
 
 
-def _serve_workers(settings: Any, workers: int, log_level: str) -> None:
+def _serve_workers(settings: Any, workers: int, log_level: str, app_factory: str) -> None:
     """N processes accept on one socket; each has its own telemetry journal (spool/<n>/, flock).
 
     What must happen once happens here, before the workers start: migrations and the pseudonym key.
@@ -201,7 +221,7 @@ def _serve_workers(settings: Any, workers: int, log_level: str) -> None:
         "root": {"handlers": ["stderr"], "level": log_level.upper()},
     }
     uvicorn.run(
-        "gateway.main:create_app",
+        app_factory,
         factory=True,
         workers=workers,
         log_config=log_config,

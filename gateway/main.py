@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,11 +37,21 @@ def _mount_console(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=static), name="console-static")
 
 
-def create_app(settings: GatewaySettings | None = None, *, upstream_transport: Any = None) -> FastAPI:
-    """Build the app. `upstream_transport` (an httpx transport) exists for fault-injection tests."""
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    upstream_transport: Any = None,
+    console_report: Callable[[str, str], dict[str, Any]] | None = None,
+) -> FastAPI:
+    """Build the app. `upstream_transport` (an httpx transport) exists for fault-injection tests.
+
+    `console_report` computes the console's live experiment report (gateway.console.reports.LiveReport);
+    `codesieve serve` passes the A/B analysis's (codesieve/app.py). Without it the page says it has none.
+    """
     settings = settings or get_settings()
     app = FastAPI(title="codesieve gateway", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.console_report = console_report
     app.state.metrics = GatewayMetrics()
     app.state.upstream_transport = upstream_transport
     app.include_router(api_router)

@@ -15,10 +15,12 @@ from typing import Literal
 
 import numpy as np
 
+from codesieve.core.telemetry.persistence import PERSISTENCE_CHECKPOINTS_S
+from codesieve.core.telemetry.persistence import RETAINED_AFTER_S as RETAINED_AFTER_S
 from experiments.ab.stats import RatioStat, RegressionAdjustedStat, SampleMeanStat, Stat
 
-# Persistence checkpoints recorded by the gateway (issue 4): 15 s, 30 s, 2, 5 and 10 min.
-PERSISTENCE_AFTER_S: tuple[int, ...] = (15, 30, 120, 300, 600)
+# Persistence checkpoints recorded by the gateway (issue 4), the telemetry contract's.
+PERSISTENCE_AFTER_S: tuple[int, ...] = PERSISTENCE_CHECKPOINTS_S
 
 # Per-unit columns, each a sum over the unit's rows in the experiment (or its pre-period).
 UNIT_COLUMNS: tuple[str, ...] = (
@@ -42,8 +44,7 @@ UNIT_COLUMNS: tuple[str, ...] = (
 )
 # Pre-experiment covariates for CUPED (same definitions, events before the start).
 PRE_COLUMNS: tuple[str, ...] = ("pre_n_shown", "pre_retained_chars")
-# retained_chars counts the characters still present at this checkpoint (the longest: 10 min).
-RETAINED_AFTER_S = 600
+# retained_chars counts the characters still present at RETAINED_AFTER_S (the longest checkpoint).
 
 # Sourcegraph counts a completion as suggested when it was visible for at least 750 ms (or accepted).
 CAR_MIN_VISIBLE_MS = 750.0

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from codesieve.core.telemetry.export_schema import SCHEMA as EXPORT_SCHEMA
 from experiments.ab.analysis import (
     AbReportConfig,
     DailyRows,
@@ -52,7 +53,6 @@ from experiments.ab.metrics import (
     required_moments,
 )
 from experiments.ab.results import NO_CUPED_NO_START_MESSAGE, NO_PRE_PERIOD_MESSAGE, UNAVAILABLE_METRICS_MESSAGE
-from gateway.telemetry.export import SCHEMA as EXPORT_SCHEMA
 
 logger = logging.getLogger(__name__)
 

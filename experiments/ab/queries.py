@@ -30,6 +30,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
+from codesieve.core.telemetry.tables import (
+    ActivityRecord,
+    AssignmentRecord,
+    CompletionRecord,
+    EventRecord,
+    ExperimentRecord,
+)
 from experiments.ab.analysis import AbReportConfig, Moments, TelemetrySummary
 from experiments.ab.metrics import (
     CAR_MIN_VISIBLE_MS,
@@ -44,13 +51,6 @@ from experiments.ab.metrics import (
     sumsq_key,
 )
 from experiments.ab.results import NO_CUPED_NO_START_MESSAGE
-from gateway.telemetry.tables import (
-    ActivityRecord,
-    AssignmentRecord,
-    CompletionRecord,
-    EventRecord,
-    ExperimentRecord,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,6 @@ browser -> routes (session cookie, CSRF, audit) -> accounts (sessions, audit tra
                                                 -> queries (SQL over the telemetry tables and rollups)
                                                 -> rollup (daily pre-aggregates, refreshed in the background)
                                                 -> overview (pure rates) -> charts (matplotlib SVG)
-                                                -> reports (experiments.ab: the CLI's A/B report)
+                                                -> reports (the live A/B report: a callable the app is given)
         <- templates (Jinja2, autoescaped; no JavaScript)
 """

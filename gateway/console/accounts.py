@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from codesieve.core.telemetry.tables import ApiKeyRecord, ConsoleAuditRecord, ConsoleSessionRecord
 from gateway.telemetry.repository import KEY_PREFIX, hash_api_key
-from gateway.telemetry.tables import ApiKeyRecord, ConsoleAuditRecord, ConsoleSessionRecord
 
 _K = ApiKeyRecord.__table__.c
 _S = ConsoleSessionRecord.__table__.c

@@ -2,7 +2,8 @@
 
 Definitions are those of `codesieve ab report` (experiments/ab/metrics.py): acceptance = accepted /
 shown, persistence at T s = persisted events at T s / accepted, retained characters = characters
-still present at the 600 s checkpoint; a test checks the constants below against that module.
+still present at the 600 s checkpoint. The checkpoints are the telemetry contract's
+(codesieve/core/telemetry/persistence.py), which that module uses too.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-# The persistence checkpoints the overview shows (a subset of metrics.PERSISTENCE_AFTER_S).
+# The persistence checkpoints the overview shows (a subset of the contract's PERSISTENCE_CHECKPOINTS_S).
 PERSISTENCE_SHOWN_S: tuple[int, ...] = (30, 120, 600)
-RETAINED_AFTER_S = 600  # = metrics.RETAINED_AFTER_S
 DEFAULT_DAYS = 30  # the overview's range when none is given: the last 30 UTC days, today included
 MAX_DAYS = 366
 _LABEL = re.compile(r"^[A-Za-z0-9_.:/+-]{1,200}$")  # model, language, experiment and arm values

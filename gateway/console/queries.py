@@ -2,7 +2,8 @@
 
 Aggregates run in SQL over the gateway's tables (Python sees a few rows per page, never an event
 row). The metric definitions (persistence checkpoints, which checkpoint counts retained characters)
-are imported from experiments.ab.metrics, so the overview counts what `codesieve ab report` counts.
+are the telemetry contract's (codesieve/core/telemetry/persistence.py), which experiments/ab/metrics.py
+uses too, so the overview counts what `codesieve ab report` counts.
 Works on PostgreSQL (production) and SQLite (the embedded default).
 """
 
@@ -31,21 +32,21 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
+from codesieve.core.telemetry.persistence import RETAINED_AFTER_S
+from codesieve.core.telemetry.tables import (
+    ApiKeyRecord,
+    CompletionRecord,
+    ConsoleSessionRecord,
+    EventRecord,
+)
 from gateway.console.overview import (
     PERSISTENCE_SHOWN_S,
-    RETAINED_AFTER_S,
     OverviewFilters,
     fold_raw,
     histogram_percentile,
     merge_sums,
 )
 from gateway.console.rollup import rolled_until
-from gateway.telemetry.tables import (
-    ApiKeyRecord,
-    CompletionRecord,
-    ConsoleSessionRecord,
-    EventRecord,
-)
 
 _C = CompletionRecord.__table__.c
 _E = EventRecord.__table__.c

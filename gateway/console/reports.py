@@ -1,10 +1,8 @@
-"""An experiment's live report for the console, computed by the CLI's own analysis code.
+"""The console's live experiment reports: computed in the background, cached, rendered as HTML.
 
-`codesieve ab report --db URL --experiment NAME` and this page run the same steps: queries.fetch_summary
-(SQL aggregation on PostgreSQL) -> analysis.run_report_analysis -> report.render_markdown and
-render_plots. experiments.ab sits above the gateway in the package layers, so it is imported here,
-lazily, and only when a report is asked for (the gateway's request path never loads it).
-Blocking (SQL, statistics, matplotlib): callers run it in a thread.
+The report itself is the A/B analysis's (experiments/ab/live_report.py, the steps of `codesieve ab
+report`). The gateway does not import the analysis: the app is given a `LiveReport` callable, which
+`codesieve serve` (codesieve/app.py, the layer above both packages) takes from experiments.ab.
 """
 
 from __future__ import annotations
@@ -12,42 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
-POSTGRES_ONLY_MESSAGE = (
-    "the live report's SQL targets PostgreSQL; on SQLite use `codesieve telemetry export` "
-    "and `codesieve ab report --events FILE.parquet`"
+# The live report: (sync database URL, experiment name) -> {"markdown", "plots", "verdicts"} or {"error"}.
+# Blocking; ReportCache runs it in a thread.
+LiveReport = Callable[[str, str], dict[str, Any]]
+
+NO_ANALYSIS_MESSAGE = (
+    "this gateway was started without the A/B analysis: `codesieve serve` starts it with the live report"
 )
 
 
-def build_report(sync_db_url: str, experiment: str) -> dict[str, Any]:
-    """{"markdown", "plots", "verdicts"} of the report with the CLI's defaults, or {"error": message}."""
-    try:
-        from experiments.ab.analysis import AbReportConfig, run_report_analysis
-        from experiments.ab.queries import build_engine, fetch_summary
-        from experiments.ab.report import render_markdown, render_plots
-        from experiments.ab.results import ONE_ARM_MESSAGE, UNKNOWN_EXPERIMENT_MESSAGE
-    except ImportError:
-        return {"error": "the live report needs the analysis extra (pip install 'codesieve[analysis]')"}
-    engine = build_engine(sync_db_url)
-    try:
-        if engine.dialect.name != "postgresql":
-            return {"error": POSTGRES_ONLY_MESSAGE}
-        cfg = AbReportConfig(experiment=experiment)  # the CLI's defaults
-        summary = fetch_summary(engine, cfg)
-    finally:
-        engine.dispose()
-    arms = sorted(summary.moments_by_arm)
-    if not arms:
-        return {"error": UNKNOWN_EXPERIMENT_MESSAGE.format(name=experiment)}
-    if len(arms) < 2:
-        return {"error": ONE_ARM_MESSAGE.format(name=experiment, arms=arms)}
-    result = run_report_analysis(cfg, summary)
-    return {
-        "markdown": render_markdown(result),
-        "plots": render_plots(result),
-        "verdicts": [(c.treatment, c.verdict) for c in result.comparisons],
-    }
+def no_live_report(_sync_db_url: str, _experiment: str) -> dict[str, Any]:
+    """The report of a gateway app built without one (`gateway.main.create_app` alone)."""
+    return {"error": NO_ANALYSIS_MESSAGE}
 
 
 def markdown_to_html(markdown: str) -> str:
@@ -65,7 +42,8 @@ class ReportCache:
     when that is older than `max_age_s`, and without any says "computing" and reloads itself.
     """
 
-    def __init__(self, sync_db_url: str, max_age_s: float) -> None:
+    def __init__(self, build: LiveReport, sync_db_url: str, max_age_s: float) -> None:
+        self._build = build
         self._url = sync_db_url
         self._max_age_s = max_age_s
         self._done: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -73,7 +51,7 @@ class ReportCache:
 
     async def _compute(self, name: str) -> None:
         try:
-            report = await asyncio.to_thread(build_report, self._url, name)
+            report = await asyncio.to_thread(self._build, self._url, name)
         except Exception as exc:  # noqa: BLE001 - shown on the page; the next view retries
             report = {"error": f"the report failed: {type(exc).__name__}"}
         self._done[name] = (time.monotonic(), report)

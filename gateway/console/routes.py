@@ -25,7 +25,7 @@ from gateway.auth import pseudonymize
 from gateway.console import accounts, queries
 from gateway.console.charts import overview_charts
 from gateway.console.overview import PERSISTENCE_SHOWN_S, parse_filters, summarize
-from gateway.console.reports import ReportCache, markdown_to_html
+from gateway.console.reports import ReportCache, markdown_to_html, no_live_report
 from gateway.console.rollup import run_rollup_loop
 from gateway.protocol.base import ErrorResponse
 from gateway.protocol.experiments import ExperimentDefinition
@@ -37,7 +37,8 @@ from gateway.telemetry.repository import fetch_api_key
 async def _lifespan(app: Any) -> AsyncIterator[None]:
     """Runs inside the gateway's lifespan: keeps the overview's daily rollups fresh on PostgreSQL."""
     state = app.state
-    state.console_reports = ReportCache(state.settings.sync_db_url, state.settings.console_report_max_age_s)
+    build = getattr(state, "console_report", None) or no_live_report
+    state.console_reports = ReportCache(build, state.settings.sync_db_url, state.settings.console_report_max_age_s)
     task = None
     if state.engine.dialect.name == "postgresql":
         task = asyncio.create_task(run_rollup_loop(state.engine, state.settings.console_rollup_interval_s))

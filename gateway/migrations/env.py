@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from codesieve.core.telemetry.tables import Base
 from gateway.db import PG_CONNECT_ARGS
-from gateway.telemetry.tables import Base
 
 target_metadata = Base.metadata
 _MIGRATION_LOCK_KEY = 0x636F6465736976  # "codesiv": any constant shared by every codesieve process

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from gateway.protocol.base import ErrorResponse, validation_error
 
 StopSpec = str | list[str] | None
-# The telemetry column's size (gateway/telemetry/tables.py): what the edge accepts, storage takes.
+# The telemetry column's size (codesieve/core/telemetry/tables.py): what the edge accepts, storage takes.
 LANGUAGE_MAX_CHARS = 64
 # Continue sends 12 stop strings by default; the gateway applies every stop beyond vLLM's four itself
 # (gateway.service.stops), so the bound only keeps a request's per-chunk stop scan cheap.

@@ -21,13 +21,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# The checkpoints at which plugins report whether accepted code is still there (seconds after accept).
+from codesieve.core.telemetry.persistence import PERSISTENCE_CHECKPOINTS_S
 from gateway.protocol.base import ErrorResponse, validation_error
 
 EventKind = Literal["shown", "accepted", "dismissed", "persisted"]
-# Checkpoints at which plugins report whether accepted code is still there (seconds after accept).
-PERSISTENCE_CHECKPOINTS_S = (15, 30, 120, 300, 600)
 MAX_EVENTS_PER_POST = 1000
-# The telemetry columns are 32-bit INTEGER (gateway/telemetry/tables.py): larger counts are refused here.
+# The telemetry columns are 32-bit INTEGER (codesieve/core/telemetry/tables.py): larger counts are refused here.
 INT32_MAX = 2**31 - 1
 MAX_INT32 = INT32_MAX  # activity counts
 MAX_ACTIVITY_PERIOD_S = 86_400

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.telemetry.tables import ApiKeyRecord, Base, CompletionRecord, ExperimentRecord
+from codesieve.core.telemetry.tables import ApiKeyRecord, Base, CompletionRecord, ExperimentRecord
 
 TABLES = {t.name: t for t in Base.metadata.sorted_tables}
 KEY_PREFIX = "cs_"

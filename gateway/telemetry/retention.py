@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.telemetry.tables import CompletionRecord, DailyUnitAggregateRecord, EventRecord
+from codesieve.core.telemetry.tables import CompletionRecord, DailyUnitAggregateRecord, EventRecord
 
 log = logging.getLogger(__name__)
 _COUNTERS = (

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, create_engine
 
+from codesieve.core.telemetry.tables import ActivityRecord, AssignmentRecord, Base, CompletionRecord, EventRecord
 from experiments.ab.analysis import AbReportConfig, run_report_analysis
 from experiments.ab.metrics import CAR_MIN_VISIBLE_MS, DEFAULT_METRICS, UNIT_COLUMNS, assign_roles, compute_moments
 from experiments.ab.queries import fetch_summary
-from gateway.telemetry.tables import ActivityRecord, AssignmentRecord, Base, CompletionRecord, EventRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -277,7 +277,7 @@ def test_roles_come_from_the_experiment_definition_unless_the_command_line_says(
     from typer.testing import CliRunner
 
     from codesieve.cli import build_app
-    from gateway.telemetry.tables import ExperimentRecord
+    from codesieve.core.telemetry.tables import ExperimentRecord
 
     engine, _ = seeded
     definition = {"name": EXPERIMENT, "metrics": {"decision": "car", "secondary": ["wcar"], "guardrails": None}}

@@ -15,13 +15,13 @@ from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
+from codesieve.core.telemetry.tables import Base, ExperimentRecord
 from experiments.ab.analysis import AbReportConfig
 from experiments.ab.metrics import DEFAULT_METRICS, assign_roles
 from experiments.ab.parquet_export import load_summary
 from experiments.ab.queries import copy_export_frame, fetch_experiment_start, fetch_summary
 from experiments.ab.results import NO_CUPED_NO_START_MESSAGE, NO_PRE_PERIOD_MESSAGE
 from experiments.ab.simulation import simulate_export_frame
-from gateway.telemetry.tables import Base, ExperimentRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

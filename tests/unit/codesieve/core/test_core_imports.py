@@ -9,10 +9,10 @@ from pathlib import Path
 _CHECK = """
 import importlib, pkgutil, sys
 import codesieve.core as core
-for info in pkgutil.iter_modules(core.__path__):
-    importlib.import_module("codesieve.core." + info.name)
+for info in pkgutil.walk_packages(core.__path__, "codesieve.core."):
+    importlib.import_module(info.name)
 top = {"gateway", "dedup", "experiments", "training"}
-print(sorted(m for m in sys.modules if m.split(".")[0] in top or m.startswith("codesieve.cli")))
+print(sorted(m for m in sys.modules if m.split(".")[0] in top or m.startswith(("codesieve.cli", "codesieve.app"))))
 """
 ROOT = Path(__file__).resolve().parents[4]  # the checkout under test, not an installed copy
 

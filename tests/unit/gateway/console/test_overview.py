@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
+from codesieve.core.telemetry.persistence import PERSISTENCE_CHECKPOINTS_S
 from gateway.console.overview import (
     PERSISTENCE_SHOWN_S,
-    RETAINED_AFTER_S,
     OverviewFilters,
     parse_filters,
     reason_counts,
@@ -24,11 +24,8 @@ def _parse(**params: str) -> OverviewFilters | str:
     return parse_filters(params, today=TODAY, pseudonymize=lambda u: f"h({u})")
 
 
-def test_the_definitions_are_the_ab_reports() -> None:
-    from experiments.ab import metrics
-
-    assert set(PERSISTENCE_SHOWN_S) <= set(metrics.PERSISTENCE_AFTER_S)
-    assert RETAINED_AFTER_S == metrics.RETAINED_AFTER_S
+def test_the_checkpoints_shown_are_ones_the_gateway_records() -> None:
+    assert set(PERSISTENCE_SHOWN_S) <= set(PERSISTENCE_CHECKPOINTS_S)
 
 
 def test_default_range_is_the_last_30_utc_days_and_until_is_inclusive() -> None:

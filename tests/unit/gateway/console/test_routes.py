@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from codesieve.app import create_app
+from experiments.ab.live_report import POSTGRES_ONLY_MESSAGE
 from factories import FakeUpstream, make_api_key, make_settings
-from gateway.console.reports import POSTGRES_ONLY_MESSAGE
-from gateway.main import create_app
 
 
 def _csrf(page: str) -> str:

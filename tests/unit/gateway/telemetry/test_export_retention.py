@@ -11,8 +11,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
+from codesieve.core.telemetry.export_schema import SCHEMA
 from gateway.db import build_async_engine, build_sync_engine, run_migrations
-from gateway.telemetry.export import SCHEMA
 from gateway.telemetry.repository import insert_rows
 from gateway.telemetry.retention import apply_retention
 

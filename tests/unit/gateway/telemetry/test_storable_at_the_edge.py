@@ -1,5 +1,5 @@
 """What the edge acknowledges, storage can hold (issue 13): text, lengths and ranges of the wire models
-agree with the telemetry columns (gateway/telemetry/tables.py)."""
+agree with the telemetry columns (codesieve/core/telemetry/tables.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from codesieve.core.telemetry.tables import CompletionRecord, EventRecord
 from gateway.protocol.base import ErrorResponse, parse_json_body
 from gateway.protocol.completions import CompletionLimits, parse_completion
 from gateway.protocol.events import parse_events
-from gateway.telemetry.tables import CompletionRecord, EventRecord
 
 LIMITS = CompletionLimits(max_tokens_default=16, max_tokens_limit=512, max_n=4, max_prompt_chars=65536)
 
