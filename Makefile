@@ -80,6 +80,7 @@ check: | $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/import_cycles.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -21,8 +21,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from codesieve.core.shingling import SEPARATOR_BYTE
-
 # class bits of a code point (the table is built in codesieve.core.shingling)
 WORD, DIGIT, SPACE = 1, 2, 4
 
@@ -89,8 +87,11 @@ def scan_lexemes(data, classes, starts, ends):  # noqa: ANN001, ANN201
 
 
 @numba.njit(cache=True)
-def join_lexemes(data, starts, ends, count, ngram):  # noqa: ANN001, ANN201
-    """The lexemes joined by SEPARATOR_BYTE, and each `ngram`-lexeme shingle's byte span in it.
+def join_lexemes(data, starts, ends, count, ngram, separator):  # noqa: ANN001, ANN201
+    """The lexemes joined by the byte `separator`, and each `ngram`-lexeme shingle's byte span in it.
+
+    The caller passes codesieve.core.shingling.SEPARATOR_BYTE (an argument, so this module imports
+    nothing from the module that imports it).
 
     Returns:
         (joined uint8 buffer, shingle starts, shingle ends), the same bytes and spans as
@@ -105,7 +106,7 @@ def join_lexemes(data, starts, ends, count, ngram):  # noqa: ANN001, ANN201
     p = 0
     for k in range(count):
         if k > 0:
-            joined[p] = SEPARATOR_BYTE
+            joined[p] = separator
             p += 1
         tok_start[k] = p
         for q in range(starts[k], ends[k]):

@@ -168,7 +168,7 @@ def shingle_hashes_from_utf8(data: bytes, ngram: int, hash_fn: str) -> np.ndarra
 
     starts, ends = lexeme_byte_spans(data)
     joined, shingle_starts, shingle_ends = join_lexemes(
-        np.frombuffer(data, dtype=np.uint8), starts, ends, starts.size, ngram
+        np.frombuffer(data, dtype=np.uint8), starts, ends, starts.size, ngram, SEPARATOR_BYTE
     )
     out = np.empty(shingle_starts.size, dtype=np.uint32)
     if out.size:

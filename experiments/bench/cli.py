@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from codesieve.cli_io import cli_error
+from experiments.bench.cli_runs import generation_config, remove_if_unused, run_or_fail, write_atomic
 from experiments.bench.data_cli import data_app
 from experiments.bench.repo_cli import repo_app
 
@@ -24,79 +23,6 @@ eval_app = typer.Typer(
 )
 eval_app.add_typer(data_app, name="data")
 eval_app.add_typer(repo_app, name="repo")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `path` whole or not at all (temp file beside it, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _remove_if_unused(output: Path) -> None:
-    """Remove a run folder this invocation created when it holds no samples and no results."""
-    if any((output / name).is_file() and (output / name).stat().st_size for name in ("samples.jsonl", "results.jsonl")):
-        return  # resumable progress: keep it
-    shutil.rmtree(output, ignore_errors=True)
-
-
-def run_or_fail(
-    run: Callable[[], dict[str, Any]], *, output: Path, created: bool, endpoint: str | None
-) -> dict[str, Any]:
-    """Run an evaluation into `output`; a failure is one error line (exit 2), Ctrl-C exit 130.
-
-    A run folder this invocation created is removed again when the run failed before it wrote
-    anything resumable.
-    """
-    import httpx
-
-    from experiments.bench.run import EvalInterrupted
-    from experiments.bench.sandbox import SandboxError
-
-    try:
-        return run()
-    except EvalInterrupted as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=130) from None
-    except (ValueError, OSError, SandboxError, RuntimeError, httpx.HTTPError) as exc:
-        if created:
-            _remove_if_unused(output)
-        if isinstance(exc, httpx.HTTPError):
-            raise cli_error(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
-        raise cli_error(str(exc)) from None
-
-
-def _generation(
-    endpoint: str | None,
-    model: str | None,
-    n: int,
-    temperature: float,
-    top_p: float,
-    max_tokens: int,
-    seed: int,
-    api_key: str | None,
-) -> Any:
-    from experiments.bench.generate import GenerationConfig
-
-    if endpoint is None:
-        return None
-    if not model:
-        raise cli_error("--endpoint needs --model")
-    if n < 1:
-        raise cli_error("-n must be at least 1")
-    return GenerationConfig(
-        endpoint=endpoint,
-        model=model,
-        n=n,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        seed=seed,
-        api_key=api_key,
-    )
 
 
 @eval_app.command("run")
@@ -147,7 +73,7 @@ def run(
         raise cli_error("give at most one of --plus or --tests FILE")
     if tests is not None and not tests.is_file():
         raise cli_error(f"tests file not found: {tests}")
-    gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
+    gen = generation_config(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
     if gen is not None:
         from experiments.bench.protocol import protocol_warnings
 
@@ -264,7 +190,7 @@ def security(
             limit,
             samples,
             jobs,
-            _generation(endpoint, model, n, temperature, 0.95, max_tokens, seed, api_key),
+            generation_config(endpoint, model, n, temperature, 0.95, max_tokens, seed, api_key),
         )
         return
 
@@ -285,13 +211,13 @@ def security(
         raise cli_error(str(exc)) from None
     if write_prompts:
         rows = [json.dumps(asdict(p)) for p in SECURITY_PROMPTS]
-        _write_atomic(output / "prompts.jsonl", "\n".join(rows) + "\n")
+        write_atomic(output / "prompts.jsonl", "\n".join(rows) + "\n")
         return
     try:
         if samples is not None:
             got = [(s.task_id, s.sample_idx, s.completion) for s in read_samples(samples)]
         else:
-            gen = _generation(endpoint, model, n, temperature, 0.95, 256, seed, api_key)
+            gen = generation_config(endpoint, model, n, temperature, 0.95, 256, seed, api_key)
             problems = [
                 Problem(
                     task_id=p.task_id,
@@ -306,8 +232,8 @@ def security(
         findings, summary = score_security(got)
         if exploits:
             summary["exploits"] = _builtin_exploits(output, got, findings)
-        _write_atomic(output / "findings.jsonl", "".join(json.dumps(asdict(f)) + "\n" for f in findings))
-        _write_atomic(output / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_atomic(output / "findings.jsonl", "".join(json.dumps(asdict(f)) + "\n" for f in findings))
+        write_atomic(output / "summary.json", json.dumps(summary, indent=2) + "\n")
     except httpx.HTTPError as exc:
         raise cli_error(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
     except (ValueError, OSError, SandboxError) as exc:
@@ -330,8 +256,8 @@ def _builtin_exploits(output: Path, got: list[tuple[str, int, str]], findings: l
     flagged = {(f.task_id, f.sample_idx): f.unsafe for f in findings}
     rows = [{**r, "flagged": flagged.get((r["task_id"], r["sample_idx"]), False)} for r in rows]
     summary = summarize_exploits(rows, flagged)
-    _write_atomic(output / "exploits.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    _write_atomic(output / "report.md", "# Security: builtin\n\n" + render_exploits_markdown(summary))
+    write_atomic(output / "exploits.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write_atomic(output / "report.md", "# Security: builtin\n\n" + render_exploits_markdown(summary))
     return summary
 
 
@@ -378,7 +304,7 @@ def _security_suite(
         summary = run_security_suite(cfg)
     except (ValueError, OSError, RulesMissing, SemgrepError, RuntimeError, httpx.HTTPError) as exc:
         if created:
-            _remove_if_unused(output)
+            remove_if_unused(output)
         if isinstance(exc, httpx.HTTPError):
             raise cli_error(f"generation failed at {gen.endpoint}: {type(exc).__name__}: {exc}") from None
         raise cli_error(str(exc)) from None
@@ -453,7 +379,7 @@ def contamination(
         "findings": [asdict(f) for f in findings],
     }
     try:
-        _write_atomic(output, json.dumps(report, indent=2) + "\n")
+        write_atomic(output, json.dumps(report, indent=2) + "\n")
     except OSError as exc:
         raise cli_error(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(json.dumps(report["summary"]))
@@ -484,7 +410,7 @@ def compare(
         raise cli_error(f"cannot compare: {exc}") from None
     if output is not None:
         try:
-            _write_atomic(output, json.dumps(data, indent=2) + "\n")
+            write_atomic(output, json.dumps(data, indent=2) + "\n")
         except OSError as exc:
             raise cli_error(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(text)

@@ -34,6 +34,7 @@ from codesieve.core.benchmarks import Benchmark
 from experiments.bench import wire
 from experiments.bench.harness import PYTHON_EXECUTABLE, SampleVerdict, _category_for_exception, _lost_category
 from experiments.bench.pass_at_k import compute_pass_at_k
+from experiments.bench.plus_cache import read_expected
 from experiments.bench.sandbox import SandboxConfig, SandboxSession
 
 __all__ = [
@@ -399,8 +400,6 @@ def judge_plus(task: PlusTask, completion: str, cfg: SandboxConfig, details: boo
     """
     started = time.monotonic()
     program = task.prompt + completion + "\n"  # EvalPlus: problem["prompt"] + sample["completion"]
-    from experiments.bench.plus_reference import read_expected
-
     expected = read_expected(task.expected_file)
     results = {split: judge_split(task, split, program, expected[split], cfg, details=details) for split in SPLITS}
     base, plus = results["base"], results["plus"]

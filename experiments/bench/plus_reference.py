@@ -10,12 +10,8 @@ loses at most the task in progress and the judge reads one task's outputs at a t
 
 from __future__ import annotations
 
-import functools
-import gzip
 import json
 import logging
-import os
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +34,10 @@ from experiments.bench.plus import (
     is_floats,
     time_limits,
 )
+from experiments.bench.plus_cache import read_header, write_entry
 from experiments.bench.sandbox import SandboxConfig
 
-__all__ = ["compute_reference", "load_plus_tasks", "read_expected", "split_inputs"]
+__all__ = ["compute_reference", "load_plus_tasks", "split_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,35 +142,7 @@ def compute_reference(problem: Problem, path: Path) -> None:
             "first_float": first_float,
             "output_bytes": size,
         }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with gzip.open(tmp, "wb", compresslevel=3) as fh:
-        fh.write(json.dumps(header).encode() + b"\n")
-        for text in texts:
-            fh.write(text + b"\n")
-    os.replace(tmp, path)  # atomic: a crash leaves no half-written cache entry
-
-
-def _read_header(path: Path) -> dict[str, Any]:
-    with gzip.open(path, "rb") as fh:
-        header: dict[str, Any] = json.loads(fh.readline())
-    return header
-
-
-@functools.lru_cache(maxsize=2)  # consecutive samples of one task reuse it; memory stays per task
-def read_expected(path: Path) -> dict[str, list[bytes]]:
-    """The expected outputs' wire text per split; RuntimeError for a damaged cache file."""
-    try:
-        with gzip.open(path, "rb") as fh:
-            header = json.loads(fh.readline())
-            lines = fh.read().split(b"\n")
-        n_base = len(header["base"]["index"])
-        n_plus = len(header["plus"]["index"])
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
-        raise RuntimeError(f"damaged reference cache {path} ({exc}); delete it to recompute") from None
-    if len(lines) != n_base + n_plus + 1:  # + the empty string after the last newline
-        raise RuntimeError(f"damaged reference cache {path} (truncated); delete it to recompute")
-    return {"base": lines[:n_base], "plus": lines[n_base : n_base + n_plus]}
+    write_entry(path, header, texts)
 
 
 def _check_row(problem: Problem) -> None:
@@ -206,7 +175,7 @@ def _usable(path: Path) -> bool:
     if not path.is_file():
         return False
     try:
-        _read_header(path)
+        read_header(path)
     except (OSError, EOFError, ValueError):
         logger.warning("recomputing the damaged reference cache %s", path)
         return False
@@ -259,7 +228,7 @@ def load_plus_tasks(
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(lambda p: compute_reference(p, paths[p.task_id]), todo))
         logger.info("reference outputs computed in %.1f s", time.monotonic() - started)
-    tasks = {p.task_id: _task_from_header(p, _read_header(paths[p.task_id]), paths[p.task_id]) for p in problems}
+    tasks = {p.task_id: _task_from_header(p, read_header(paths[p.task_id]), paths[p.task_id]) for p in problems}
     dropped = sum(len(t.base.dropped) + len(t.plus.dropped) for t in tasks.values())
     if dropped:
         logger.info("%d inputs dropped (contract violations or reference failures)", dropped)

@@ -126,7 +126,7 @@ def run(
     """Generate (or read) completions, judge each with its task's oracle tests in the sandbox, write pass@k."""
 
     from codesieve.cli_io import OutputError, prepare_output_dir
-    from experiments.bench.cli import _generation, run_or_fail
+    from experiments.bench.cli_runs import generation_config, run_or_fail
     from experiments.bench.repo.generate import PromptWindow
     from experiments.bench.repo.run import RepoRunConfig, run_repo_eval
 
@@ -135,7 +135,7 @@ def run(
     for path, what in ((tasks, "tasks"), (samples, "samples")):
         if path is not None and not path.is_file():
             raise cli_error(f"{what} file not found: {path}")
-    gen = _generation(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
+    gen = generation_config(endpoint, model, n, temperature, top_p, max_tokens, seed, api_key)
     cfg = RepoRunConfig(
         tasks_file=tasks,
         output_dir=output,
@@ -177,7 +177,7 @@ def reference(
     from dataclasses import asdict
 
     from codesieve.cli_io import OutputError, probe_output_file
-    from experiments.bench.cli import _write_atomic
+    from experiments.bench.cli_runs import write_atomic
     from experiments.bench.repo.references import REFERENCE_KINDS, reference_samples
     from experiments.bench.repo.tasks import read_tasks
 
@@ -186,7 +186,7 @@ def reference(
     try:
         probe_output_file(output)
         rows = reference_samples(read_tasks(tasks), kind)  # type: ignore[arg-type]
-        _write_atomic(output, "".join(json.dumps(asdict(s)) + "\n" for s in rows))
+        write_atomic(output, "".join(json.dumps(asdict(s)) + "\n" for s in rows))
     except (OutputError, ValueError, OSError) as exc:
         raise cli_error(str(exc)) from None
     typer.echo(json.dumps({"kind": kind, "samples": len(rows), "output": str(output)}))
