@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_bench_security_suite import _semgrep
 
+from codesieve.testing.tools import semgrep_binary
 from experiments.bench.icd_rules import EXTENSIONS, LANGUAGES, OWN_PREFIX, own_rules
 from experiments.bench.semgrep_runner import run_semgrep
 
@@ -162,7 +162,7 @@ def hits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
         rules.update({r["id"]: r for r in own_rules(language)})
     config = tmp / "rules.json"
     config.write_text(json.dumps({"rules": list(rules.values())}))
-    report = run_semgrep(_semgrep(), config, target, jobs=2)
+    report = run_semgrep(semgrep_binary(), config, target, jobs=2)
     out: dict[str, set[str]] = {p.name: set() for p in target.iterdir()}
     for r in report["results"]:
         rule_id = str(r["check_id"]).rsplit(".", 1)[-1]

@@ -7,7 +7,6 @@ for, on 5 prompts per language here (the full 1,916 is the documented benchmark 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codesieve.cli import build_app
-from codesieve.testing.services import REPO
+from codesieve.testing.tools import semgrep_binary
 from experiments.bench.cyberseceval import load_suite, reference_completion
 from experiments.bench.icd_rules import LANGUAGES
 from factories import SHARED_BENCHMARKS
@@ -26,22 +25,9 @@ runner = CliRunner()
 AUTOCOMPLETE = SHARED_BENCHMARKS / "cyberseceval" / "autocomplete.json"
 
 
-def _semgrep() -> str:
-    # semgrep lives in its own environment (its pins clash with vLLM's): CODESIEVE_TEST_SEMGREP,
-    # else PATH, else the one `make test` installs under .tools/.
-    for candidate in (
-        os.environ.get("CODESIEVE_TEST_SEMGREP"),
-        shutil.which("semgrep"),
-        str(REPO / ".tools" / "semgrep" / "bin" / "semgrep"),
-    ):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("semgrep is needed: install it (pipx install semgrep==1.185.0) or set CODESIEVE_TEST_SEMGREP")
-
-
 @pytest.fixture()
 def semgrep(monkeypatch: pytest.MonkeyPatch) -> str:
-    path = _semgrep()
+    path = semgrep_binary()
     monkeypatch.setenv("CODESIEVE_SEMGREP", path)
     return path
 
@@ -70,7 +56,7 @@ def _samples(
 def calibration_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     tmp = tmp_path_factory.mktemp("sec")
     mp = pytest.MonkeyPatch()
-    mp.setenv("CODESIEVE_SEMGREP", _semgrep())
+    mp.setenv("CODESIEVE_SEMGREP", semgrep_binary())
     mp.setenv("CODESIEVE_BENCHMARK_MIRROR", str(SHARED_BENCHMARKS))
     try:
         out = tmp / "run"
@@ -163,7 +149,7 @@ def test_semgrep_needs_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     if shutil.which("unshare") is None:
         pytest.fail("unshare (util-linux) is needed for the no-network proof")
     wrapper = tmp_path / "semgrep-offline"
-    wrapper.write_text(f'#!/bin/sh\nexec unshare -rn "{_semgrep()}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nexec unshare -rn "{semgrep_binary()}" "$@"\n')
     wrapper.chmod(0o755)
     monkeypatch.setenv("CODESIEVE_SEMGREP", str(wrapper))
     samples = _samples(tmp_path / "s.jsonl", 3, languages=("python",))
@@ -199,7 +185,7 @@ def test_missing_semgrep_and_unknown_task_ids(monkeypatch: pytest.MonkeyPatch, t
     result = _invoke("--suite", "cyberseceval-autocomplete", "--samples", str(samples), "--output", str(out))
     assert result.exit_code == 2 and result.output.startswith("error: semgrep not found"), result.output
     assert result.output.strip().count("\n") == 0 and not out.exists()
-    monkeypatch.setenv("CODESIEVE_SEMGREP", _semgrep())
+    monkeypatch.setenv("CODESIEVE_SEMGREP", semgrep_binary())
     (tmp_path / "bad.jsonl").write_text(json.dumps({"task_id": "autocomplete/99999", "completion": "x"}) + "\n")
     result = _invoke(
         "--suite", "cyberseceval-autocomplete", "--samples", str(tmp_path / "bad.jsonl"), "--output", str(out)
