@@ -647,7 +647,7 @@ def scan_secrets(
 
 # A completion cut off by max_tokens can end inside a secret: its prefix no longer matches the
 # fixed-length patterns (an AWS secret key cut at 34 of its 40 characters came back unredacted in
-# tests/integration/filters/test_regurgitation_e2e.py before this existed). The unfinished last line
+# tests/integration/gateway/filters/test_regurgitation_e2e.py before this existed). The unfinished last line
 # is scanned again as if it went on: closed as a quoted value (what keyword detectors need), or with
 # the token continued by a filler for each alphabet (mixed-case base64-like, upper-case like AWS key
 # ids, lower-case hex; no runs or sequences, which the false-positive heuristics reject) for the

@@ -27,7 +27,7 @@ from training.train import run_dp_training
 pytestmark = [pytest.mark.slow]
 
 N_RECORDS = 128
-TARGET_EPSILON = 2.0  # q = 8/128, 16 steps: sigma ~ 0.7 (as in test_dp_train)
+TARGET_EPSILON = 2.0  # q = 8/128, 16 steps: sigma ~ 0.7 (as in test_train.py)
 
 
 @pytest.fixture(scope="module")

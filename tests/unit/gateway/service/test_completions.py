@@ -2,7 +2,7 @@
 
 The service's two boundaries are swapped: the model server (the VllmClient port: `complete` and
 `stream`, here a recorder that answers a scripted body) and the telemetry sink (a list). The route
-tests (tests/unit/gateway/test_routes_completions.py) cover the same service through the app.
+tests (tests/unit/gateway/api/routes/test_completions.py) cover the same service through the app.
 """
 
 from __future__ import annotations

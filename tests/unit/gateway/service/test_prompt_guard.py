@@ -15,7 +15,7 @@ from gateway.filters.chain import FilterChain
 from gateway.main import create_app
 from gateway.service.prompt_guard import guard_prompt
 
-# Found only by the opt-in entropy detector (see test_filters_chain.test_entropy_detectors_are_opt_in).
+# Found only by the opt-in entropy detector (tests/unit/gateway/filters/test_chain.py: entropy is opt-in).
 HIGH_ENTROPY = "k9Qz3Xw7Lp2Rt8Vb5Nm1Hc6Jd4Fs0Gy+AeUiOo/"
 PROMPT = f'SIGNING = "{HIGH_ENTROPY}"\nAWS = "AKIAIOSFODNN7EXAMPLE"\ndef sign(data):\n'
 OPT_IN = {"secret_detectors": ["base64_high_entropy_string"]}
