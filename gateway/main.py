@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,13 +35,12 @@ def _mount_console(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=static), name="console-static")
 
 
-def create_app(settings: GatewaySettings | None = None, *, upstream_transport: Any = None) -> FastAPI:
-    """Build the app. `upstream_transport` (an httpx transport) exists for fault-injection tests."""
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """Build the app (its lifespan starts the upstream client, the database and the telemetry writer)."""
     settings = settings or get_settings()
     app = FastAPI(title="codesieve gateway", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = GatewayMetrics()
-    app.state.upstream_transport = upstream_transport
     app.include_router(api_router)
     if settings.console_enabled:
         _mount_console(app)
