@@ -33,7 +33,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @asynccontextmanager
-async def fake_upstream(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+async def fault_server(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     """A fault-injection HTTP(S) server on a free loopback port answering every path with `handler`."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
@@ -69,7 +69,7 @@ def _answer(status: int, body: bytes) -> Handler:
 
 def _served(handler: Handler, fn: Callable[[VllmClient], Awaitable[Any]]) -> Any:
     async def run() -> Any:
-        async with fake_upstream(handler) as url:
+        async with fault_server(handler) as url:
             return await _with_client(url, fn)
 
     return asyncio.run(run())
@@ -414,7 +414,7 @@ def test_an_upstream_certificate_nobody_signed_is_refused(tmp_path: Path) -> Non
     body = json.dumps({"choices": [{"index": 0, "text": "1", "finish_reason": "stop"}]}).encode()
 
     async def run() -> Any:
-        async with fake_upstream(_answer(200, body), tls) as url:
+        async with fault_server(_answer(200, body), tls) as url:
             return await _with_client(url, lambda c: c.complete({"prompt": "x"}))
 
     result = asyncio.run(run())
