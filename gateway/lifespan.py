@@ -45,8 +45,7 @@ from gateway.telemetry.repository import (
 )
 from gateway.telemetry.retention import run_retention_loop
 from gateway.telemetry.writer import TelemetryWriter
-from gateway.upstream.h1 import H1Backend
-from gateway.upstream.http import HttpxBackend, UpstreamHttp
+from gateway.upstream.http import AiohttpBackend, UpstreamHttp
 from gateway.upstream.vllm_client import VllmClient
 
 log = logging.getLogger(__name__)
@@ -99,12 +98,10 @@ def _filter_factory(settings: GatewaySettings) -> FilterFactory | None:
     return build
 
 
-def _build_upstream_http(settings: GatewaySettings, transport: Any) -> UpstreamHttp:
-    """One pooled client for all upstream calls (an injected httpx transport: fault-injection tests)."""
+def _build_upstream_http(settings: GatewaySettings) -> UpstreamHttp:
+    """One pooled client for all upstream calls."""
     headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else None
-    if transport is not None:
-        return HttpxBackend(transport=transport, connect_timeout_s=settings.upstream_connect_timeout_s, headers=headers)
-    return H1Backend(connect_timeout_s=settings.upstream_connect_timeout_s, headers=headers)
+    return AiohttpBackend(connect_timeout_s=settings.upstream_connect_timeout_s, headers=headers)
 
 
 def _build_rate_limiter(settings: GatewaySettings) -> RateLimiter:
@@ -215,7 +212,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         await state.supervisor.start()
         upstream_url = state.supervisor.url
-    state.http = _build_upstream_http(settings, getattr(state, "upstream_transport", None))
+    state.http = _build_upstream_http(settings)
     state.vllm = VllmClient(state.http, upstream_url, timeout_s=settings.upstream_timeout_s)
     # The upstream's own model cards (vLLM: max_model_len, root, ...), served by GET /v1/models.
     cards = await state.vllm.model_cards()

@@ -40,10 +40,9 @@ def _mount_console(app: FastAPI) -> None:
 def create_app(
     settings: GatewaySettings | None = None,
     *,
-    upstream_transport: Any = None,
     console_report: Callable[[str, str], dict[str, Any]] | None = None,
 ) -> FastAPI:
-    """Build the app. `upstream_transport` (an httpx transport) exists for fault-injection tests.
+    """Build the app (its lifespan starts the upstream client, the database and the telemetry writer).
 
     `console_report` computes the console's live experiment report (gateway.console.reports.LiveReport);
     `codesieve serve` passes the A/B analysis's (codesieve/app.py). Without it the page says it has none.
@@ -53,7 +52,6 @@ def create_app(
     app.state.settings = settings
     app.state.console_report = console_report
     app.state.metrics = GatewayMetrics()
-    app.state.upstream_transport = upstream_transport
     app.include_router(api_router)
     if settings.console_enabled:
         _mount_console(app)

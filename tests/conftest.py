@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from factories import SHARED_BENCHMARKS
+from factories import SHARED_BENCHMARKS, FakeUpstream
 
 # The PostgreSQL server on this machine kind (and CI's): trust auth, database `test`.
 # A deployment's own server is given with CODESIEVE_TEST_PG (an admin URL to a database we may
@@ -74,3 +74,10 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture()
+def fake_upstream() -> Iterator[FakeUpstream]:
+    """A started FakeUpstream (the fault-injection fake vLLM on loopback), stopped after the test."""
+    with FakeUpstream() as upstream:
+        yield upstream

@@ -1,13 +1,16 @@
-"""Plain factories for test objects: settings, API keys, fake-upstream (fault-injection) answers."""
+"""Plain factories for test objects: settings, API keys, a fake upstream server (fault injection)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
+from aiohttp import web
 
 if TYPE_CHECKING:  # the gateway's imports stay out of the training-only GPU runs (tests -m gpu)
     from gateway.config import GatewaySettings
@@ -18,12 +21,13 @@ if TYPE_CHECKING:  # the gateway's imports stay out of the training-only GPU run
 SHARED_BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 
 
-def make_settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
+def make_settings(tmp_path: Path, *, upstream: FakeUpstream | None = None, **overrides: Any) -> GatewaySettings:
+    """Test settings; `upstream`: a started FakeUpstream to send completions to (else nothing answers)."""
     from gateway.config import GatewaySettings
 
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
-        "upstream_url": "http://fake-upstream.invalid",
+        "upstream_url": upstream.url if upstream is not None else "http://fake-upstream.invalid",
         "served_model_name": "fake-model",
         "db_url": f"sqlite:///{tmp_path / 'telemetry.db'}",
         "telemetry_flush_interval_s": 0.05,
@@ -47,8 +51,16 @@ def make_api_key(settings: GatewaySettings, *, user: str = "alice", is_admin: bo
 class FakeUpstream:
     """A fake vLLM for fault injection and for asserting what the gateway forwards.
 
-    It answers `text` (split into `chunks` for streaming) with `finish_reason` ("length" for a
-    max_tokens cut; None for a stream that ends without one) and records every request payload.
+    A real HTTP server (aiohttp.web) on a free loopback port, in its own thread and event loop, so
+    the gateway reaches it with the same upstream client it runs in production. Start it with
+    `with FakeUpstream(...) as upstream:` and point the gateway at `upstream.url`
+    (`make_settings(tmp_path, upstream=upstream)`).
+
+    It answers `text` (split into `chunks` SSE events, one write each, when streaming) with
+    `finish_reason` ("length" for a max_tokens cut; None for a stream that ends without one) and
+    records every completion payload. Faults, on /v1/completions only (start-up's /v1/models is
+    always answered): `status` (an error answer), `delay_s` (answer that late), `hang_up` (close the
+    connection without answering). Subclasses script other answers by overriding `respond`.
     """
 
     def __init__(
@@ -64,37 +76,40 @@ class FakeUpstream:
         self.text_fn = text_fn
         self.chunks = chunks
         self.status = status
+        self.delay_s = 0.0
+        self.hang_up = False
         self.payloads: list[dict[str, Any]] = []
-        self.raise_exc: Exception | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._port = 0
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        if self.raise_exc is not None:
-            raise self.raise_exc
-        if request.url.path == "/health":
-            return httpx.Response(200)
-        if request.url.path == "/v1/models":
-            return httpx.Response(200, json={"data": [{"id": "fake-model"}]})
-        payload = json.loads(request.content)
+    # --- what it answers
+    def respond(self, path: str, payload: dict[str, Any] | None) -> web.Response | list[bytes]:
+        """The answer to one request: a response, or SSE events to stream (one write each)."""
+        if path == "/health":
+            return web.Response()
+        if path == "/v1/models":
+            return web.json_response({"data": [{"id": "fake-model"}]})
+        assert payload is not None, path
         self.payloads.append(payload)
         if self.text_fn is not None:
             self.text = self.text_fn(payload)
         if self.status != 200:
-            return httpx.Response(self.status, json={"error": {"message": "upstream says no"}})
+            return web.json_response({"error": {"message": "upstream says no"}}, status=self.status)
         n = payload.get("n", 1)
         if payload.get("stream"):
-            return httpx.Response(200, content=self._sse(n), headers={"content-type": "text/event-stream"})
-        return httpx.Response(
-            200,
-            json={
+            return self._sse(n)
+        return web.json_response(
+            {
                 "id": "cmpl-up",
                 "object": "text_completion",
                 "model": payload["model"],
                 "choices": [{"index": i, "text": self.text, "finish_reason": self.finish_reason} for i in range(n)],
                 "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
-            },
+            }
         )
 
-    def _sse(self, n: int) -> bytes:
+    def _sse(self, n: int) -> list[bytes]:
         size = max(1, len(self.text) // self.chunks)
         parts = [self.text[i : i + size] for i in range(0, len(self.text), size)]
         lines = []
@@ -103,12 +118,71 @@ class FakeUpstream:
                 finish = self.finish_reason if j == len(parts) - 1 else None
                 lines.append({"id": "x", "choices": [{"index": i, "text": part, "finish_reason": finish}]})
         lines.append({"id": "x", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7}})
-        body = "".join(f"data: {json.dumps(x)}\n\n" for x in lines) + "data: [DONE]\n\n"
-        return body.encode()
+        return sse_events(lines)
+
+    # --- the server
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     @property
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handler)
+    def url(self) -> str:
+        assert self._port, "start the fake first: `with FakeUpstream() as upstream:`"
+        return f"http://127.0.0.1:{self._port}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        if request.path == "/v1/completions":
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            if self.hang_up:
+                assert request.transport is not None
+                request.transport.abort()  # no status line, no bytes: the connection just ends
+                raise asyncio.CancelledError
+        answer = self.respond(request.path, json.loads(raw) if raw else None)
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in answer:
+            await resp.write(event)
+        await resp.write_eof()
+        return resp
+
+    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.SockSite(runner, sock).start())
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    def __enter__(self) -> FakeUpstream:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(sock, ready), name="fake-upstream", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the fake upstream did not start")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+def sse_events(events: list[dict[str, Any]]) -> list[bytes]:
+    """`events` as server-sent events, then vLLM's `data: [DONE]`."""
+    return [f"data: {json.dumps(x)}\n\n".encode() for x in events] + [b"data: [DONE]\n\n"]
 
 
 def ab_metric(name: str, **overrides: Any) -> Any:

@@ -143,16 +143,19 @@ def gateway(
 ) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp(f"ack-{request.param}")
     db_url = pg_database if request.param == "postgresql" else f"sqlite:///{tmp / 'ack.db'}"
-    cfg = make_settings(tmp, db_url=db_url, max_n=MAX_N, rate_limit_burst=10**6, rate_limit_per_s=10**6)
-    key = make_api_key(cfg, user=f"ack-{request.param}")
-    db = create_engine(cfg.sync_db_url)
-    try:
-        with TestClient(create_app(cfg, upstream_transport=FakeUpstream(text="x = 1\n").transport)) as client:
-            yield Gateway(
-                client, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}, db, cfg.spool_dir
-            )
-    finally:
-        db.dispose()
+    with FakeUpstream(text="x = 1\n") as upstream:
+        cfg = make_settings(
+            tmp, upstream=upstream, db_url=db_url, max_n=MAX_N, rate_limit_burst=10**6, rate_limit_per_s=10**6
+        )
+        key = make_api_key(cfg, user=f"ack-{request.param}")
+        db = create_engine(cfg.sync_db_url)
+        try:
+            with TestClient(create_app(cfg)) as client:
+                yield Gateway(
+                    client, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}, db, cfg.spool_dir
+                )
+        finally:
+            db.dispose()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -33,10 +33,14 @@ def db_url(request: pytest.FixtureRequest, pg_database: str, tmp_path: Path) -> 
 
 
 @pytest.fixture()
-def gateway(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
-    settings = make_settings(tmp_path, db_url=db_url, rate_limit_burst=10_000, rate_limit_per_s=10_000.0)
+def gateway(
+    db_url: str, tmp_path: Path, fake_upstream: FakeUpstream
+) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
+    settings = make_settings(
+        tmp_path, upstream=fake_upstream, db_url=db_url, rate_limit_burst=10_000, rate_limit_per_s=10_000.0
+    )
     key = make_api_key(settings, user=f"poison-{tmp_path.name}")
-    with TestClient(create_app(settings, upstream_transport=FakeUpstream().transport)) as client:
+    with TestClient(create_app(settings)) as client:
         yield client, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}, settings.spool_dir
 
 
@@ -174,9 +178,11 @@ def test_a_row_the_database_refuses_is_dead_lettered_and_later_rows_are_stored(
         assert by_id["poison-int"]["type"] == "DataError/NumericValueOutOfRange"
 
 
-def test_a_poisoned_journal_left_by_an_earlier_run_is_replayed_past_the_bad_row(db_url: str, tmp_path: Path) -> None:
+def test_a_poisoned_journal_left_by_an_earlier_run_is_replayed_past_the_bad_row(
+    db_url: str, tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
     """issue 13: 'after restart, the replay fails again' (for ever)."""
-    settings = make_settings(tmp_path, db_url=db_url)
+    settings = make_settings(tmp_path, upstream=fake_upstream, db_url=db_url)
     make_api_key(settings)  # migrates
     journal = settings.spool_dir / "0"
     journal.mkdir(parents=True)
@@ -184,7 +190,7 @@ def test_a_poisoned_journal_left_by_an_earlier_run_is_replayed_past_the_bad_row(
     rows[2]["language"] = "py\ud800"
     lines = "".join(json.dumps({"t": "completions", "r": r}) + "\n" for r in rows)
     (journal / "000000000000.jsonl").write_text(lines)
-    with TestClient(create_app(settings, upstream_transport=FakeUpstream().transport)) as client:
+    with TestClient(create_app(settings)) as client:
         ready = _wait_ready(client, lambda b: not b["telemetry_pending_segments"] and b["telemetry_dead_letters"])
         assert ready["telemetry_dead_letters"] == 1
     stored = {r["id"] for r in _rows(db_url, "SELECT id FROM completions WHERE id LIKE 'old-%'")}

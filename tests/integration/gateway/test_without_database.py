@@ -30,13 +30,15 @@ def _admin(sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
-def test_a_database_created_after_start_is_migrated_and_receives_the_journal(tmp_path: Path) -> None:
+def test_a_database_created_after_start_is_migrated_and_receives_the_journal(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
     name = f"codesieve_t_{uuid.uuid4().hex[:10]}"
     base = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
     db_url = f"{base}/{name}"  # no such database yet
-    settings = make_settings(tmp_path, db_url=db_url, require_auth=False)
+    settings = make_settings(tmp_path, upstream=fake_upstream, db_url=db_url, require_auth=False)
     try:
-        with TestClient(create_app(settings, upstream_transport=FakeUpstream().transport)) as client:
+        with TestClient(create_app(settings)) as client:
             assert client.get("/health").status_code == 200
             ready = client.get("/ready")
             assert ready.status_code == 200 and ready.json()["status"] == "degraded"
@@ -67,10 +69,12 @@ def test_a_database_created_after_start_is_migrated_and_receives_the_journal(tmp
     assert version  # migrated by the gateway itself
 
 
-def test_start_up_with_nothing_listening_is_degraded_not_fatal(tmp_path: Path) -> None:
+def test_start_up_with_nothing_listening_is_degraded_not_fatal(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
     """Port 9 (discard) on loopback: connection refused at once, for migrations and for /ready."""
-    settings = make_settings(tmp_path, db_url="postgresql://postgres@127.0.0.1:9/none", require_auth=False)
-    with TestClient(create_app(settings, upstream_transport=FakeUpstream().transport)) as client:
+    settings = make_settings(
+        tmp_path, upstream=fake_upstream, db_url="postgresql://postgres@127.0.0.1:9/none", require_auth=False
+    )
+    with TestClient(create_app(settings)) as client:
         r = client.post("/v1/completions", json={"prompt": "def f(x):\n"})
         assert r.status_code == 200, r.text
         body = client.get("/ready").json()
@@ -78,7 +82,7 @@ def test_start_up_with_nothing_listening_is_degraded_not_fatal(tmp_path: Path) -
     assert list(settings.spool_dir.glob("*/*.jsonl")), "the completion record stays journaled for the next start"
 
 
-def test_a_restart_during_an_outage_still_accepts_known_keys(tmp_path: Path) -> None:
+def test_a_restart_during_an_outage_still_accepts_known_keys(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
     """Keys are checked in the database; the hashed snapshot in the data dir carries them across a
     restart while the database is unreachable (a key never seen gets 503, never a wrong 401)."""
     from gateway.db import run_migrations
@@ -89,16 +93,18 @@ def test_a_restart_during_an_outage_still_accepts_known_keys(tmp_path: Path) -> 
     engine = create_engine(db_url)
     key = create_api_key(engine, user="dora", is_admin=False)
     engine.dispose()
-    up = make_settings(tmp_path, db_url=db_url, require_auth=True)
-    with TestClient(create_app(up, upstream_transport=FakeUpstream().transport)) as client:
+    up = make_settings(tmp_path, upstream=fake_upstream, db_url=db_url, require_auth=True)
+    with TestClient(create_app(up)) as client:
         assert client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
         snapshot = up.data_dir / "api-keys.snapshot.json"
         deadline = time.monotonic() + 10
         while not snapshot.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
     assert snapshot.exists() and key not in snapshot.read_text() and oct(snapshot.stat().st_mode & 0o777) == "0o600"
-    down = make_settings(tmp_path, db_url="postgresql://postgres@127.0.0.1:9/none", require_auth=True)
-    with TestClient(create_app(down, upstream_transport=FakeUpstream().transport)) as client:
+    down = make_settings(
+        tmp_path, upstream=fake_upstream, db_url="postgresql://postgres@127.0.0.1:9/none", require_auth=True
+    )
+    with TestClient(create_app(down)) as client:
         r = client.post("/v1/completions", json={"prompt": "def f(x):\n"}, headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200, r.text
         r = client.post("/v1/completions", json={"prompt": "x"}, headers={"Authorization": "Bearer cs_never_issued"})

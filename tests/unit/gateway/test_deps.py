@@ -27,11 +27,10 @@ def test_client_label(headers: dict[str, str], label: str | None) -> None:
     assert client_label(headers) == label
 
 
-def test_completions_record_the_client(tmp_path: Path) -> None:
-    upstream = FakeUpstream(text="    return a + b\n")
-    settings = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+def test_completions_record_the_client(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
+    settings = make_settings(tmp_path, upstream=fake_upstream, rate_limit_burst=1000, rate_limit_per_s=1000.0)
     auth = {"Authorization": f"Bearer {make_api_key(settings, user='alice')}"}
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         for extra in ({"X-Client": "llm-ls/0.5.3"}, {"User-Agent": "JetBrains-Plugin/2.1 (IntelliJ)"}):
             r = client.post("/v1/completions", json={"prompt": "def add(a, b):\n"}, headers=auth | extra)
             assert r.status_code == 200, r.text

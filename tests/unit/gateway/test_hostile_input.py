@@ -126,12 +126,14 @@ HOSTILE_CASES = [
 
 @pytest.fixture()
 def app_client(tmp_path: Path) -> Iterator[tuple[TestClient, str, str, Any]]:
-    settings = make_settings(tmp_path, store_raw_text=True, rate_limit_burst=1000, rate_limit_per_s=1000.0)
-    key = make_api_key(settings)
-    admin = make_api_key(settings, user="root", is_admin=True)
-    upstream = FakeUpstream(text_fn=lambda p: (p["prompt"] if p.get("echo") else "") + "    pass\n")
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        yield client, key, admin, settings
+    with FakeUpstream(text_fn=lambda p: (p["prompt"] if p.get("echo") else "") + "    pass\n") as upstream:
+        settings = make_settings(
+            tmp_path, upstream=upstream, store_raw_text=True, rate_limit_burst=1000, rate_limit_per_s=1000.0
+        )
+        key = make_api_key(settings)
+        admin = make_api_key(settings, user="root", is_admin=True)
+        with TestClient(create_app(settings)) as client:
+            yield client, key, admin, settings
 
 
 @pytest.mark.parametrize("case", HOSTILE_CASES, ids=lambda c: c.name)
@@ -189,11 +191,11 @@ SECRET_PROMPT = (
 SECRETS = (PROJECT_KEY, PROJECT_KEY_NO_MARKER, PG_PASSWORD, HALF_TYPED)
 
 
-def test_prompt_secrets_are_not_stored_and_not_echoed(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, store_raw_text=True)
+def test_prompt_secrets_are_not_stored_and_not_echoed(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
+    settings = make_settings(tmp_path, upstream=fake_upstream, store_raw_text=True)
     key = make_api_key(settings)
-    upstream = FakeUpstream(text_fn=lambda p: (p["prompt"] if p.get("echo") else "") + "    pass\n")
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    fake_upstream.text_fn = lambda p: (p["prompt"] if p.get("echo") else "") + "    pass\n"
+    with TestClient(create_app(settings)) as client:
         r = client.post(
             "/v1/completions", json={"prompt": SECRET_PROMPT, "echo": True}, headers={"Authorization": f"Bearer {key}"}
         )

@@ -7,6 +7,7 @@ demand. The same client bodies go to the real vLLM in tests/integration/gateway/
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from factories import FakeUpstream, make_api_key, make_settings
+from factories import FakeUpstream, make_api_key, make_settings, sse_events
 from gateway.main import create_app
 from gateway.protocol.completions import CompletionLimits, ContextSnippet, parse_completion
 from gateway.service.logprobs import LogprobTrack, unchanged_chars
@@ -53,10 +55,9 @@ class TokenUpstream(FakeUpstream):
             "text_offset": offsets,
         }
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path != "/v1/completions":
-            return super().handler(request)
-        payload = json.loads(request.content)
+    def respond(self, path: str, payload: dict[str, Any] | None) -> web.Response | list[bytes]:
+        if path != "/v1/completions" or payload is None:
+            return super().respond(path, payload)
         self.payloads.append(payload)
         n = payload.get("n", 1)
         if payload.get("stream"):
@@ -69,27 +70,31 @@ class TokenUpstream(FakeUpstream):
                     lines.append({"id": "x", "choices": [choice]})
                 at += len(tok)
             lines.append({"id": "x", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})
-            body = "".join(f"data: {json.dumps(x)}\n\n" for x in lines) + "data: [DONE]\n\n"
-            return httpx.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
+            return sse_events(lines)
         choices = []
         for i in range(n):
             # choice i is less likely than choice i-1 (best_of must keep the first ones)
             lp = self._lp(self.tokens, 0)
             lp["token_logprobs"] = [v - i for v in lp["token_logprobs"]]
             choices.append({"index": i, "text": self.text, "finish_reason": self.finish_reason, "logprobs": lp})
-        return httpx.Response(200, json={"id": "u", "choices": choices, "usage": {"prompt_tokens": 3}})
+        return web.json_response({"id": "u", "choices": choices, "usage": {"prompt_tokens": 3}})
 
 
 def _client(tmp_path: Path, upstream: FakeUpstream, **settings: Any) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    s = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0, **settings)
-    key = make_api_key(s)
-    with TestClient(create_app(s, upstream_transport=upstream.transport)) as client:
-        yield client, {"Authorization": f"Bearer {key}"}
+    """The app on `upstream`, started here if the caller has not (stopped again when it was)."""
+    with contextlib.ExitStack() as stack:
+        if not upstream.running:
+            stack.enter_context(upstream)
+        s = make_settings(tmp_path, upstream=upstream, rate_limit_burst=1000, rate_limit_per_s=1000.0, **settings)
+        key = make_api_key(s)
+        with TestClient(create_app(s)) as client:
+            yield client, {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture()
-def upstream() -> FakeUpstream:
-    return FakeUpstream(text="    return a + b\n\ndef other():\n    pass\n")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream(text="    return a + b\n\ndef other():\n    pass\n") as upstream:
+        yield upstream
 
 
 @pytest.fixture()
@@ -151,11 +156,11 @@ def test_models_lists_aliases_and_answers_with_a_trailing_slash(gw, upstream) ->
 
 def test_models_carry_the_upstreams_fields(tmp_path: Path) -> None:
     class VllmCards(FakeUpstream):
-        def handler(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path == "/v1/models":
+        def respond(self, path: str, payload: dict[str, Any] | None) -> web.Response | list[bytes]:
+            if path == "/v1/models":
                 card = {"id": "fake-model", "object": "model", "root": "/m", "max_model_len": 2048}
-                return httpx.Response(200, json={"object": "list", "data": [card]})
-            return super().handler(request)
+                return web.json_response({"object": "list", "data": [card]})
+            return super().respond(path, payload)
 
     for client, auth in _client(tmp_path, VllmCards(), accept_any_model=True):
         card = client.get("/v1/models", headers=auth).json()["data"][0]

@@ -19,11 +19,14 @@ from gateway.main import create_app
 
 @pytest.fixture()
 def gw(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    settings = make_settings(tmp_path, max_body_bytes=4096, rate_limit_burst=1000, rate_limit_per_s=1000.0)
-    key = make_api_key(settings)
-    app = create_app(settings, upstream_transport=FakeUpstream().transport)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client, {"Authorization": f"Bearer {key}"}
+    with FakeUpstream() as upstream:
+        settings = make_settings(
+            tmp_path, upstream=upstream, max_body_bytes=4096, rate_limit_burst=1000, rate_limit_per_s=1000.0
+        )
+        key = make_api_key(settings)
+        app = create_app(settings)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client, {"Authorization": f"Bearer {key}"}
 
 
 def test_the_busy_routes_are_documented(gw):

@@ -28,12 +28,12 @@ def _csrf(page: str) -> str:
 
 @pytest.fixture()
 def parts(tmp_path: Path) -> Iterator[tuple[TestClient, str, str, str]]:
-    settings = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0)
-    admin = make_api_key(settings, user="root", is_admin=True)
-    user = make_api_key(settings, user="alice")
-    upstream = FakeUpstream(text="    return a + b\n")
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        yield client, admin, user, settings.sync_db_url
+    with FakeUpstream(text="    return a + b\n") as upstream:
+        settings = make_settings(tmp_path, upstream=upstream, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+        admin = make_api_key(settings, user="root", is_admin=True)
+        user = make_api_key(settings, user="alice")
+        with TestClient(create_app(settings)) as client:
+            yield client, admin, user, settings.sync_db_url
 
 
 def _sign_in(client: TestClient, key: str) -> tuple[int, str]:

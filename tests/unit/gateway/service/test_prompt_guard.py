@@ -41,11 +41,13 @@ def test_the_policy_detectors_decide_what_the_guard_finds() -> None:
 
 @pytest.fixture()
 def gw(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], FakeUpstream]]:
-    settings = make_settings(tmp_path, redact_before_model=True, rate_limit_burst=1000, rate_limit_per_s=1000.0)
-    key = make_api_key(settings, user="root", is_admin=True)
-    upstream = FakeUpstream()
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        yield client, {"Authorization": f"Bearer {key}"}, upstream
+    with FakeUpstream() as upstream:
+        settings = make_settings(
+            tmp_path, upstream=upstream, redact_before_model=True, rate_limit_burst=1000, rate_limit_per_s=1000.0
+        )
+        key = make_api_key(settings, user="root", is_admin=True)
+        with TestClient(create_app(settings)) as client:
+            yield client, {"Authorization": f"Bearer {key}"}, upstream
 
 
 def test_an_arms_secret_detectors_apply_to_the_prompt(gw: tuple[TestClient, dict[str, str], FakeUpstream]) -> None:

@@ -1,8 +1,8 @@
-"""The production upstream client (H1Backend) over real loopback HTTP: every failure maps to its code.
+"""The upstream client (AiohttpBackend, the only one the gateway runs) over real loopback HTTP.
 
-The route tests drive VllmClient through an injected httpx transport; these drive the backend the
-gateway really runs, against fault-injection servers (named fakes, not vLLM): aiohttp web apps, and
-raw sockets where a server must misbehave at the byte level.
+Every way an upstream can fail maps to its code (503 / 504 / 502, never a 500): against
+fault-injection servers (named fakes, not vLLM): aiohttp web apps, and raw sockets where a server
+must misbehave at the byte level (framing, hang-ups, oversized or malformed answers, TLS).
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ import contextlib
 import json
 import re
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,31 +26,30 @@ from aiohttp import web
 
 from fakes import FakeHangingUpstream
 from gateway.protocol.base import ErrorResponse
-from gateway.upstream.h1 import H1Backend
-from gateway.upstream.http import UpstreamFailure
+from gateway.upstream.http import AiohttpBackend, UpstreamFailure
 from gateway.upstream.vllm_client import UpstreamCompletion, VllmClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @asynccontextmanager
-async def fake_upstream(handler: Handler) -> AsyncIterator[str]:
-    """A fault-injection HTTP server on a free loopback port answering every path with `handler`."""
+async def fault_server(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+    """A fault-injection HTTP(S) server on a free loopback port answering every path with `handler`."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
 
 
 async def _with_client(url: str, fn: Callable[[VllmClient], Awaitable[Any]], timeout_s: float = 5.0) -> Any:
-    backend = H1Backend(connect_timeout_s=1.0)
+    backend = AiohttpBackend(connect_timeout_s=1.0)
     try:
         return await fn(VllmClient(backend, url, timeout_s=timeout_s))
     finally:
@@ -67,7 +69,7 @@ def _answer(status: int, body: bytes) -> Handler:
 
 def _served(handler: Handler, fn: Callable[[VllmClient], Awaitable[Any]]) -> Any:
     async def run() -> Any:
-        async with fake_upstream(handler) as url:
+        async with fault_server(handler) as url:
             return await _with_client(url, fn)
 
     return asyncio.run(run())
@@ -135,7 +137,7 @@ def test_models_and_health() -> None:
     assert _served(_answer(500, b"{}"), lambda c: c.is_healthy()) is False
 
 
-# --- H1Backend at the byte level: connection reuse, framing, and how a misbehaving server maps
+# --- At the byte level: connection reuse, framing, and how a misbehaving server maps
 class ScriptedUpstream:
     """A raw-socket HTTP server: `answer(connection_no, request_no)` gives the bytes to send for each
     request read (None: close the connection without answering). After sending, the connection stays
@@ -162,7 +164,7 @@ class ScriptedUpstream:
             threading.Thread(target=self._talk, args=(conn, self.connections), daemon=True).start()
 
     def _talk(self, conn: socket.socket, number: int) -> None:
-        with conn:
+        with conn, contextlib.suppress(OSError):  # a client that resets the connection ends the talk
             buffer, requests = b"", 0
             while True:
                 head_end = buffer.find(b"\r\n\r\n")
@@ -224,7 +226,7 @@ def test_one_connection_serves_consecutive_calls_whatever_the_framing() -> None:
 
 
 def test_a_connection_idle_longer_than_the_pool_keeps_it_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gateway.upstream.h1.POOL_IDLE_S", 0.0)  # every pooled connection is already too old
+    monkeypatch.setattr("gateway.upstream.http.POOL_IDLE_S", 0.0)  # every pooled connection is already too old
     results, connections = _scripted_calls(lambda _conn, _request: _http(_OK, b"content-length: %d\r\n" % len(_OK)), 3)
     assert all(isinstance(r, UpstreamCompletion) for r in results)
     assert connections == 3
@@ -297,7 +299,7 @@ def test_a_request_carries_the_configured_headers_and_its_exact_body() -> None:
     server = ScriptedUpstream(lambda _conn, _request: ok)
 
     async def run() -> tuple[int, bytes]:
-        backend = H1Backend(connect_timeout_s=1.0, headers={"Authorization": "Bearer upstream-key"})
+        backend = AiohttpBackend(connect_timeout_s=1.0, headers={"Authorization": "Bearer upstream-key"})
         try:
             return await backend.post(f"{server.url}/v1/completions?x=1", b'{"prompt":"\xc3\xa9"}', timeout_s=5.0)
         finally:
@@ -312,23 +314,28 @@ def test_a_request_carries_the_configured_headers_and_its_exact_body() -> None:
     lines = head.split(b"\r\n")
     assert lines[0] == b"POST /v1/completions?x=1 HTTP/1.1"
     port = server.url.rsplit(":", 1)[1].encode()
-    assert set(lines[1:]) == {
-        b"Host: 127.0.0.1:" + port,
-        b"Authorization: Bearer upstream-key",
-        b"Content-Type: application/json",
-        b"Content-Length: %d" % len(sent),
-    }
+    assert (
+        {
+            b"Host: 127.0.0.1:" + port,
+            b"Authorization: Bearer upstream-key",
+            b"Content-Type: application/json",
+            b"Content-Length: %d" % len(sent),
+            b"Accept-Encoding: identity",  # nothing compressed comes back to be inflated
+        }
+        <= set(lines[1:])
+    )
+    assert not any(line.lower().startswith(b"cookie") for line in lines)
     assert sent == b'{"prompt":"\xc3\xa9"}'
 
 
 def test_header_values_with_line_breaks_are_refused() -> None:
     with pytest.raises(ValueError, match="line breaks"):
-        H1Backend(connect_timeout_s=1.0, headers={"Authorization": "Bearer x\r\nX-Injected: 1"})
+        AiohttpBackend(connect_timeout_s=1.0, headers={"Authorization": "Bearer x\r\nX-Injected: 1"})
 
 
 def test_urls_other_than_http_are_failures_not_crashes() -> None:
     async def run() -> None:
-        backend = H1Backend(connect_timeout_s=1.0)
+        backend = AiohttpBackend(connect_timeout_s=1.0)
         try:
             with pytest.raises(UpstreamFailure) as info:
                 await backend.post("ftp://127.0.0.1/v1/completions", b"{}", timeout_s=1.0)
@@ -337,3 +344,79 @@ def test_urls_other_than_http_are_failures_not_crashes() -> None:
             await backend.aclose()
 
     asyncio.run(run())
+
+
+def test_an_oversized_answer_is_a_502_however_it_is_framed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.upstream.http.MAX_ANSWER_BYTES", 4096)
+    declared = _http(b"{}", b"content-length: %d\r\n" % (1 << 30))  # refused before reading a byte of it
+    big = b"[" + b"1," * 3000 + b"1]"
+    chunked = _http(b"%x\r\n%s\r\n0\r\n\r\n" % (len(big), big), b"transfer-encoding: chunked\r\n")
+    for answer in (declared, chunked):
+        (result,), _ = _scripted_calls(lambda _c, _r, answer=answer: answer, 1)
+        assert isinstance(result, ErrorResponse), answer[:80]
+        assert (result.status, result.code) == (502, "upstream_error") and "AnswerTooLarge" in result.message
+
+
+def test_a_stream_line_or_stream_too_long_ends_it_with_a_502(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    first = b'data: {"choices": []}\n\n'
+    endless = b"data: " + b"x" * (1 << 20)  # 1 MiB and no line end: never buffered whole
+    answer = head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (first, endless)) + b"0\r\n\r\n"
+    server = ScriptedUpstream(lambda _conn, _request: answer)
+    try:
+        chunks = asyncio.run(_with_client(server.url, _collect))
+        monkeypatch.setattr("gateway.upstream.http.MAX_ANSWER_BYTES", 64)  # every line is short, the stream is not
+        many = head + b"".join(b"%x\r\n%s\r\n" % (len(first), first) for _ in range(10)) + b"0\r\n\r\n"
+        server_many = ScriptedUpstream(lambda _conn, _request: many)
+        try:
+            capped = asyncio.run(_with_client(server_many.url, _collect))
+        finally:
+            server_many.close()
+    finally:
+        server.close()
+    assert chunks[0] == {"choices": []} and len(chunks) == 2
+    assert isinstance(chunks[1], ErrorResponse) and (chunks[1].status, chunks[1].code) == (502, "upstream_error")
+    assert isinstance(capped[-1], ErrorResponse) and "AnswerTooLarge" in capped[-1].message
+    assert len(capped) < 10
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 two hundred OK\r\ncontent-length: 2\r\n\r\n{}",  # no status code
+        b"garbage that is not HTTP at all\r\n\r\n",
+        _http(b"{}", b"content-length: 2x\r\n"),  # a length that is not a number
+        _http(b"zz\r\n{}\r\n0\r\n\r\n", b"transfer-encoding: chunked\r\n"),  # a chunk size that is not hex
+        _http(b"{}", b"content-length: 2\r\n", b"x-big: " + b"a" * 20000 + b"\r\n"),  # one header of 20 kB
+    ],
+)
+def test_a_malformed_answer_is_a_502(answer: bytes) -> None:
+    (result,), _ = _scripted_calls(lambda _c, _r: answer, 1, close_after=True)
+    assert isinstance(result, ErrorResponse) and (result.status, result.code) == (502, "upstream_error"), result
+
+
+def test_a_redirect_is_not_followed() -> None:
+    redirect = b"HTTP/1.1 307 Temporary Redirect\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\n\r\n"
+    (result,), _ = _scripted_calls(lambda _c, _r: redirect, 1)
+    assert isinstance(result, ErrorResponse) and (result.status, result.code) == (502, "upstream_error")
+    assert "307" in result.message
+
+
+def test_an_upstream_certificate_nobody_signed_is_refused(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    body = json.dumps({"choices": [{"index": 0, "text": "1", "finish_reason": "stop"}]}).encode()
+
+    async def run() -> Any:
+        async with fault_server(_answer(200, body), tls) as url:
+            return await _with_client(url, lambda c: c.complete({"prompt": "x"}))
+
+    result = asyncio.run(run())
+    assert isinstance(result, ErrorResponse) and (result.status, result.code) == (502, "upstream_error")
+    assert "Certificate" in result.message

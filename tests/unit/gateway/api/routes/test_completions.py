@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,15 +14,18 @@ from gateway.main import create_app
 
 
 @pytest.fixture()
-def upstream() -> FakeUpstream:
-    return FakeUpstream()
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as upstream:
+        yield upstream
 
 
 @pytest.fixture()
 def gw(tmp_path: Path, upstream: FakeUpstream) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    settings = make_settings(tmp_path, max_body_bytes=4096, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+    settings = make_settings(
+        tmp_path, upstream=upstream, max_body_bytes=4096, rate_limit_burst=1000, rate_limit_per_s=1000.0
+    )
     key = make_api_key(settings)
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         yield client, {"Authorization": f"Bearer {key}"}
 
 
@@ -135,14 +137,18 @@ def test_auth_is_required(gw, header, code):
     assert client.get("/metrics").status_code == 200
 
 
-def test_upstream_unreachable_is_503_and_timeout_is_504(gw, upstream):
-    client, auth = gw
-    upstream.raise_exc = httpx.ConnectError("refused")
-    r = client.post("/v1/completions", json={"prompt": "x"}, headers=auth)
-    assert r.status_code == 503 and r.json()["error"]["code"] == "upstream_unavailable"
-    upstream.raise_exc = httpx.ReadTimeout("slow")
-    r = client.post("/v1/completions", json={"prompt": "x"}, headers=auth)
-    assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_unreachable_is_503_and_timeout_is_504(tmp_path: Path, upstream: FakeUpstream, stream: bool):
+    settings = make_settings(tmp_path, upstream=upstream, upstream_timeout_s=0.5)
+    auth = {"Authorization": f"Bearer {make_api_key(settings)}"}
+    body = {"prompt": "x", "stream": stream}
+    with TestClient(create_app(settings)) as client:
+        upstream.hang_up = True  # the connection ends before a status line
+        r = client.post("/v1/completions", json=body, headers=auth)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "upstream_unavailable"
+        upstream.hang_up, upstream.delay_s = False, 2.0
+        r = client.post("/v1/completions", json=body, headers=auth)
+        assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
 
 
 def test_upstream_garbage_is_502(gw, upstream):
@@ -153,9 +159,9 @@ def test_upstream_garbage_is_502(gw, upstream):
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, upstream: FakeUpstream):
-    settings = make_settings(tmp_path, rate_limit_burst=3, rate_limit_per_s=0.5)
+    settings = make_settings(tmp_path, upstream=upstream, rate_limit_burst=3, rate_limit_per_s=0.5)
     key = make_api_key(settings)
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         codes = [
             client.post("/v1/completions", json={"prompt": "x"}, headers={"Authorization": f"Bearer {key}"})
             for _ in range(5)
@@ -176,10 +182,10 @@ def test_tabby_endpoints(gw):
 def test_completion_record_is_written_without_raw_text(tmp_path: Path, upstream: FakeUpstream):
     from sqlalchemy import create_engine, text
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, upstream=upstream)
     key = make_api_key(settings, user="bob")
     secret_prompt = "def connect():\n    password = 'hunter2-very-secret'\n"
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         r = client.post(
             "/v1/completions",
             json={"prompt": secret_prompt, "language": "python"},
@@ -206,12 +212,12 @@ _CUT_TEXT = f'REGION = "eu-west-1"\nAWS_SECRET_ACCESS_KEY = "{_CUT_SECRET[:34]}'
 
 @pytest.mark.parametrize("finish_reason", ["length", None])
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_completion_cut_inside_a_secret_never_returns_its_prefix(tmp_path, stream, finish_reason):
-    upstream = FakeUpstream(text=_CUT_TEXT, finish_reason=finish_reason)
-    settings = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+def test_a_completion_cut_inside_a_secret_never_returns_its_prefix(tmp_path, upstream, stream, finish_reason):
+    upstream.text, upstream.finish_reason = _CUT_TEXT, finish_reason
+    settings = make_settings(tmp_path, upstream=upstream, rate_limit_burst=1000, rate_limit_per_s=1000.0)
     auth = {"Authorization": f"Bearer {make_api_key(settings)}"}
     body = {"prompt": "import os\n", "stream": stream}
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         if stream:
             with client.stream("POST", "/v1/completions", headers=auth, json=body) as r:
                 raw = "".join(r.iter_text())
@@ -239,16 +245,16 @@ _CONFIG_VALUE = "Xk9" + "vQ2rL7" + "mZ4p"
         ("openai", "DB_HOST=db.internal\nDB_PASSWORD="),  # OpenAI shape: the `language` id only
     ],
 )
-def test_unquoted_config_value_in_a_completion_is_redacted_by_the_files_syntax(tmp_path, shape, prefix):
+def test_unquoted_config_value_in_a_completion_is_redacted_by_the_files_syntax(tmp_path, upstream, shape, prefix):
     """Issue 19: the gateway reads a config file's completion with the file's syntax (path or language)."""
-    upstream = FakeUpstream(text=f"{_CONFIG_VALUE}\n", finish_reason="stop")
-    settings = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+    upstream.text = f"{_CONFIG_VALUE}\n"
+    settings = make_settings(tmp_path, upstream=upstream, rate_limit_burst=1000, rate_limit_per_s=1000.0)
     auth = {"Authorization": f"Bearer {make_api_key(settings)}"}
     if shape == "tabby":
         body = {"language": "yaml", "segments": {"prefix": prefix, "suffix": "", "filepath": "deploy/values.yaml"}}
     else:
         body = {"prompt": prefix, "language": "dotenv", "max_tokens": 16}
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         r = client.post("/v1/completions", headers=auth, json=body)
     assert r.status_code == 200, r.text
     assert _CONFIG_VALUE not in r.text

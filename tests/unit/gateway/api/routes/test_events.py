@@ -16,18 +16,18 @@ from gateway.main import create_app
 
 @pytest.fixture()
 def app_parts(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str], FakeUpstream, str]]:
-    upstream = FakeUpstream(text="    return a + b\n")
-    settings = make_settings(tmp_path, rate_limit_burst=1000, rate_limit_per_s=1000.0)
-    user_key = make_api_key(settings, user="alice")
-    admin_key = make_api_key(settings, user="root", is_admin=True)
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
-        yield (
-            client,
-            {"Authorization": f"Bearer {user_key}"},
-            {"Authorization": f"Bearer {admin_key}"},
-            upstream,
-            settings.sync_db_url,
-        )
+    with FakeUpstream(text="    return a + b\n") as upstream:
+        settings = make_settings(tmp_path, upstream=upstream, rate_limit_burst=1000, rate_limit_per_s=1000.0)
+        user_key = make_api_key(settings, user="alice")
+        admin_key = make_api_key(settings, user="root", is_admin=True)
+        with TestClient(create_app(settings)) as client:
+            yield (
+                client,
+                {"Authorization": f"Bearer {user_key}"},
+                {"Authorization": f"Bearer {admin_key}"},
+                upstream,
+                settings.sync_db_url,
+            )
 
 
 def _complete(client: TestClient, auth: dict[str, str]) -> dict:
@@ -119,12 +119,12 @@ def test_experiments_admin_only_and_arm_in_response(app_parts) -> None:
     assert client.post("/v1/experiments", json=bad, headers=admin).json()["error"]["code"] == "invalid_experiment"
 
 
-def test_secret_in_a_completion_is_redacted_with_a_reason(tmp_path: Path) -> None:
+def test_secret_in_a_completion_is_redacted_with_a_reason(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
     key_text = "AKIAIOSFODNN7EXAMPLE"
-    upstream = FakeUpstream(text=f'    aws_access_key_id = "{key_text[:4]}Z{key_text[5:]}"\n')
-    settings = make_settings(tmp_path)
+    fake_upstream.text = f'    aws_access_key_id = "{key_text[:4]}Z{key_text[5:]}"\n'
+    settings = make_settings(tmp_path, upstream=fake_upstream)
     key = make_api_key(settings)
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         r = client.post(
             "/v1/completions", json={"prompt": "import boto3\n"}, headers={"Authorization": f"Bearer {key}"}
         )

@@ -14,16 +14,19 @@ from gateway.main import create_app
 AWS_KEY = "AKIA" + "IOSFODNN7" + "EXAMPLF"
 
 
-def test_prompt_secret_never_reaches_the_model_and_comes_back_to_its_owner(tmp_path: Path) -> None:
+def test_prompt_secret_never_reaches_the_model_and_comes_back_to_its_owner(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
     def echo_placeholder(payload: dict) -> str:
         found = re.search(r"<[A-Z_]+_\d+>", payload["prompt"])
         return f"    client(key={found.group(0) if found else 'none'})\n"
 
-    upstream = FakeUpstream(text_fn=echo_placeholder)
-    settings = make_settings(tmp_path, redact_before_model=True, store_raw_text=True)
+    upstream = fake_upstream
+    upstream.text_fn = echo_placeholder
+    settings = make_settings(tmp_path, upstream=upstream, redact_before_model=True, store_raw_text=True)
     key = make_api_key(settings)
     prompt = f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\ndef connect():\n'
-    with TestClient(create_app(settings, upstream_transport=upstream.transport)) as client:
+    with TestClient(create_app(settings)) as client:
         r = client.post("/v1/completions", json={"prompt": prompt}, headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 200
     assert AWS_KEY not in upstream.payloads[0]["prompt"]
@@ -40,12 +43,12 @@ def test_prompt_secret_never_reaches_the_model_and_comes_back_to_its_owner(tmp_p
     assert AWS_KEY not in stored and "<AWS_ACCESS_KEY>" in stored
 
 
-def test_scan_endpoint_and_references(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+def test_scan_endpoint_and_references(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
+    settings = make_settings(tmp_path, upstream=fake_upstream)
     key = make_api_key(settings)
     other = make_api_key(settings, user="mallory")
     auth = {"Authorization": f"Bearer {key}"}
-    with TestClient(create_app(settings, upstream_transport=FakeUpstream().transport)) as client:
+    with TestClient(create_app(settings)) as client:
         text_in = f'key = "{AWS_KEY}"\n# SPDX-License-Identifier: GPL-3.0-only\n'
         r = client.post("/v1/scan", json={"text": text_in}, headers=auth)
         assert r.status_code == 200
