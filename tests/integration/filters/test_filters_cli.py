@@ -119,3 +119,21 @@ def test_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_an_index_of_an_older_format_is_refused_with_one_line_naming_index_build(
+    index_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 19: format 3 fingerprints comments; a format-2 index must be rebuilt, not misread."""
+    old = tmp_path / "old-idx"
+    old.mkdir()
+    for f in index_dir.iterdir():
+        (old / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((old / "config.json").read_text())
+    (old / "config.json").write_text(json.dumps({**meta, "format_version": 2}))
+    clean = tmp_path / "clean.py"
+    clean.write_text("x = 1\n")
+    result = _run("scan", "--index", str(old), str(clean))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert "unsupported index format 2" in result.stderr and "codesieve index build" in result.stderr
