@@ -137,3 +137,24 @@ def test_an_index_of_an_older_format_is_refused_with_one_line_naming_index_build
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert "unsupported index format 2" in result.stderr and "codesieve index build" in result.stderr
+
+
+def test_parallel_scan_reports_exactly_what_one_process_reports(tmp_path: Path) -> None:
+    """Issue 19 (`codesieve scan` speed): many files go to forked workers; same findings, same order."""
+    sources = sorted(STDLIB.glob("*.py"))[:140]
+    files = []
+    for i, src in enumerate(sources):
+        dst = tmp_path / f"{i:03d}_{src.name}"
+        dst.write_text(src.read_text(errors="replace"))
+        files.append(str(dst))
+    leaky = tmp_path / "zz_leaky.py"
+    leaky.write_text(f'TOKEN = "{with_crc32("ghp_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5")}"\n')
+    files.append(str(leaky))
+    serial = _run("scan", "--json", "--workers", "1", *files)
+    parallel = _run("scan", "--json", "--workers", "2", *files)
+    assert serial.returncode == parallel.returncode == 1
+    assert json.loads(parallel.stdout) == json.loads(serial.stdout)
+    assert [r["path"] for r in json.loads(parallel.stdout)] == files
+    assert any(f["type"] == "secret" for f in json.loads(parallel.stdout)[-1]["findings"])
+    plain = _run("scan", "--workers", "2", *files)
+    assert plain.stdout == _run("scan", "--workers", "1", *files).stdout and f"{leaky}:1:10:" in plain.stdout
