@@ -14,7 +14,7 @@ Deliberate differences from the detect-secrets CLI (`parity=True` removes the la
 - the indirect-reference line filter (`x = f(...)`) only drops keyword and entropy guesses, so
   `OpenAI(api_key="sk-...")` is still caught;
 - our own detectors run too: extra_detectors (OpenAI project keys, URL passwords) and
-  provider_detectors (58 provider token formats, checksums verified), and GitHub tokens and JWTs
+  provider_detectors (62 provider token formats, checksums verified), and GitHub tokens and JWTs
   must pass our stricter checks (CRC32; an `alg` header);
 - look-alikes are dropped: a credential shape filled with one character, a wrong checksum, a
   keyword value that is a template or placeholder word (issue 19);
