@@ -192,7 +192,8 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         (r"api.softlayer.com",),
     ),
     DetectorSpec("square_oauth_secret", "square_oauth", "SquareOAuthDetector", "<SQUARE_OAUTH_SECRET>", (r"sq0csp-",)),
-    DetectorSpec("stripe_access_key", "stripe", "StripeDetector", "<STRIPE_ACCESS_KEY>", (r"[rs]k_live_",)),
+    # Two literals, each looked up with `in`: several times faster than one `[rs]k_live_` regex pass.
+    DetectorSpec("stripe_access_key", "stripe", "StripeDetector", "<STRIPE_ACCESS_KEY>", (r"sk_live_", r"rk_live_")),
     # TelegramBotTokenDetector: \d{8,10}: -- search the ':' then look back for 8 digits
     DetectorSpec(
         "telegram_bot_token", "telegram_token", "TelegramBotTokenDetector", "<TELEGRAM_BOT_TOKEN>", (r":(?<=\d{8}:)",)
