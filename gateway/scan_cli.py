@@ -45,6 +45,11 @@ def _scan_one(path: Path) -> tuple[list[Finding], list[tuple[int, int]]] | str:
     return findings, positions
 
 
+def _usable_cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every CPU
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def _scan_all(files: list[Path], workers: int) -> list[tuple[list[Finding], list[tuple[int, int]]] | str]:
     workers = min(workers, len(files) // _FILES_PER_WORKER)
     if workers <= 1:
@@ -84,7 +89,7 @@ def scan(
         except IndexFormatError as exc:
             raise cli_error(str(exc)) from None
     _CHAIN = FilterChain(index=loaded)
-    scanned = _scan_all(files, workers or len(os.sched_getaffinity(0)))
+    scanned = _scan_all(files, workers or _usable_cpus())
     for outcome in scanned:
         if isinstance(outcome, str):
             raise cli_error(outcome)
