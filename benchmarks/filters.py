@@ -94,8 +94,12 @@ def run_build(args: argparse.Namespace) -> None:
             if source_bytes >= args.source_mb * 1_000_000:
                 return
 
+    from codesieve.core.index import IndexConfig
+
+    # --no-comments: the "before" index of issue 19 (format-2 lexing: comments dropped, no repo limit).
+    config = IndexConfig(count_comments=False, max_repos=0) if args.no_comments else IndexConfig()
     started = time.perf_counter()
-    index = build_index(records(), workers=args.workers)
+    index = build_index(records(), config, workers=args.workers)
     build_s = time.perf_counter() - started
     build_cpu_s = _cpu_s()
     save_index(index, args.index_dir)
@@ -143,6 +147,8 @@ def run_latency(args: argparse.Namespace) -> None:
     queries = copies + novel
     for s in queries[:20]:  # warm-up: imports, detect-secrets plugin set-up
         chain.check_completion(s["completion"], context_before=s["before"])
+    if args.compare_dir is not None:
+        _compare_latency(args, chain, queries)
     passes = []
     for _ in range(2):  # pass 1: index pages faulted in from the page cache; pass 2: resident
         # passes: [wall pass 1, cpu pass 1, wall pass 2, cpu pass 2]
@@ -205,6 +211,36 @@ def run_latency(args: argparse.Namespace) -> None:
         f"= {worst * 1e6 / source_bytes:.2f}x source   target <= 1.5x  "
         f"{'PASS' if worst * 1e6 / source_bytes <= 1.5 else 'FAIL'}"
     )
+
+
+def _compare_latency(args: argparse.Namespace, chain: object, queries: list[dict[str, str]]) -> None:
+    """Side by side with a second index (--compare-dir), interleaved query by query (order
+    alternating), both warmed: wall-clock ms per full filter chain."""
+    import numpy as np
+
+    from codesieve.core.index_store import load_index, warm_index
+    from gateway.filters.chain import FilterChain
+
+    other = load_index(args.compare_dir)
+    warm_index(other)
+    chains = {"--index-dir": chain, "--compare-dir": FilterChain(index=other)}
+    times: dict[str, list[float]] = {name: [] for name in chains}
+    found = dict.fromkeys(chains, 0)
+    for i, s in enumerate(queries * 2):
+        names = list(chains) if i % 2 == 0 else list(reversed(chains))
+        for name in names:
+            t0 = time.perf_counter()
+            result = chains[name].check_completion(s["completion"], context_before=s["before"])  # type: ignore[attr-defined]
+            times[name].append((time.perf_counter() - t0) * 1000)
+            found[name] += any(f.type == "provenance" for f in result.findings)
+    print(f"== side by side, interleaved ({len(queries)} queries x 2 passes, both indexes warmed) ==")
+    for name, path in (("--index-dir", args.index_dir), ("--compare-dir", args.compare_dir)):
+        ms = np.array(times[name])
+        print(
+            f"{name:14s} {str(path):40s} p50 {np.percentile(ms, 50):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms  "
+            f"mean {ms.mean():6.2f} ms  provenance findings {found[name] // 2}/{len(queries)}"
+        )
+    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 def _secret_text(mb: float, rng: random.Random) -> str:
@@ -292,6 +328,10 @@ def main() -> None:
     parser.add_argument("--secret-mb", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["build", "latency", "secrets"], default=None)
+    parser.add_argument(
+        "--no-comments", action="store_true", help="build: comments dropped, no repo limit (before issue 19)"
+    )
+    parser.add_argument("--compare-dir", type=Path, default=None, help="latency: time this index side by side")
     args = parser.parse_args()
     if args.only in (None, "build"):
         run_build(args)

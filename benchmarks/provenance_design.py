@@ -39,7 +39,7 @@ from filters_quality import SPLIT, _corpus  # noqa: E402
 
 from codesieve.core.index import checked_lexemes  # noqa: E402
 from codesieve.core.index_store import build_index  # noqa: E402
-from codesieve.core.shingling import code_tokens  # noqa: E402
+from codesieve.core.shingling import provenance_tokens  # noqa: E402
 from codesieve.core.winnowing import (  # noqa: E402
     LOW_INFORMATION,
     compute_kgram_hashes,
@@ -88,7 +88,7 @@ class MinHashWindows:
         self.window, self.stride = window, stride
         keys, docs = [], []
         for d, text in enumerate(texts):
-            bands = _window_bands(_shingle_hashes(code_tokens(text)), window, stride).ravel()
+            bands = _window_bands(_shingle_hashes(provenance_tokens(text)), window, stride).ravel()
             keys.append(bands)
             docs.append(np.full(len(bands), d, dtype=np.uint32))
         order = np.argsort(np.concatenate(keys), kind="stable")

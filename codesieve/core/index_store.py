@@ -1,9 +1,10 @@
 """The reference index's build and file format: build_index / save_index / load_index.
 
-Format 2 (one directory, written atomically): `config.json` (IndexConfig + counts + format
+Format 3 (one directory, written atomically): `config.json` (IndexConfig + counts + format
 version), `docs.json` (repos, paths, licences per doc id), and four `.npy` arrays sorted by key
 (`hashes` uint64 posting keys, see `codesieve.core.winnowing.posting_keys`; `doc_ids` / `positions` / `lines`
-uint32). Format 1 (plain 64-bit hashes) is refused with a message to rebuild. `load_index`
+uint32). Older formats (1: plain 64-bit hashes; 2: comments not fingerprinted) are refused with
+a message to rebuild. `load_index`
 memory-maps the arrays read-only, so it returns in well under a second and worker processes share
 one page-cache copy.
 """
@@ -16,7 +17,7 @@ import mmap
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import chain
 from multiprocessing import get_context
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from codesieve.core.index import DocTable, IndexConfig, LicensedIndex
-from codesieve.core.shingling import code_tokens
+from codesieve.core.shingling import code_tokens, provenance_tokens
 from codesieve.core.winnowing import (
     TAG_MASK,
     compute_fingerprints,
@@ -43,6 +44,7 @@ __all__ = [
     "IndexFormatError",
     "build_index",
     "compute_record_postings",
+    "compute_stop_mask",
     "load_index",
     "read_corpus_records",
     "save_index",
@@ -51,7 +53,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # 2: `hashes` holds posting keys (48-bit normalized hash + 16-bit raw tag) instead of 64-bit hashes.
-FORMAT_VERSION = 2
+# 3: comment words are lexemes (`provenance_tokens`); stop-fingerprints by repo count (max_repos).
+FORMAT_VERSION = 3
 _ARRAYS = {"hashes": np.uint64, "doc_ids": np.uint32, "positions": np.uint32, "lines": np.uint32}
 REQUIRED_FIELDS = ("content", "repo", "path", "licence")
 
@@ -70,12 +73,13 @@ class _Postings:
 def compute_record_postings(content: str, config: IndexConfig) -> _Postings:
     """Winnowed fingerprints of one document with their k-gram positions and 1-based lines.
 
-    Lexes line by line with `codesieve.core.shingling.code_tokens`: lexemes and comments never span a
-    newline, so this is the same lexeme stream as `code_lexemes(content)` (what the query side
+    Lexes line by line with `codesieve.core.shingling.provenance_tokens`: lexemes and comments never
+    span a newline, so this is the same lexeme stream as `provenance_lexemes(content)` (what the query side
     uses; a unit test checks it), and the per-line counts give each lexeme's line without
     building a span object per lexeme (3x faster on a large corpus).
     """
-    per_line = [code_tokens(line) for line in content.split("\n")]
+    lex = provenance_tokens if config.count_comments else code_tokens
+    per_line = [lex(line) for line in content.split("\n")]
     counts = np.fromiter((len(t) for t in per_line), dtype=np.int64, count=len(per_line))
     tokens = list(chain.from_iterable(per_line))
     raw = compute_raw_codes(tokens)
@@ -161,12 +165,7 @@ def _assemble(cfg: IndexConfig, parts: list[tuple[int, _Postings]], docs: DocTab
     order = np.argsort(hashes, kind="stable")
     hashes, doc_ids, positions, lines = hashes[order], doc_ids[order], positions[order], lines[order]
     del order
-    # Drop boilerplate: normalized hashes (whatever their raw tags) posted more than max_postings times.
-    base = hashes & ~TAG_MASK
-    bounds = np.flatnonzero(base[1:] != base[:-1]) + 1
-    del base
-    counts = np.diff(np.concatenate(([0], bounds, [len(hashes)])))
-    keep = np.repeat(counts <= cfg.max_postings, counts)
+    keep = compute_stop_mask(hashes, doc_ids, docs.repos, max_postings=cfg.max_postings, max_repos=cfg.max_repos)
     logger.info(
         "index built: docs=%d fingerprints=%d dropped_boilerplate=%d",
         len(docs.paths),
@@ -181,6 +180,49 @@ def _assemble(cfg: IndexConfig, parts: list[tuple[int, _Postings]], docs: DocTab
         lines=lines[keep],
         docs=docs,
     )
+
+
+def compute_stop_mask(
+    hashes: np.ndarray, doc_ids: np.ndarray, repos: Sequence[str], *, max_postings: int, max_repos: int
+) -> np.ndarray:
+    """Which postings to keep: not boilerplate (stop-fingerprints, as in MOSS).
+
+    A normalized hash (whatever its raw tags) is dropped when it has more than `max_postings`
+    postings, or when it occurs in more than `max_repos` distinct repos (0: no repo limit).
+    Args:
+        hashes: posting keys sorted by key (so each normalized hash's postings are contiguous).
+        doc_ids: the postings' documents; repos: repo of each doc id.
+    Returns:
+        bool array, True for the postings kept.
+    """
+    base = hashes & ~TAG_MASK
+    bounds = np.flatnonzero(base[1:] != base[:-1]) + 1
+    del base
+    starts = np.concatenate(([0], bounds)).astype(np.int64) if len(hashes) else np.empty(0, np.int64)
+    counts = np.diff(np.append(starts, len(hashes)))
+    drop = counts > max_postings
+    if max_repos:
+        # Only a hash with more than max_repos postings can be in more than max_repos repos: the
+        # distinct (hash, repo) pairs are counted on those few postings only.
+        _, repo_of_doc = np.unique(np.asarray(repos, dtype=object).astype(str), return_inverse=True)
+        many = np.flatnonzero((counts > max_repos) & ~drop)
+        if len(many):
+            group = np.repeat(np.arange(len(many)), counts[many])
+            idx = _expand_ranges(starts[many], counts[many])
+            repo = repo_of_doc[doc_ids[idx]]
+            order = np.lexsort((repo, group))
+            group, repo = group[order], repo[order]
+            distinct = np.ones(len(group), dtype=bool)
+            distinct[1:] = (group[1:] != group[:-1]) | (repo[1:] != repo[:-1])
+            drop[many[np.bincount(group[distinct], minlength=len(many)) > max_repos]] = True
+    keep: np.ndarray = np.repeat(~drop, counts)
+    return keep
+
+
+def _expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+    expanded: np.ndarray = offsets + np.arange(int(counts.sum()))
+    return expanded
 
 
 def save_index(index: LicensedIndex, directory: str | os.PathLike[str]) -> Path:

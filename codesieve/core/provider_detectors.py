@@ -192,8 +192,8 @@ PROVIDER_RULES: tuple[ProviderRule, ...] = (
         "sourcegraph_token",
         "Sourcegraph",
         r"sgp_",
-        _B + r"sgp_(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}" + _E,
-        "gitleaks rules/sourcegraph.go (sgp_<instance>_<40 hex>)",
+        _B + r"sgp_(?:(?:[a-fA-F0-9]{16}|local)_)?[a-fA-F0-9]{40}" + _E,
+        "gitleaks rules/sourcegraph.go (sgp_<instance>_<40 hex>, and sgp_<40 hex> without an instance)",
     ),
     ProviderRule(
         "octopus_deploy_api_key",
@@ -205,9 +205,9 @@ PROVIDER_RULES: tuple[ProviderRule, ...] = (
     ProviderRule(
         "harness_pat",
         "Harness",
-        r"pat\.",
-        _B + r"pat\.[A-Za-z0-9_-]{22}\.[a-f0-9]{24}\.[A-Za-z0-9]{20}" + _E,
-        "gitleaks rules/harness.go (pat.<account>.<24 hex>.<20>)",
+        (r"pat\.", r"sat\."),
+        _B + r"[ps]at\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}" + _E,
+        "gitleaks rules/harness.go (personal pat. and service-account sat. tokens: <account>.<24>.<20>)",
     ),
     # --- cloud platforms
     ProviderRule(
@@ -255,9 +255,9 @@ PROVIDER_RULES: tuple[ProviderRule, ...] = (
     ProviderRule(
         "flyio_token",
         "Fly.io",
-        r"fo1_",
-        _B + r"fo1_[A-Za-z0-9_-]{43}" + _E,
-        "gitleaks rules/flyio.go (fo1_ + 43)",
+        ("fo1_", "fm1", "fm2_"),
+        _B + r"(?:fo1_[A-Za-z0-9_-]{43}" + _E + r"|(?:fm1[ar]|fm2)_[A-Za-z0-9+/]{100,}={0,3}(?![A-Za-z0-9_+/=-]))",
+        "gitleaks rules/flyio.go (fo1_ + 43; macaroon tokens fm1a_/fm1r_/fm2_ + 100 or more base64)",
     ),
     ProviderRule(
         "databricks_token",
@@ -321,6 +321,35 @@ PROVIDER_RULES: tuple[ProviderRule, ...] = (
         r"tskey-",
         _B + r"tskey-(?:api|auth|client|webhook|scim)-[A-Za-z0-9]{6,}-[A-Za-z0-9]{20,}" + _E,
         "tailscale.com/kb/1277/key-prefixes (tskey-<kind>-<id>-<secret>)",
+    ),
+    ProviderRule(
+        "openshift_user_token",
+        "Red Hat OpenShift",
+        r"sha256~",
+        _B + r"sha256~[A-Za-z0-9_-]{43}" + _E,
+        "docs.redhat.com OpenShift 4 authentication (OAuth access tokens: sha256~ + 43); gitleaks rules/openshift.go",
+    ),
+    ProviderRule(
+        "scalingo_api_token",
+        "Scalingo",
+        r"tk-us-",
+        _B + r"tk-us-[A-Za-z0-9_-]{48}" + _E,
+        "gitleaks rules/scalingo.go (tk-us- + 48)",
+    ),
+    ProviderRule(
+        "prefect_api_key",
+        "Prefect",
+        r"pnu_",
+        _B + r"pnu_[A-Za-z0-9]{36}" + _E,
+        "gitleaks rules/prefect.go (pnu_ + 36)",
+    ),
+    ProviderRule(
+        "infracost_api_key",
+        "Infracost",
+        r"ico-",
+        # Not after a dot either: `favicon.ico-<32 hex>.png` is a fingerprinted asset name.
+        r"(?<![A-Za-z0-9_.-])ico-[A-Za-z0-9]{32}" + _E,
+        "gitleaks rules/infracost.go (ico- + 32)",
     ),
     # --- observability
     ProviderRule(
@@ -506,9 +535,9 @@ PROVIDER_RULES: tuple[ProviderRule, ...] = (
     ProviderRule(
         "easypost_api_key",
         "EasyPost",
-        r"EZAK",
-        _B + r"EZAK[A-Za-z0-9]{54}" + _E,
-        "gitleaks rules/easypost.go (EZAK + 54)",
+        ("EZAK", "EZTK"),
+        _B + r"EZ[AT]K[A-Za-z0-9]{54}" + _E,
+        "gitleaks rules/easypost.go (production EZAK and test EZTK keys + 54)",
     ),
     # --- keys and crypto
     ProviderRule(

@@ -14,7 +14,7 @@ Deliberate differences from the detect-secrets CLI (`parity=True` removes the la
 - the indirect-reference line filter (`x = f(...)`) only drops keyword and entropy guesses, so
   `OpenAI(api_key="sk-...")` is still caught;
 - our own detectors run too: extra_detectors (OpenAI project keys, URL passwords) and
-  provider_detectors (58 provider token formats, checksums verified), and GitHub tokens and JWTs
+  provider_detectors (62 provider token formats, checksums verified), and GitHub tokens and JWTs
   must pass our stricter checks (CRC32; an `alg` header);
 - look-alikes are dropped: a credential shape filled with one character, a wrong checksum, a
   keyword value that is a template or placeholder word (issue 19);
@@ -192,7 +192,8 @@ DETECTOR_SPECS: tuple[DetectorSpec, ...] = (
         (r"api.softlayer.com",),
     ),
     DetectorSpec("square_oauth_secret", "square_oauth", "SquareOAuthDetector", "<SQUARE_OAUTH_SECRET>", (r"sq0csp-",)),
-    DetectorSpec("stripe_access_key", "stripe", "StripeDetector", "<STRIPE_ACCESS_KEY>", (r"[rs]k_live_",)),
+    # Two literals, each looked up with `in`: several times faster than one `[rs]k_live_` regex pass.
+    DetectorSpec("stripe_access_key", "stripe", "StripeDetector", "<STRIPE_ACCESS_KEY>", (r"sk_live_", r"rk_live_")),
     # TelegramBotTokenDetector: \d{8,10}: -- search the ':' then look back for 8 digits
     DetectorSpec(
         "telegram_bot_token", "telegram_token", "TelegramBotTokenDetector", "<TELEGRAM_BOT_TOKEN>", (r":(?<=\d{8}:)",)

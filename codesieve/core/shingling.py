@@ -4,6 +4,10 @@ A lexeme is an identifier (case kept), a number, or a single operator/punctuatio
 Whitespace and comments are not lexemes, so re-indenting or re-wrapping code does not change the
 lexeme stream. String literals are split into their inner identifiers/numbers/punctuation like the
 rest of the text: this keeps copied string-heavy code (SQL, templates) matchable.
+
+The provenance index lexes with `provenance_lexemes` / `provenance_tokens` instead: the same code
+lexemes, plus each word of a line comment as one lexeme (lower-cased, marked with COMMENT_MARK,
+punctuation dropped), because comments are part of the licensed work (issue 19).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from types import ModuleType
 import numpy as np
 
 __all__ = [
+    "COMMENT_MARK",
     "SEPARATOR_BYTE",
     "SHINGLE_SEPARATOR",
     "Lexeme",
@@ -25,6 +30,8 @@ __all__ = [
     "lexeme_byte_spans",
     "normalize_whitespace",
     "normalize_whitespace_utf8",
+    "provenance_lexemes",
+    "provenance_tokens",
     "shingles",
 ]
 
@@ -35,6 +42,12 @@ _LEXEME_RE = re.compile(r"[^\W\d]\w*|\d[\w.]*|[^\w\s]")
 # does not break a near-verbatim match. Block comments are left in: they rarely differ in copies.
 _LINE_COMMENT_RE = re.compile(r"(?m)(?:#|//)[^\n]*$")
 _WS_RE = re.compile(r"\s+")
+# A word of a comment (letters, digits, underscores); the punctuation between words is dropped.
+_WORD_RE = re.compile(r"\w+")
+# Leads every comment-word lexeme of `provenance_lexemes`. No code lexeme of two or more
+# characters contains it (identifiers and numbers are word characters; punctuation lexemes are one
+# character, and `#` always starts a comment), so a comment word never equals a code lexeme.
+COMMENT_MARK = "#"
 
 # The one separator lexemes are joined with into a shingle (and into the buffers the compiled
 # kernels hash): \x1f is whitespace to the lexer, so no lexeme contains it, and UTF-8 never uses
@@ -68,6 +81,48 @@ def code_tokens(text: str) -> list[str]:
     """The lexeme strings of `text` (see `code_lexemes`), without spans."""
     masked = _LINE_COMMENT_RE.sub(" ", text)
     return _LEXEME_RE.findall(masked)
+
+
+def provenance_lexemes(text: str) -> list[Lexeme]:
+    """Code lexemes of `text`, plus every word of its line comments (the provenance index's lexer).
+
+    A comment word's lexeme is COMMENT_MARK + the word lower-cased (so re-cased or re-punctuated
+    comments still match); its span is the word's span in `text`. Code outside comments is lexed
+    exactly as `code_lexemes` does.
+
+    Args:
+        text: source code of any language.
+    Returns:
+        lexemes in text order; `text[l.start:l.end]` is the lexeme (comment words: its word).
+    """
+    out: list[Lexeme] = []
+    pos = 0
+    for comment in _LINE_COMMENT_RE.finditer(text):
+        start = comment.start()
+        out.extend(Lexeme(m.group(0), m.start(), m.end()) for m in _LEXEME_RE.finditer(text, pos, start))
+        out.extend(
+            Lexeme(COMMENT_MARK + m.group(0).lower(), m.start(), m.end())
+            for m in _WORD_RE.finditer(text, start, comment.end())
+        )
+        pos = comment.end()
+    out.extend(Lexeme(m.group(0), m.start(), m.end()) for m in _LEXEME_RE.finditer(text, pos))
+    return out
+
+
+def provenance_tokens(text: str) -> list[str]:
+    """The lexeme strings of `provenance_lexemes(text)`, without spans (the hot path)."""
+    if "#" not in text and "//" not in text:
+        tokens: list[str] = _LEXEME_RE.findall(text)
+        return tokens
+    tokens = []
+    pos = 0
+    for comment in _LINE_COMMENT_RE.finditer(text):
+        start = comment.start()
+        tokens += _LEXEME_RE.findall(text, pos, start)
+        tokens += [COMMENT_MARK + w.lower() for w in _WORD_RE.findall(text, start, comment.end())]
+        pos = comment.end()
+    tokens += _LEXEME_RE.findall(text, pos)
+    return tokens
 
 
 def normalize_whitespace(text: str) -> str:

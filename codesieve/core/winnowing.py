@@ -1,8 +1,8 @@
 """Winnowing fingerprints of code (pure maths): lexeme normalisation, k-gram hashes, winnowing.
 
-Lexemes come from `codesieve.core.shingling.code_lexemes`; `normalize_lexemes` maps every
-identifier and number to one symbol (keywords and punctuation keep their identity), so a copy
-with renamed identifiers or re-indented code yields the same fingerprints as the original.
+Lexemes come from `codesieve.core.shingling.provenance_lexemes`; `normalize_lexemes` maps every
+identifier, number and comment word to one symbol (keywords and punctuation keep their identity),
+so a copy with renamed identifiers or re-indented code yields the same fingerprints as the original.
 
 Fingerprints (Schleimer et al., "Winnowing", SIGMOD 2003): the hash of every k consecutive
 normalized lexemes; an index keeps, per window of `window` consecutive k-gram hashes, the minimum.
@@ -20,6 +20,8 @@ from functools import cache
 from hashlib import blake2b
 
 import numpy as np
+
+from codesieve.core.shingling import COMMENT_MARK
 
 __all__ = [
     "LOW_INFORMATION",
@@ -59,7 +61,11 @@ def _symbol_code(symbol: str) -> int:
 _ID_CODE = _symbol_code("\x00id")
 # Lexeme -> code for every keyword and every ASCII character; other single characters (Unicode
 # punctuation or one-letter names) are added on first sight. Longer lexemes that are not
-# keywords are identifiers or numbers (punctuation lexemes are single characters): _ID_CODE.
+# keywords are identifiers, numbers or comment words (punctuation lexemes are single characters):
+# _ID_CODE. Comment words (COMMENT_MARK + lower-cased word) are normalized like identifiers, so a
+# k-gram of code and comment survives renaming and a reworded comment; a run of comment words
+# alone is periodic once normalized, so `compute_kgram_hashes` hashes it on its raw words instead
+# (verbatim comments match; boilerplate prose is left to the index's stop-fingerprints).
 _CODES: dict[str, int] = {kw: _symbol_code(kw) for kw in _KEYWORDS}
 
 
@@ -74,10 +80,11 @@ for _c in map(chr, range(128)):
 
 
 def normalize_lexemes(lexemes: Sequence[str]) -> np.ndarray:
-    """Map lexeme strings to uint64 codes: keywords/punctuation by value, identifiers/numbers to one.
+    """Map lexeme strings to uint64 codes: keywords/punctuation by value, identifiers/numbers/comment
+    words to one.
 
     Args:
-        lexemes: lexeme strings from `codesieve.core.shingling` (`code_tokens` or `Lexeme.text`).
+        lexemes: lexeme strings from `codesieve.core.shingling` (`provenance_tokens` or `Lexeme.text`).
     Returns:
         uint64 array of the same length.
     """
@@ -99,8 +106,9 @@ def compute_reuse_distances(lexemes: Sequence[str]) -> np.ndarray:
     """For each identifier/number lexeme, the distance (in lexemes) to its previous occurrence.
 
     This is Baker's parameterized-string encoding: invariant under consistent renaming, yet
-    `self.a = a` and `self.a = b` differ. Punctuation, keywords and first occurrences get a
-    large value (no previous occurrence).
+    `self.a = a` and `self.a = b` differ. Punctuation, keywords, comment words (prose, not
+    names: a run of them stays periodic and is hashed raw) and first occurrences get a large
+    value (no previous occurrence).
 
     Returns:
         int64 array of the same length as `lexemes`.
@@ -108,7 +116,9 @@ def compute_reuse_distances(lexemes: Sequence[str]) -> np.ndarray:
     ids: dict[str, int] = {}
     keys = np.array(
         [
-            -1 if (len(t) == 1 and not (t.isalnum() or t == "_")) or t in _KEYWORDS else ids.setdefault(t, len(ids))
+            -1
+            if (len(t) == 1 and not (t.isalnum() or t == "_")) or t in _KEYWORDS or t[0] == COMMENT_MARK
+            else ids.setdefault(t, len(ids))
             for t in lexemes
         ],
         dtype=np.int64,

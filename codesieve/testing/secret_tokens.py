@@ -97,6 +97,10 @@ PROVIDER_TOKEN_MAKERS: dict[str, Callable[[random.Random], str]] = {
     "supabase_access_token": lambda r: "sbp_" + _r(r, _HEX, 40),
     "cloudflare_origin_ca_key": lambda r: "v1.0-" + _r(r, _HEX, 24) + "-" + _r(r, _HEX, 146),
     "tailscale_key": lambda r: "tskey-auth-k" + _r(r, _ALNUM, 10) + "CNTRL-" + _r(r, _ALNUM, 33),
+    "openshift_user_token": lambda r: "sha256~" + _r(r, _URLSAFE, 43),
+    "scalingo_api_token": lambda r: "tk-us-" + _r(r, _URLSAFE, 48),
+    "prefect_api_key": lambda r: "pnu_" + _r(r, _ALNUM, 36),
+    "infracost_api_key": lambda r: "ico-" + _r(r, _ALNUM, 32),
     "grafana_token": lambda r: r.choice(
         [
             "glc_" + base64.b64encode(json.dumps({"o": _r(r, _HEX, 8), "k": _r(r, _ALNUM, 32)}).encode()).decode(),

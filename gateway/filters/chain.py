@@ -6,13 +6,17 @@ Pure and synchronous (a 40-line completion takes about a millisecond); the servi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from codesieve.core.config_secrets import config_secret_spans
-from codesieve.core.index import LicensedIndex
 from codesieve.core.licence_text import detect_licence_text, licence_category
 from codesieve.core.redaction import apply_redactions
 from codesieve.core.secret_scan import DEFAULT_DETECTORS, SecretFinding, scan_cut_off_tail, scan_secrets
 from gateway.filters.base import FilterPolicy, FilterResult, Finding
 from gateway.filters.licensed import check_provenance
+
+if TYPE_CHECKING:  # numpy and the index engine load only where an index is used
+    from codesieve.core.index import LicensedIndex
 
 __all__ = ["FilterChain"]
 

@@ -6,9 +6,13 @@ module turns `LicensedIndex.query` matches into findings with the policy's actio
 
 from __future__ import annotations
 
-from codesieve.core.index import LicensedIndex
+from typing import TYPE_CHECKING
+
 from codesieve.core.licence_text import licence_category, licence_family
 from gateway.filters.base import FilterPolicy, Finding
+
+if TYPE_CHECKING:  # numpy and the index engine load only where an index is used
+    from codesieve.core.index import LicensedIndex
 
 __all__ = ["check_provenance"]
 

@@ -119,3 +119,42 @@ def test_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_an_index_of_an_older_format_is_refused_with_one_line_naming_index_build(
+    index_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 19: format 3 fingerprints comments; a format-2 index must be rebuilt, not misread."""
+    old = tmp_path / "old-idx"
+    old.mkdir()
+    for f in index_dir.iterdir():
+        (old / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((old / "config.json").read_text())
+    (old / "config.json").write_text(json.dumps({**meta, "format_version": 2}))
+    clean = tmp_path / "clean.py"
+    clean.write_text("x = 1\n")
+    result = _run("scan", "--index", str(old), str(clean))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert "unsupported index format 2" in result.stderr and "codesieve index build" in result.stderr
+
+
+def test_parallel_scan_reports_exactly_what_one_process_reports(tmp_path: Path) -> None:
+    """Issue 19 (`codesieve scan` speed): many files go to forked workers; same findings, same order."""
+    sources = sorted(STDLIB.glob("*.py"))[:140]
+    files = []
+    for i, src in enumerate(sources):
+        dst = tmp_path / f"{i:03d}_{src.name}"
+        dst.write_text(src.read_text(errors="replace"))
+        files.append(str(dst))
+    leaky = tmp_path / "zz_leaky.py"
+    leaky.write_text(f'TOKEN = "{with_crc32("ghp_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5")}"\n')
+    files.append(str(leaky))
+    serial = _run("scan", "--json", "--workers", "1", *files)
+    parallel = _run("scan", "--json", "--workers", "2", *files)
+    assert serial.returncode == parallel.returncode == 1
+    assert json.loads(parallel.stdout) == json.loads(serial.stdout)
+    assert [r["path"] for r in json.loads(parallel.stdout)] == files
+    assert any(f["type"] == "secret" for f in json.loads(parallel.stdout)[-1]["findings"])
+    plain = _run("scan", "--workers", "2", *files)
+    assert plain.stdout == _run("scan", "--workers", "1", *files).stdout and f"{leaky}:1:10:" in plain.stdout

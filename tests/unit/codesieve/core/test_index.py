@@ -14,7 +14,7 @@ import pytest
 
 from codesieve.core.index import IndexConfig, checked_lexemes
 from codesieve.core.index_store import build_index
-from codesieve.core.shingling import code_lexemes, code_tokens
+from codesieve.core.shingling import code_tokens, provenance_lexemes, provenance_tokens
 from codesieve.core.winnowing import (
     LOW_INFORMATION,
     compute_fingerprints,
@@ -119,8 +119,40 @@ def test_build_and_query_lex_identically() -> None:
     """The build lexes line by line; the query lexes the whole text: same lexeme stream."""
     for name in INDEXED + HELD_OUT:
         text = (STDLIB / name).read_text()
-        per_line = [t for line in text.split("\n") for t in code_tokens(line)]
-        assert per_line == [lx.text for lx in code_lexemes(text)]
+        per_line = [t for line in text.split("\n") for t in provenance_tokens(line)]
+        assert per_line == [lx.text for lx in provenance_lexemes(text)]
+
+
+def test_comment_words_are_lexemes_lower_cased_without_punctuation() -> None:
+    """Issue 19: comments count for provenance, normalised (lower-cased words, no punctuation)."""
+    text = "x = 1  # Set the DEFAULT, then retry!\ny = 2 // C-style: too\n"
+    assert provenance_tokens(text) == (
+        ["x", "=", "1", "#set", "#the", "#default", "#then", "#retry", "y", "=", "2", "#c", "#style", "#too"]
+    )
+    lexemes = provenance_lexemes(text)
+    assert [lx.text for lx in lexemes] == provenance_tokens(text)
+    assert [text[lx.start : lx.end] for lx in lexemes][3:6] == ["Set", "the", "DEFAULT"]
+    # Code outside comments lexes exactly as the dedup lexer does; a comment of punctuation is empty.
+    assert provenance_tokens("a = b  # ----\n") == code_tokens("a = b  # ----\n") == ["a", "=", "b"]
+
+
+def test_comment_heavy_copies_are_found_and_comments_change_the_fingerprints() -> None:
+    """Issue 19: a copied block of imports, constants and comments is reported (it was not when
+    comments were dropped), and a reworded comment among renamed code still matches."""
+    header = "".join(f"import module_{i}\n" for i in range(3))
+    body = "".join(
+        f"# Step {i}: the {w} value is read from the environment and validated before use.\nLIMIT_{i} = {i * 7}\n"
+        for i, w in enumerate(["first", "second", "third", "fourth", "fifth", "sixth"])
+    )
+    original = header + body
+    index = build_index([{"content": original, "repo": "r", "path": "consts.py", "licence": "MIT"}])
+    [match] = index.query(body, header)
+    assert match.path == "consts.py" and match.matched_lexemes >= 65
+    code_only = "".join(line + "\n" for line in body.splitlines() if not line.startswith("#"))
+    assert len(checked_lexemes(code_only)) < 65  # without its comments the copy is below threshold
+    # Renamed constants, re-cased comments: still the same file.
+    renamed = body.replace("LIMIT_", "MAX_").replace("Step", "STEP")
+    assert [m.path for m in index.query(renamed, header)] == ["consts.py"]
 
 
 def test_winnowing_guarantee() -> None:
@@ -185,12 +217,14 @@ def test_short_or_empty_input() -> None:
         IndexConfig(k=1)
 
 
-def test_context_cut_inside_a_comment_checks_no_comment_words() -> None:
-    """The 150-char cut often falls inside a `# comment`: its tail is a comment, not code."""
+def test_context_cut_inside_a_comment_checks_its_comment_words() -> None:
+    """The 150-char cut often falls inside a `# comment`: its tail is comment words (as the
+    indexer lexed them), not code lexemes."""
     before = "x = 1\n# This is converted into build_config during the meson build process.\n"
     cut = before.index("converted")
     lexemes = checked_lexemes("y = 2\n", before, context_chars=len(before) - cut)
-    assert lexemes == ["y", "=", "2"]
+    words = ["#converted", "#into", "#build_config", "#during", "#the", "#meson", "#build", "#process"]
+    assert lexemes == [*words, "y", "=", "2"]
     # A cut in code keeps exactly the lexemes that start after it.
     assert checked_lexemes("z\n", "alpha = beta + gamma\n", context_chars=7) == ["gamma", "z"]
     assert checked_lexemes("z\n", "alpha = beta\n", context_chars=0) == ["z"]

@@ -70,10 +70,12 @@ def test_bad_index_directories_raise_index_format_error(tmp_path: Path) -> None:
     (target / "config.json").write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(IndexFormatError, match="unsupported index format"):
         load_index(target)
-    # Format 1 (plain hashes, before the raw tags): refused with the way out, not misread.
-    (target / "config.json").write_text(json.dumps({**meta, "format_version": 1}))
-    with pytest.raises(IndexFormatError, match=r"format 1 .*reads format 2.*codesieve index build"):
-        load_index(target)
+    # Format 1 (plain hashes, before the raw tags) and 2 (comments not fingerprinted, issue 19):
+    # refused with the way out, not misread.
+    for old in (1, 2):
+        (target / "config.json").write_text(json.dumps({**meta, "format_version": old}))
+        with pytest.raises(IndexFormatError, match=rf"format {old} .*reads format 3.*codesieve index build"):
+            load_index(target)
     (target / "config.json").write_text(json.dumps({**meta, "fingerprints": 1}))
     with pytest.raises(IndexFormatError, match="inconsistent"):
         load_index(target)
@@ -88,6 +90,39 @@ def test_boilerplate_fingerprints_are_dropped() -> None:
     full = build_index(same, IndexConfig(max_postings=10))
     capped = build_index(same, IndexConfig(max_postings=3))
     assert len(full) > 0 and len(capped) == 0
+
+
+_LICENCE_HEADER = "".join(
+    f"# {line}\n"
+    for line in (
+        "Licensed under the Apache License, Version 2.0 (the License); you may not use this",
+        "file except in compliance with the License. You may obtain a copy of the License at",
+        "http://www.apache.org/licenses/LICENSE-2.0 Unless required by applicable law or agreed",
+        "to in writing, software distributed under the License is distributed on an AS IS BASIS.",
+    )
+)
+
+
+def test_stop_fingerprints_drop_text_shared_by_more_than_max_repos_repos() -> None:
+    """Issue 19: comments count, so a licence header in many repos must not match everything;
+    a fingerprint in more than max_repos distinct repos is dropped, one repo's own text is kept."""
+    bodies = [(STDLIB / n).read_text() for n in ("textwrap.py", "shlex.py", "fractions.py", "pprint.py")]
+    records = [
+        {"content": _LICENCE_HEADER + body, "repo": f"org{i}", "path": "m.py", "licence": "Apache-2.0"}
+        for i, body in enumerate(bodies)
+    ]
+    query = _LICENCE_HEADER + "\n"
+    assert len(build_index(records, IndexConfig(max_repos=0)).query(query, min_match_lexemes=40)) == 4
+    stopped = build_index(records, IndexConfig(max_repos=3))
+    assert stopped.query(query, min_match_lexemes=40) == []
+    # The same header repeated in one repo's many files is that repo's text: not a stop-fingerprint.
+    one_repo = [dict(r, repo="org") for r in records]
+    assert len(build_index(one_repo, IndexConfig(max_repos=3)).query(query, min_match_lexemes=40)) == 4
+    # Each file's own code is still found.
+    text = bodies[1]
+    assert stopped.query(text[3000:4500], text[:3000])[0].repo == "org1"
+    with pytest.raises(ValueError):
+        IndexConfig(max_repos=-1)
 
 
 def test_corpus_readers_jsonl_and_parquet(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def _token(detector: str, seed: int = 0) -> str:
 
 def test_every_rule_has_a_builder_a_source_and_is_ours() -> None:
     assert set(PROVIDER_TOKEN_MAKERS) == set(RULES)
-    assert len(RULES) >= 55
+    assert len(RULES) >= 60  # issue 19: the 60 most common providers
     for rule in PROVIDER_RULES:
         assert rule.source and rule.provider
         assert rule.detector in OWN_DETECTORS and rule.detector in DEFAULT_DETECTORS
@@ -201,3 +201,31 @@ def test_artifactory_keys_end_at_any_delimiter_outside_parity_mode() -> None:
     line = f'URL = "https://repo.example.com/api?apikey={key}&page=2"\n'
     assert [line[f.start : f.end] for f in scan_secrets(line)] == [key]
     assert scan_secrets(line, parity=True) == []
+
+
+def test_formats_corrected_or_added_after_the_gitleaks_cross_check() -> None:
+    """Issue 19 cross-check with gitleaks' rule list: the token forms we lacked are found, with the
+    new rules' look-alikes (a fingerprinted asset name, placeholders) left alone."""
+    rng = random.Random(19)
+    alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    hexa = "0123456789abcdef"
+
+    def r(alphabet: str, n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(n))
+
+    found = {
+        "harness_pat": "sat." + r(alnum, 22) + "." + r(alnum, 24) + "." + r(alnum, 20),
+        "easypost_api_key": "EZTK" + r(alnum, 54),
+        "flyio_token": "fm2_" + r(alnum + "+/", 160) + "==",
+        "sourcegraph_token": "sgp_" + r(hexa, 40),
+    }
+    for detector, token in found.items():
+        text = f'client = Client("{token}")\n'
+        assert [f.detector for f in scan_secrets(text)] == [detector], detector
+    assets = [
+        "/static/favicon.ico-" + r(hexa, 32) + ".png",
+        'PREFECT_API_KEY = "pnu_' + "X" * 36 + '"',
+        "token = sha256~" + "x" * 43,
+    ]
+    for text in assets:
+        assert scan_secrets(text + "\n") == [], text
