@@ -97,6 +97,12 @@ async def insert_rows(engine: AsyncEngine, table_name: str, rows: list[dict[str,
             # rows go in submission order, so replicas writing events of the same choices first
             # take the choices' locks in one order and cannot deadlock each other.
             await conn.execute(_LOCK_CHOICES, {"keys": _choice_keys(rows)})
+            # RETURNING makes SQLAlchemy send each run as multi-row INSERTs ("insertmanyvalues"),
+            # not one statement per row, so the trigger runs once per run, not once per event.
+            returning = stmt.returning(table.c.id)
+            for values in runs:
+                await conn.execute(returning, values)
+            return
         for values in runs:
             await conn.execute(stmt, values)
 
