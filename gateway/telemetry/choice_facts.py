@@ -144,7 +144,16 @@ def _sqlite_ddl() -> list[str]:
         f"INSERT INTO {TABLE} ({_COLUMNS}) {_aggregate_select('events', ' AND ' + old_key)}"
     )
     when = "WHEN NEW.experiment IS NOT NULL AND NEW.arm IS NOT NULL"
+    # SQLite does not enforce the events -> completions foreign key: events stored before their
+    # completion are folded in when it arrives (PostgreSQL refuses such events).
+    on_completion = (
+        f"DELETE FROM {TABLE} WHERE completion_id = NEW.id; "
+        f"INSERT INTO {TABLE} ({_COLUMNS}) {_aggregate_select('events', ' AND e.completion_id = NEW.id')}"
+    )
     return [
+        "DROP TRIGGER IF EXISTS choice_facts_completion",
+        f"CREATE TRIGGER choice_facts_completion AFTER INSERT ON completions FOR EACH ROW "
+        f"WHEN EXISTS (SELECT 1 FROM events WHERE completion_id = NEW.id) BEGIN {on_completion}; END",
         "DROP TRIGGER IF EXISTS choice_facts_insert",
         f"CREATE TRIGGER choice_facts_insert AFTER INSERT ON events FOR EACH ROW {when} BEGIN {on_insert}; END",
         "DROP TRIGGER IF EXISTS choice_facts_delete",

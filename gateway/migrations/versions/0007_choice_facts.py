@@ -47,6 +47,6 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS choice_facts_{name} ON events")
             op.execute(f"DROP FUNCTION IF EXISTS codesieve_choice_facts_{name}()")
     else:
-        for name in ("insert", "delete"):
+        for name in ("insert", "delete", "completion"):
             op.execute(f"DROP TRIGGER IF EXISTS choice_facts_{name}")
     op.drop_table("choice_facts")

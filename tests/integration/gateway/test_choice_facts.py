@@ -234,3 +234,31 @@ def test_report_reads_the_same_numbers_from_choice_facts_as_from_events(pg_datab
             assert facts.descriptive == raw.descriptive
     finally:
         engine.dispose()
+
+
+def test_sqlite_events_stored_before_their_completion_count_when_it_arrives(tmp_path: Path) -> None:
+    """SQLite does not enforce events -> completions: an event may be stored first (a replayed
+    dead-lettered completion); its choice appears in choice_facts when the completion does."""
+    db = tmp_path / "telemetry.db"
+    sync_url, async_url = f"sqlite:///{db}", f"sqlite+aiosqlite:///{db}"
+    run_migrations(sync_url)
+    rows = _rows(seed=5, n_units=10)
+    late = rows["completions"][:3]
+
+    async def write() -> None:
+        engine = build_async_engine(async_url)
+        try:
+            await insert_rows(engine, "completions", rows["completions"][3:])
+            await insert_rows(engine, "events", rows["events"])
+            await insert_rows(engine, "completions", late)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+    engine = build_sync_engine(sync_url)
+    try:
+        stored = _stored(engine)
+        assert any(key[1] in {c["id"] for c in late} for key in stored)
+        assert stored == _expected(rows)
+    finally:
+        engine.dispose()
