@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Date,
+    DateTime,
     Engine,
     Float,
     and_,
@@ -33,6 +34,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 from codesieve.core.telemetry.tables import (
     ActivityRecord,
     AssignmentRecord,
+    ChoiceFactRecord,
     CompletionRecord,
     EventRecord,
     ExperimentRecord,
@@ -90,15 +92,40 @@ def _exposure(experiment: str) -> Select[Any]:
     return select(_A.unit_id, _A.arm, _A.first_seen_at).where(_A.experiment == experiment)
 
 
-def build_choice_select(experiment: str) -> Select[Any]:
-    """The experiment's events summed per completion choice (unit, arm, completion, choice).
+# Columns of one choice's events summed (from choice_facts, or grouped from events), plus the
+# completion's, that build_choice_select derives the report's choice columns from.
+_CHOICE_COUNTS: tuple[str, ...] = (
+    "n_shown",
+    "n_accepted",
+    *(f"n_persisted_{s}s" for s in PERSISTENCE_AFTER_S),
+    "retained_chars",
+    "accepted_chars",
+)
+_CHOICE_COMPLETION: tuple[str, ...] = ("unit_id", "arm", "language", "client", "request_shape", "completion_chars")
 
-    First exposure: a choice whose first event precedes its unit's `assignments.first_seen_at` is
-    pre-period and left out with all its events (a unit without an assignment row counts from its
-    first event). Each choice is dated by its first event; its language, client and presented
-    characters come from its completion.
+
+def _choice_facts(experiment: str) -> FromClause:
+    """The experiment's choices from `choice_facts` (kept by triggers on events: choice_facts.py)."""
+    f = ChoiceFactRecord.__table__.c
+    return (
+        select(
+            *[f[c] for c in _CHOICE_COMPLETION],
+            f.n_choices,
+            f.first_at,
+            *[cast(f[c], Float).label(c) for c in _CHOICE_COUNTS],
+            f.max_visible_ms,
+        )
+        .where(f.experiment == experiment)
+        .subquery("choice_facts")
+    )
+
+
+def _choice_events(experiment: str) -> FromClause:
+    """The same columns as _choice_facts, grouped from the raw events (the from-scratch definition).
+
+    Read when the database has no choice_facts table (before migration 0007); the tests hold the two
+    equal.
     """
-    exp = _exposure(experiment).subquery("exposure")
     persisted = [
         _count_if(and_(_E.kind == "persisted", _E.after_s == s, _E.is_persisted.is_(True))).label(f"n_persisted_{s}s")
         for s in PERSISTENCE_AFTER_S
@@ -134,17 +161,43 @@ def build_choice_select(experiment: str) -> Select[Any]:
         .subquery("choice_events")
     )
     g = grouped.c
-    is_accepted = g.n_accepted > 0
-    suggested = or_(g.max_visible_ms >= CAR_MIN_VISIBLE_MS, is_accepted)
-    presented = cast(func.coalesce(_C.completion_chars, 0), Float) / func.greatest(func.coalesce(_C.n_choices, 1), 1)
     return (
         select(
-            _C.unit_id,
-            _C.arm,
+            *[_C[c] for c in _CHOICE_COMPLETION],
+            _C.n_choices,
+            g.first_at,
+            *[g[c] for c in _CHOICE_COUNTS],
+            g.max_visible_ms,
+        )
+        # the experiment filter lets the hash side skip other experiments' and pre-period completions
+        .select_from(grouped.join(_COMPLETIONS, and_(_C.id == g.completion_id, _C.experiment == experiment)))
+        .subquery("choice_raw")
+    )
+
+
+def build_choice_select(experiment: str, *, from_events: bool = False) -> Select[Any]:
+    """The experiment's events summed per completion choice (unit, arm, completion, choice).
+
+    First exposure: a choice whose first event precedes its unit's `assignments.first_seen_at` is
+    pre-period and left out with all its events (a unit without an assignment row counts from its
+    first event). Each choice is dated by its first event; its language, client and presented
+    characters come from its completion. Read from `choice_facts`, or with `from_events` grouped
+    from the raw events (the same numbers).
+    """
+    exp = _exposure(experiment).subquery("exposure")
+    source = _choice_events(experiment) if from_events else _choice_facts(experiment)
+    g = source.c
+    is_accepted = g.n_accepted > 0
+    suggested = or_(g.max_visible_ms >= CAR_MIN_VISIBLE_MS, is_accepted)
+    presented = cast(func.coalesce(g.completion_chars, 0), Float) / func.greatest(func.coalesce(g.n_choices, 1), 1)
+    return (
+        select(
+            g.unit_id,
+            g.arm,
             cast(func.date_trunc("day", g.first_at), Date).label("day"),
-            func.coalesce(_C.language, "unknown").label("language"),
+            func.coalesce(g.language, "unknown").label("language"),
             # the plugin's own name when it sent one, else the request shape (openai | tabby)
-            func.coalesce(_C.client, _C.request_shape, "unknown").label("client"),
+            func.coalesce(g.client, g.request_shape, "unknown").label("client"),
             g.n_shown,
             g.n_accepted,
             *[g[f"n_persisted_{s}s"] for s in PERSISTENCE_AFTER_S],
@@ -155,24 +208,19 @@ def build_choice_select(experiment: str) -> Select[Any]:
             case((is_accepted, presented), else_=0.0).label("suggested_accepted_chars"),
             g.accepted_chars,
         )
-        .select_from(
-            # the experiment filter lets the hash side skip other experiments' and pre-period completions
-            grouped.join(_COMPLETIONS, and_(_C.id == g.completion_id, _C.experiment == experiment)).outerjoin(
-                exp, exp.c.unit_id == _C.unit_id
-            )
-        )
+        .select_from(source.outerjoin(exp, exp.c.unit_id == g.unit_id))
         # a choice first seen before its unit's exposure is pre-period, later events included
         .where(or_(exp.c.first_seen_at.is_(None), g.first_at >= exp.c.first_seen_at))
     )
 
 
-def build_unit_day_segment_select(experiment: str) -> Select[Any]:
+def build_unit_day_segment_select(experiment: str, *, from_events: bool = False) -> Select[Any]:
     """The choice columns summed per (unit, arm, day, language, client): what unit_day and segments read.
 
     Materialised instead of the choices themselves: one row per unit-day-language-client is ~6x
     fewer rows to write and read back than one per completion choice.
     """
-    choice = build_choice_select(experiment).subquery("choice")
+    choice = build_choice_select(experiment, from_events=from_events).subquery("choice")
     keys = (choice.c.unit_id, choice.c.arm, choice.c.day, choice.c.language, choice.c.client)
     sums = [func.sum(choice.c[c]).label(c) for c in (*_CHOICE_METRIC_COLUMNS, "accepted_chars")]
     return select(*keys, *sums).group_by(*keys)
@@ -331,37 +379,50 @@ def build_moments_query(
 def build_cumulative_query(unit_day: FromClause, spec: MetricSpec) -> Select[Any]:
     """Per (arm, UTC day): moments of the decision metric over each unit's sums up to that day.
 
-    daily sums per (unit, arm, day) -> running sums per unit (window) -> each unit's latest
-    running sum on every later day (join on [day, next_day)) -> count, sums, squares, products.
-    A unit counts from its first day with an event. `spec` must be a metric of event columns.
+    daily sums per (unit, arm, day) -> running sums per unit (window) -> each running sum repeated
+    on every day of [day, next_day) (generate_series, not a join of every row with every day) that
+    is a day of the data -> count, sums, squares, products. A unit counts from its first day with
+    an event. `spec` must be a metric of event columns.
     """
     names = [c for c in (spec.numerator, spec.denominator) if c is not None]
     daily = unit_day
-    window = {"partition_by": (daily.c.unit_id, daily.c.arm), "order_by": daily.c.day}
+    # Byte order for the partition sort: the same partitions (equality does not depend on the
+    # collation), but PostgreSQL sorts "C" strings with abbreviated keys, several times faster
+    # than a libc locale's strcoll on 1M+ unit-days.
+    partition = (daily.c.unit_id.collate("C"), daily.c.arm.collate("C"))
+    window = {"partition_by": partition, "order_by": daily.c.day}
+    last = select(func.max(daily.c.day)).scalar_subquery()
     running = select(
         daily.c.arm,
         daily.c.day,
         func.lead(daily.c.day).over(**window).label("next_day"),  # type: ignore[arg-type]
         *[func.sum(daily.c[c]).over(**window).label(c) for c in names],  # type: ignore[arg-type]
-    ).cte("running")
-    days = select(daily.c.day.label("d")).distinct().cte("days")
-    on_day = and_(days.c.d >= running.c.day, or_(running.c.next_day.is_(None), days.c.d < running.c.next_day))
+    ).subquery("running")
+    until = func.coalesce(running.c.next_day - 1, last)
+    spread = select(
+        running.c.arm,
+        cast(
+            func.generate_series(cast(running.c.day, DateTime), cast(until, DateTime), text("interval '1 day'")), Date
+        ).label("d"),
+        *[running.c[c] for c in names],
+    ).subquery("spread")
+    days = select(daily.c.day.label("d")).distinct().subquery("days")
     columns, products = required_moments((spec,), with_cuped=False)
     aggs: list[ColumnElement[Any]] = [
-        running.c.arm,
-        func.to_char(days.c.d, "YYYY-MM-DD").label("day"),
+        spread.c.arm,
+        func.to_char(spread.c.d, "YYYY-MM-DD").label("day"),
         func.count().label("n"),
     ]
     for col in columns:
-        aggs.append(func.sum(running.c[col]).label(sum_key(col)))
-        aggs.append(func.sum(running.c[col] * running.c[col]).label(sumsq_key(col)))
+        aggs.append(func.sum(spread.c[col]).label(sum_key(col)))
+        aggs.append(func.sum(spread.c[col] * spread.c[col]).label(sumsq_key(col)))
     for a, b in products:
-        aggs.append(func.sum(running.c[a] * running.c[b]).label(prod_key(a, b)))
+        aggs.append(func.sum(spread.c[a] * spread.c[b]).label(prod_key(a, b)))
     return (
         select(*aggs)
-        .select_from(running.join(days, on_day))
-        .group_by(running.c.arm, days.c.d)
-        .order_by(running.c.arm, days.c.d)
+        .select_from(spread.join(days, days.c.d == spread.c.d))
+        .group_by(spread.c.arm, spread.c.d)
+        .order_by(spread.c.arm, spread.c.d)
     )
 
 
@@ -466,8 +527,12 @@ def _fetch_segments(conn: Connection, choice: FromClause, spec: MetricSpec) -> d
     return out
 
 
-def fetch_summary(engine: Engine, cfg: AbReportConfig) -> TelemetrySummary:
-    """Everything the report needs from PostgreSQL, aggregated in SQL."""
+def fetch_summary(engine: Engine, cfg: AbReportConfig, *, from_events: bool = False) -> TelemetrySummary:
+    """Everything the report needs from PostgreSQL, aggregated in SQL.
+
+    Choices come from `choice_facts` (kept by triggers as events are written); `from_events`, or a
+    database from before migration 0007, groups them from the raw events instead (same numbers).
+    """
     notices: list[str] = []
     start = cfg.start or (fetch_experiment_start(engine, cfg.experiment) if cfg.enable_cuped else None)
     if cfg.enable_cuped and start is None:
@@ -476,6 +541,7 @@ def fetch_summary(engine: Engine, cfg: AbReportConfig) -> TelemetrySummary:
     decision = decision_metric(cfg.metrics)
     # a database from before migration 0004 has no activity table: PCW is then 0 / 0 (not analysable)
     with_activity = inspect(engine).has_table(ActivityRecord.__tablename__)
+    from_events = from_events or not inspect(engine).has_table(ChoiceFactRecord.__tablename__)
     with engine.connect() as conn:
         conn.execute(text("SET TIME ZONE 'UTC'"))  # days are UTC days
         # per-unit hash aggregates of 100k units fit in memory instead of spilling to disk
@@ -483,7 +549,9 @@ def fetch_summary(engine: Engine, cfg: AbReportConfig) -> TelemetrySummary:
         # JIT compilation cost ~4 s per statement at 10M events and bought nothing on these one-pass
         # aggregates (EXPLAIN ANALYZE, benchmarks/ab_report.py)
         conn.execute(text("SET jit = off"))
-        choice = _materialize(conn, _CHOICE_TEMP, build_unit_day_segment_select(cfg.experiment))
+        choice = _materialize(
+            conn, _CHOICE_TEMP, build_unit_day_segment_select(cfg.experiment, from_events=from_events)
+        )
         unit_day = _materialize(
             conn, _UNIT_DAY_TEMP, build_unit_day_select(cfg.experiment, choice, with_activity=with_activity)
         )

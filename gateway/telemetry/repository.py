@@ -50,6 +50,26 @@ def _coerce(table_name: str, row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Per-choice transaction locks, taken in one global order before a batch of events goes in (the
+# sort runs before the target list: PostgreSQL >= 9.6 evaluates volatile output expressions after
+# ORDER BY).
+_LOCK_CHOICES = text(
+    "SELECT pg_advisory_xact_lock(k) FROM "
+    "(SELECT DISTINCT hashtextextended(x, 0) AS k FROM unnest(CAST(:keys AS text[])) AS x) AS s ORDER BY k"
+)
+
+
+def _choice_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The choices whose choice_facts rows these events change (an experiment and an arm)."""
+    return sorted(
+        {
+            f"{r['experiment']}\x1f{r['completion_id']}\x1f{r.get('choice_index') or 0}"
+            for r in rows
+            if r.get("experiment") is not None and r.get("arm") is not None
+        }
+    )
+
+
 async def insert_rows(engine: AsyncEngine, table_name: str, rows: list[dict[str, Any]]) -> None:
     """Insert rows, ignoring ones already present (replayed spool), in one transaction.
 
@@ -72,6 +92,17 @@ async def insert_rows(engine: AsyncEngine, table_name: str, rows: list[dict[str,
     async with engine.begin() as conn:
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         stmt = insert(table).on_conflict_do_nothing()
+        if table_name == "events" and conn.dialect.name == "postgresql":
+            # Each event adds to its choice's choice_facts row (a trigger), which locks the row;
+            # rows go in submission order, so replicas writing events of the same choices first
+            # take the choices' locks in one order and cannot deadlock each other.
+            await conn.execute(_LOCK_CHOICES, {"keys": _choice_keys(rows)})
+            # RETURNING makes SQLAlchemy send each run as multi-row INSERTs ("insertmanyvalues"),
+            # not one statement per row, so the trigger runs once per run, not once per event.
+            returning = stmt.returning(table.c.id)
+            for values in runs:
+                await conn.execute(returning, values)
+            return
         for values in runs:
             await conn.execute(stmt, values)
 

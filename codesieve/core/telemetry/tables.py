@@ -21,7 +21,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from codesieve.core.telemetry import choice_facts
 
 
 class Base(DeclarativeBase):
@@ -112,6 +115,40 @@ class EventRecord(Base):
         UniqueConstraint("unit_id", "client_event_id", name="uq_events_unit_client_event"),
         Index("ix_events_experiment_arm_kind", "experiment", "arm", "kind"),
     )
+
+
+class ChoiceFactRecord(Base):
+    """One completion choice's events summed (the A/B report's input), kept by triggers on `events`.
+
+    Derived data: `codesieve/core/telemetry/choice_facts.py` keeps it equal to grouping the choice's events
+    (with an experiment and an arm) whatever order they arrive in; never written by application code.
+    """
+
+    __tablename__ = "choice_facts"
+
+    experiment: Mapped[str] = mapped_column(String(200), primary_key=True)
+    completion_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    choice_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # copied from the completion
+    unit_id: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_shape: Mapped[str] = mapped_column(String(16))
+    completion_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    n_choices: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the choice's events: earliest time, counts per kind, persisted checkpoints, characters
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    n_shown: Mapped[int] = mapped_column(BigInteger)
+    n_accepted: Mapped[int] = mapped_column(BigInteger)
+    n_persisted_15s: Mapped[int] = mapped_column(BigInteger)
+    n_persisted_30s: Mapped[int] = mapped_column(BigInteger)
+    n_persisted_120s: Mapped[int] = mapped_column(BigInteger)
+    n_persisted_300s: Mapped[int] = mapped_column(BigInteger)
+    n_persisted_600s: Mapped[int] = mapped_column(BigInteger)
+    retained_chars: Mapped[int] = mapped_column(BigInteger)  # at the 600 s checkpoint
+    accepted_chars: Mapped[int] = mapped_column(BigInteger)
+    max_visible_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ActivityRecord(Base):
@@ -208,3 +245,7 @@ class ConsoleAuditRecord(Base):
     target: Mapped[str | None] = mapped_column(String(200), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))  # ok | refused | invalid
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # a short message; never a key or code
+
+
+# The triggers that keep choice_facts (created with the tables by create_all; migrations: 0007).
+sa_event.listen(Base.metadata, "after_create", choice_facts.on_create_all)

@@ -44,7 +44,7 @@ def test_completion_records_reach_postgresql(vllm_server: VllmServer, pg_databas
     from gateway.db import MIGRATIONS_DIR
 
     assert version == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-    assert version == "0006"
+    assert version == "0007"
 
 
 @pytest.mark.redis
