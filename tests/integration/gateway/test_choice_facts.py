@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from codesieve.core.telemetry import choice_facts
+from codesieve.core.telemetry.tables import AssignmentRecord, ChoiceFactRecord
 from gateway.db import build_async_engine, build_sync_engine, run_migrations
 from gateway.telemetry.repository import insert_rows
-from gateway.telemetry.tables import AssignmentRecord, ChoiceFactRecord
 
 pytestmark = [pytest.mark.integration]
 
