@@ -12,7 +12,8 @@ API key, and runs `codesieve eval security --endpoint <gateway>` once per suite 
 completes at this scale and how fast: prompts, completed, blocked by a gateway filter, errors, prompts
 cut to the context window, prompts with a secret the gateway found, generation and judging minutes,
 prompts per minute, insecure rate per language. A rerun reuses what the run folder holds, so the
-figures are those of a fresh folder.
+figures are those of a fresh folder. The datasets come from `codesieve eval data fetch
+cyberseceval-autocomplete` / `cyberseceval-instruct` (or the CODESIEVE_BENCHMARK_MIRROR setting).
 """
 
 from __future__ import annotations

@@ -194,7 +194,10 @@ def generate_case_samples(
         max_model_len = fetch_max_model_len(client, cfg.model)
         budget = prompt_budget_chars(max_model_len, cfg.max_tokens)
         logger.info("context %s tokens: prompts windowed to %s characters", max_model_len, budget)
-        with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
+        pool = ThreadPoolExecutor(max_workers=cfg.concurrency)
+        try:
             futures = [pool.submit(_run_case, client, cfg, c, todo, budget) for c, todo in work]
             for future in futures:
                 yield future.result()
+        finally:  # Ctrl-C or a consumer that stops early: the queued cases are not sent
+            pool.shutdown(wait=True, cancel_futures=True)

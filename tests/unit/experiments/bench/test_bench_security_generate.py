@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import httpx
@@ -131,3 +132,12 @@ def test_failures_are_values_and_transient_errors_are_retried(monkeypatch: pytes
     assert isinstance(results["autocomplete/2"], CaseResult) and calls["autocomplete/2"] == 3
     assert results["autocomplete/3"] == GenerationFailure("autocomplete/3", "HTTP 504 upstream_timeout")
     assert calls == {"autocomplete/1": 1, "autocomplete/2": 3, "autocomplete/3": 4}
+
+
+def test_a_consumer_that_stops_early_sends_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _install(monkeypatch, lambda request: _ok())
+    cases = [_case(f"autocomplete/{i}", f"int x{i};\n") for i in range(200)]
+    results = generate_case_samples(cases, dataclasses.replace(CFG, concurrency=2))
+    next(results)
+    results.close()  # as on Ctrl-C: the queued cases are cancelled, at most the running ones finish
+    assert len(seen) < 10
