@@ -8,7 +8,8 @@ prompt is too long, the window shrinks by a quarter and the request goes again.
 
 A case whose request fails (refused for another reason, or still failing after retries of
 transient errors: 429, 5xx, timeouts) becomes a GenerationFailure and the run goes on; it is not
-written to the samples file, so a rerun tries it again.
+written to the samples file, so a rerun tries it again. An endpoint that cannot be reached, or
+MAX_FAILURES_IN_A_ROW failures in a row, stop the run with an error.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from experiments.bench.generate import GenerationConfig, Sample, request_samples
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "MAX_FAILURES_IN_A_ROW",
     "CaseResult",
     "GenerationFailure",
     "fetch_max_model_len",
@@ -47,6 +49,9 @@ _MAX_SHRINKS = 6
 _TRANSIENT = {429, 500, 502, 503, 504}
 _MAX_TRANSIENT_TRIES = 4
 _BACKOFF_S = 1.0
+# A server that refuses everything (a wrong key, a wrong model name) ends the run instead of failing
+# every prompt one by one.
+MAX_FAILURES_IN_A_ROW = 25
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,11 @@ def prompt_budget_chars(max_model_len: int | None, max_tokens: int) -> int | Non
 
 def fetch_max_model_len(client: httpx.Client, model: str) -> int | None:
     """`max_model_len` of `model` from the endpoint's `/v1/models` (None when not given or not listed)."""
+    response = client.get("/v1/models")  # an endpoint that cannot be reached fails the run here, at once
     try:
-        response = client.get("/v1/models")
         response.raise_for_status()
         cards = response.json().get("data", [])
-    except (httpx.HTTPError, ValueError, AttributeError):
+    except (httpx.HTTPStatusError, ValueError, AttributeError):
         return None
     for card in cards if isinstance(cards, list) else []:
         if isinstance(card, dict) and card.get("id") == model and isinstance(card.get("max_model_len"), int):
@@ -197,7 +202,15 @@ def generate_case_samples(
         pool = ThreadPoolExecutor(max_workers=cfg.concurrency)
         try:
             futures = [pool.submit(_run_case, client, cfg, c, todo, budget) for c, todo in work]
+            in_a_row = 0
             for future in futures:
-                yield future.result()
+                result = future.result()
+                in_a_row = in_a_row + 1 if isinstance(result, GenerationFailure) else 0
+                if in_a_row >= MAX_FAILURES_IN_A_ROW:
+                    raise RuntimeError(
+                        f"generation stopped: {in_a_row} prompts in a row got no completion from "
+                        f"{cfg.endpoint} (the last: {result.reason}); the samples so far are kept, rerun to resume"
+                    )
+                yield result
         finally:  # Ctrl-C or a consumer that stops early: the queued cases are not sent
             pool.shutdown(wait=True, cancel_futures=True)

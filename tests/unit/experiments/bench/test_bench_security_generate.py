@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import httpx
 import pytest
@@ -141,3 +142,29 @@ def test_a_consumer_that_stops_early_sends_no_more(monkeypatch: pytest.MonkeyPat
     next(results)
     results.close()  # as on Ctrl-C: the queued cases are cancelled, at most the running ones finish
     assert len(seen) < 10
+
+
+def test_a_server_that_refuses_everything_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    unauthorized = {"error": {"message": "invalid API key", "code": "invalid_api_key"}}
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.002)
+        return httpx.Response(401, json=unauthorized)
+
+    seen = _install(monkeypatch, refuse)
+    cases = [_case(f"autocomplete/{i}", f"int x{i};\n") for i in range(2000)]
+    with pytest.raises(RuntimeError, match=r"25 prompts in a row .* \(the last: HTTP 401 invalid_api_key\)"):
+        list(generate_case_samples(cases, CFG))
+    assert len(seen) < 1000  # not 2,000: the queued cases are cancelled
+
+
+def test_an_unreachable_endpoint_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    real_client = httpx.Client
+    monkeypatch.setattr(
+        security_generate.httpx, "Client", lambda **kw: real_client(transport=httpx.MockTransport(refuse), **kw)
+    )
+    with pytest.raises(httpx.ConnectError):
+        list(generate_case_samples([_case()], CFG))
