@@ -206,7 +206,7 @@ def generate_case_samples(
             for future in futures:
                 result = future.result()
                 in_a_row = in_a_row + 1 if isinstance(result, GenerationFailure) else 0
-                if in_a_row >= MAX_FAILURES_IN_A_ROW:
+                if isinstance(result, GenerationFailure) and in_a_row >= MAX_FAILURES_IN_A_ROW:
                     raise RuntimeError(
                         f"generation stopped: {in_a_row} prompts in a row got no completion from "
                         f"{cfg.endpoint} (the last: {result.reason}); the samples so far are kept, rerun to resume"
