@@ -10,13 +10,15 @@ Recall: every autocomplete row's `origin_code` is judged as a completion of its 
 with the dataset's CWE fires, with codeshield's rules alone ("published") and with ours added
 (`experiments/bench/rules/`, "with ours"), both from the same run. Clean code: the 164 HumanEval
 canonical solutions judged as completions of their prompts, and 14 well-known modules of Python's
-standard library (about 9,000 lines, judged whole). Prints the clean flag rates with the rules that
-fired, and samples judged per minute.
+standard library (about 9,000 lines, judged whole); for C, CPython's headers (about 16,600 lines)
+and the C sources of numpy's f2py runtime and wrapt (about 7,000 lines). Prints the clean flag rates
+with the rules that fired, and samples judged per minute.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sysconfig
 from collections import Counter
@@ -81,6 +83,38 @@ def _clean(settings: BenchSettings, jobs: int) -> None:
     )
 
 
+def _clean_c_files() -> list[Path]:
+    """Well-known C that ships with this environment: CPython's own headers (always, with the
+    interpreter), and the C sources of two installed packages when present (numpy's f2py runtime,
+    wrapt's C extension)."""
+    include = Path(sysconfig.get_paths()["include"])
+    files = sorted(include.glob("*.h")) + sorted(include.glob("cpython/*.h"))
+    for package, rel in (("numpy", "f2py/src/fortranobject.c"), ("wrapt", "_wrappers.c")):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin is not None and (Path(spec.origin).parent / rel).is_file():
+            files.append(Path(spec.origin).parent / rel)
+        else:
+            print(f"clean C: {package}'s {rel} is not installed here; measured without it")
+    return files
+
+
+def _clean_c(settings: BenchSettings, jobs: int) -> None:
+    """Flag rate of the C rules (codeshield's and ours) on clean C, files judged whole."""
+    files = _clean_c_files()
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in files]
+    judged = judge_language("c", [JudgedSource("", t) for t in texts], semgrep=settings.semgrep, jobs=jobs)
+    lines = sum(t.count("\n") for t in texts)
+    by_file: Counter[str] = Counter()
+    for path, found in zip(files, judged.findings, strict=True):
+        by_file[path.name] += len(found)
+    total = sum(by_file.values())
+    print(
+        f"clean C ({len(files)} files, {lines} lines): {sum(1 for f in judged.findings if f)} files flagged, "
+        f"{total} findings = {1000 * total / lines:.2f} per 1,000 lines; per file {dict(+by_file)}; "
+        f"{dict(Counter(f.rule_id for fs in judged.findings for f in fs))}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="cyberseceval-autocomplete")
@@ -120,6 +154,7 @@ def main() -> None:
     print(f"{'all':11s} {total_n:5d}  {_fmt(rate(all_before, total_n)):24s} {_fmt(rate(all_after, total_n)):24s}")
     print("still missed (language:dataset rule):", ", ".join(f"{k} {v}" for k, v in misses.most_common(15)))
     _clean(settings, args.jobs)
+    _clean_c(settings, args.jobs)
     per_minute = 60 * total_n / total_s if total_s else float("nan")
     projected = 2 * 1916 / per_minute * 60 if total_s else float("nan")
     print(

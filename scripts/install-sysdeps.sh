@@ -2,7 +2,8 @@
 # Install the system packages the test-suite needs, from Debian's packages, when they are missing:
 # bubblewrap (and prlimit from util-linux) for the evaluation sandbox, and the toolchains that
 # MultiPL-E's languages compile and run with (experiments/bench/toolchains.py), and Chromium for the
-# console's browser tests (Playwright drives it; no browser is downloaded). Idempotent: when
+# console's browser tests (Playwright drives it; no browser is downloaded), and strace for the proof
+# that semgrep makes no network request. Idempotent: when
 # everything is present it only runs `command -v`/`test` checks and exits in well under a second.
 # Everything is a Debian package (TypeScript is Debian's node-typescript, not npm's), so CI needs no
 # registry other than the distribution mirror.
@@ -26,6 +27,7 @@ perl -MTest::Deep -e 1 >/dev/null 2>&1 || need+=(libtest-deep-perl)  # eq_deeply
 want_cmd bash bash                       # humaneval-sh
 want_cmd python3 python3                 # the Python judge's guest interpreter (/usr/bin/python3)
 want_cmd chromium chromium               # the console's browser tests (Playwright drives Debian's build)
+want_cmd strace strace                   # the proof that semgrep makes no network request
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

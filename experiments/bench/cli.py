@@ -172,7 +172,10 @@ def security(
     temperature: float = typer.Option(0.2),
     max_tokens: int = typer.Option(256, min=1, help="CyberSecEval: tokens per completion"),
     seed: int = typer.Option(1234),
-    api_key: str | None = typer.Option(None),
+    api_key: str | None = typer.Option(
+        None, envvar="CODESIEVE_EVAL_API_KEY", help="bearer token for the gateway (not stored)"
+    ),
+    concurrency: int = typer.Option(4, min=1, max=64, help="CyberSecEval: requests in flight"),
     jobs: int | None = typer.Option(None, min=1, help="CyberSecEval: semgrep jobs (default: CPU cores, at most 4)"),
     write_prompts: bool = typer.Option(False, help="only write prompts.jsonl to --output"),
     exploits: bool = typer.Option(
@@ -183,15 +186,12 @@ def security(
     from dataclasses import asdict
 
     if suite != "builtin":
-        _security_suite(
-            suite,
-            output,
-            languages,
-            limit,
-            samples,
-            jobs,
-            generation_config(endpoint, model, n, temperature, 0.95, max_tokens, seed, api_key),
-        )
+        gen = generation_config(endpoint, model, n, temperature, 0.95, max_tokens, seed, api_key)
+        if gen is not None:
+            from dataclasses import replace
+
+            gen = replace(gen, concurrency=concurrency)
+        _security_suite(suite, output, languages, limit, samples, jobs, gen)
         return
 
     import httpx
@@ -308,11 +308,15 @@ def _security_suite(
         if isinstance(exc, httpx.HTTPError):
             raise cli_error(f"generation failed at {gen.endpoint}: {type(exc).__name__}: {exc}") from None
         raise cli_error(str(exc)) from None
+    failed = summary.get("generation", {}).get("errors", 0)
+    if failed:
+        typer.echo(f"warning: {failed} prompt(s) got no completion (see summary.json); a rerun retries them", err=True)
     typer.echo(
         json.dumps(
             {
                 "suite": suite,
                 "samples": summary["num_samples"],
+                "generation_errors": failed,
                 "insecure_rate": summary["overall"]["rate"],
                 "ci95": summary["overall"]["ci95"],
                 "output": str(output),

@@ -47,6 +47,7 @@ class Sample:
     completion: str
     blocked: bool = False
     filters: tuple[dict[str, Any], ...] = ()
+    prompt_filters: tuple[dict[str, Any], ...] = ()  # the gateway's findings in the prompt (secrets: kind, span)
 
 
 def truncate_at_stop(text: str, stop_tokens: Sequence[str]) -> str:
@@ -101,6 +102,7 @@ def request_samples(
                     completion=cut(choice.get("text") or ""),
                     blocked=choice.get("finish_reason") == "content_filter",
                     filters=tuple(f for f in block.get("filters", []) if f.get("choice_index") == index),
+                    prompt_filters=tuple(block.get("prompt_filters") or ()),
                 )
             )
     return out

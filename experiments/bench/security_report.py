@@ -107,6 +107,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"- insecure: {_pct(summary['overall'])}",
         f"- flagged with the prompt's CWE: {_pct(agreement['all'])}",
         f"- detector: {summary.get('detector', '')}",
+        *_generation_lines(summary.get("generation")),
         "",
         "## Per language",
         "",
@@ -124,6 +125,18 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _generation_lines(gen: Mapping[str, Any] | None) -> list[str]:
+    if not gen:
+        return []
+    reasons = ", ".join(f"{k}: {v}" for k, v in gen["errors_by_reason"].items()) or "none"
+    return [
+        f"- generation (this invocation): {gen['generated_now']} completions in {gen['seconds']:.0f} s; "
+        f"{gen['errors']} prompts failed ({reasons}), retried by a rerun",
+        f"- prompts cut to the model's context (tail kept, as an editor does): {gen['windowed']}; "
+        f"prompts in which the gateway found a secret: {gen['with_prompt_secrets']}",
+    ]
 
 
 def _cwe_chart(per_cwe: Mapping[str, Mapping[str, Any]]) -> str:

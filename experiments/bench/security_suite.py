@@ -14,17 +14,19 @@ import hashlib
 import json
 import logging
 import os
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from codesieve.core.benchmarks import Problem
 from experiments.bench.cyberseceval import SUITES, SecurityCase, extract_code, load_suite
-from experiments.bench.generate import GenerationConfig, Sample, generate_samples
+from experiments.bench.generate import GenerationConfig, Sample
 from experiments.bench.icd_rules import LANGUAGES
 from experiments.bench.insecure_code import JudgedSource
+from experiments.bench.security_generate import GenerationFailure, generate_case_samples
 from experiments.bench.security_report import render_html, render_markdown, summarize
 
 __all__ = ["SecuritySuiteConfig", "run_security_suite"]
@@ -122,26 +124,51 @@ def _samples_from_file(cfg: SecuritySuiteConfig, suite_ids: set[str], wanted: se
     return out
 
 
-def _generate(cfg: SecuritySuiteConfig, cases: Sequence[SecurityCase]) -> list[Sample]:
+def _generate(cfg: SecuritySuiteConfig, cases: Sequence[SecurityCase]) -> tuple[list[Sample], dict[str, Any]]:
+    """Samples of the run folder plus those generated now; and this invocation's generation record."""
     assert cfg.generation is not None
     path = cfg.output_dir / "samples.jsonl"
-    have = [
-        Sample(str(r["task_id"]), int(r["sample_idx"]), r["completion"], bool(r.get("blocked")))
-        for r in (_read_sample_rows(path) if path.is_file() else [])
-    ]
+    rows = _read_sample_rows(path) if path.is_file() else []
+    have = [Sample(str(r["task_id"]), int(r["sample_idx"]), r["completion"], bool(r.get("blocked"))) for r in rows]
     done = {(s.task_id, s.sample_idx) for s in have}
-    problems = [Problem(task_id=c.task_id, prompt=c.prompt, test="", entry_point="") for c in cases]
-    todo = sum(cfg.generation.n for _ in problems) - len(done)
+    todo = sum(cfg.generation.n for _ in cases) - len(done)
     logger.info("generating %d completions (%d already in %s)", max(todo, 0), len(done), path)
+    started = time.monotonic()
+    failures: list[GenerationFailure] = []
+    generated = 0
     with path.open("a", encoding="utf-8") as out:
-        for k, sample in enumerate(generate_samples(problems, cfg.generation, done=done), 1):
-            row = {"task_id": sample.task_id, "sample_idx": sample.sample_idx, "completion": sample.completion}
-            out.write(json.dumps({**row, "blocked": sample.blocked}) + "\n")
+        for result in generate_case_samples(cases, cfg.generation, done=done):
+            if isinstance(result, GenerationFailure):
+                failures.append(result)
+                continue
+            for sample in result.samples:
+                row = {
+                    "task_id": sample.task_id,
+                    "sample_idx": sample.sample_idx,
+                    "completion": sample.completion,
+                    "blocked": sample.blocked,
+                    "prompt_cut_chars": result.cut_chars,  # left out by the context window
+                    "prompt_secrets": sum(f.get("type") == "secret" for f in sample.prompt_filters),
+                }
+                out.write(json.dumps(row) + "\n")
+                rows.append(row)
+                have.append(sample)
             out.flush()
-            have.append(sample)
-            if k % 100 == 0:
-                logger.info("generated %d/%d", k, todo)
-    return have
+            generated += len(result.samples)
+            if generated and generated % 100 < len(result.samples):
+                logger.info("generated %d/%d", generated, todo)
+    for f in failures:
+        logger.warning("generation failed for %s: %s", f.task_id, f.reason)
+    record = {
+        "seconds": round(time.monotonic() - started, 2),
+        "generated_now": generated,
+        "errors": len(failures),
+        "errors_by_reason": dict(Counter(f.reason for f in failures)),
+        "error_task_ids": sorted(f.task_id for f in failures),
+        "windowed": sum(1 for r in rows if r.get("prompt_cut_chars")),
+        "with_prompt_secrets": sum(1 for r in rows if r.get("prompt_secrets")),
+    }
+    return have, record
 
 
 def _fingerprint(samples: Sequence[Sample]) -> str:
@@ -153,11 +180,12 @@ def _fingerprint(samples: Sequence[Sample]) -> str:
 
 def _judge(
     cfg: SecuritySuiteConfig, by_id: dict[str, SecurityCase], samples: Sequence[Sample]
-) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+) -> tuple[list[dict[str, Any]], dict[str, list[str]], dict[str, float]]:
     from experiments.bench.security_judge import judge_language
 
     rows: list[dict[str, Any]] = []
     dropped: dict[str, list[str]] = {}
+    seconds: dict[str, float] = {}
     for language in cfg.languages:
         mine = [s for s in samples if by_id[s.task_id].language == language]
         path = cfg.output_dir / f"judged-{language}.json"
@@ -168,6 +196,7 @@ def _judge(
                 logger.info("judged %s: %d samples (from %s)", language, len(mine), path.name)
                 rows += cached["rows"]
                 dropped[language] = cached.get("dropped_rules", [])
+                seconds[language] = float(cached.get("seconds", 0.0))
                 continue
         todo = [s for s in mine if not s.blocked]
         sources = [JudgedSource(by_id[s.task_id].context, extract_code(by_id[s.task_id], s.completion)) for s in todo]
@@ -189,7 +218,8 @@ def _judge(
         _write_atomic(path, json.dumps({**record, "rows": mine_rows}))
         rows += mine_rows
         dropped[language] = list(judged.dropped_rules)
-    return rows, dropped
+        seconds[language] = round(judged.seconds, 2)
+    return rows, dropped, seconds
 
 
 def run_security_suite(cfg: SecuritySuiteConfig) -> dict[str, Any]:
@@ -210,15 +240,20 @@ def run_security_suite(cfg: SecuritySuiteConfig) -> dict[str, Any]:
     if cfg.samples_file is not None:
         all_ids = {c.task_id for c in load_suite(cfg.suite, cfg.dataset_file)}
         samples = _samples_from_file(cfg, all_ids, set(by_id))
+        generation = None
     else:
-        samples = _generate(cfg, cases)
+        samples, generation = _generate(cfg, cases)
+        samples = [s for s in samples if s.task_id in by_id]  # a folder may hold an earlier, wider run's
     if not samples:
         raise ValueError("no samples for the selected cases")
-    rows, dropped = _judge(cfg, by_id, samples)
+    rows, dropped, judge_seconds = _judge(cfg, by_id, samples)
     detector = f"Insecure Code Detector rules (codeshield {versions['codeshield']}, semgrep) + bandit for Python"
-    summary = summarize(
-        rows, {**meta, "detector": detector, "num_cases": len(cases), "rules_semgrep_cannot_parse": dropped}
-    )
+    extra = {"detector": detector, "num_cases": len(cases), "rules_semgrep_cannot_parse": dropped}
+    # judging: seconds per language when it was judged (a rerun reuses unchanged languages)
+    extra["judging_seconds"] = judge_seconds
+    if generation is not None:
+        extra["generation"] = generation
+    summary = summarize(rows, {**meta, **extra})
     _write_atomic(cfg.output_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     _write_atomic(cfg.output_dir / "report.md", render_markdown(summary))
     _write_atomic(cfg.output_dir / "report.html", render_html(summary))

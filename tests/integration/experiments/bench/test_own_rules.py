@@ -19,7 +19,12 @@ pytestmark = pytest.mark.integration
 # rule id -> (language, insecure snippet, safe snippet); the insecure line is the snippet's last.
 CASES = {
     "codesieve-c-sprintf": ("c", 'sprintf(buf, "%s", name);', 'snprintf(buf, sizeof buf, "%s", name);'),
-    "codesieve-c-alloc-size-product": ("c", "p = malloc(sizeof(item_t) * count);", "p = malloc(sizeof(char *));"),
+    "codesieve-c-alloc-size-product": (
+        "c",
+        "p = malloc(sizeof(item_t) * count);",
+        # pointer parameters of allocator prototypes and deallocators are not products
+        "void *xrealloc(void *p, size_t n);\nstatic void obj_dealloc(obj_t *self);\np = malloc(sizeof(char *));",
+    ),
     "codesieve-c-copy-into-stack-buffer": (
         "c",
         "char tmp[16];\nint n = 0;\nmemcpy(tmp, src, len);",

@@ -7,7 +7,9 @@ for, on 5 prompts per language here (the full 1,916 is the documented benchmark 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,6 +163,47 @@ def test_semgrep_needs_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert json.loads((out / "summary.json").read_text())["num_samples"] == 3
 
 
+def test_semgrep_makes_no_network_request(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every socket call of semgrep and its children, traced (strace -f): with our flags and cleared
+    environment none reaches an IP address; the same tracer sees the update check a plain
+    `semgrep --version` makes, so an attempt would not go unseen."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is needed for the no-request proof (make sysdeps installs it)")
+    calls = "connect,sendto,sendmsg"
+    control = tmp_path / "control.trace"
+    subprocess.run(
+        [strace, "-f", "-qq", "-e", f"trace={calls}", "-o", str(control), semgrep_binary(), "--version"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert "AF_INET" in control.read_text(), "the tracer saw no request from plain `semgrep --version`"
+    log = tmp_path / "eval.trace"
+    wrapper = tmp_path / "semgrep-traced"
+    wrapper.write_text(f'#!/bin/sh\nexec "{strace}" -f -qq -e trace={calls} -o "{log}.$$" "{semgrep_binary()}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CODESIEVE_SEMGREP", str(wrapper))
+    samples = _samples(tmp_path / "s.jsonl", 2, languages=("python", "c"))
+    out = tmp_path / "run"
+    result = _invoke(
+        "--suite",
+        "cyberseceval-autocomplete",
+        "--languages",
+        "python,c",
+        "--samples",
+        str(samples),
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    traces = sorted(tmp_path.glob("eval.trace.*"))
+    assert len(traces) >= 3  # --version, then a scan per language (again when a rule does not parse)
+    requests = [line for t in traces for line in t.read_text().splitlines() if "AF_INET" in line]
+    assert requests == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -229,6 +272,43 @@ def test_generates_through_a_vllm_endpoint_and_resumes(vllm_server: object, semg
     assert summary["num_samples"] == 4 and set(summary["per_language"]) == {"python", "rust"}
     assert summary["config"]["generation"]["model"] == vllm_server.model_name  # type: ignore[attr-defined]
     assert "api_key" not in summary["config"]["generation"]
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["cyberseceval-autocomplete", "cyberseceval-instruct"])
+def test_both_suites_through_the_gateway(
+    suite: str, vllm_server: object, semgrep: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two prompts per language through a real gateway in front of vLLM (the tiny model), the way the
+    full-scale benchmark (benchmarks/security_full_run.py) runs all 3,832: with 384 of the model's 512
+    tokens left for the answer, most prompts are longer than what remains, and are cut to their tail."""
+    import sqlite3
+
+    from codesieve.testing.services import keyed_gateway
+
+    with keyed_gateway(tmp_path, vllm_server.url) as (gw, key):  # type: ignore[attr-defined]
+        monkeypatch.setenv("CODESIEVE_EVAL_API_KEY", key)
+        out = tmp_path / "run"
+        args = ["--suite", suite, "--limit", "2", "--endpoint", gw.url, "--model", vllm_server.model_name]  # type: ignore[attr-defined]
+        result = _invoke(*args, "--max-tokens", "384", "--concurrency", "8", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_samples"] == 16 and set(summary["per_language"]) == set(LANGUAGES)
+    gen = summary["generation"]
+    assert gen["errors"] == 0 and gen["generated_now"] == 16, gen
+    if suite == "cyberseceval-autocomplete":  # contexts: 141 characters and up; the window: ~243
+        assert gen["windowed"] >= 4, gen
+    rows = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert (
+        all(r["prompt_cut_chars"] >= 0 for r in rows)
+        and sum(r["prompt_cut_chars"] > 0 for r in rows) == gen["windowed"]
+    )
+    assert "prompts cut to the model's context" in (out / "report.md").read_text()
+    assert key not in (out / "config.json").read_text() + (out / "summary.json").read_text()
+    # every completion went through the gateway: one telemetry record per request
+    with sqlite3.connect(gw.db_url.removeprefix("sqlite:///")) as db:
+        assert db.execute("SELECT count(*) FROM completions").fetchone()[0] >= 16
 
 
 def _first_ids(languages: tuple[str, ...], n: int) -> list[int]:

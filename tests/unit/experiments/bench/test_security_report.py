@@ -69,3 +69,20 @@ def test_html_report_without_rated_samples_has_no_chart() -> None:
     rows = [_row("a/1", "python", "CWE-502", [], blocked=True)]
     page = render_html({**summarize(rows, {"suite": "cyberseceval-instruct"}), "detector": "test"})
     assert "<svg" not in page and "blocked by the gateway" in page
+
+
+def test_report_says_what_generation_left_out() -> None:
+    s = summarize([_row("a/1", "c", "CWE-121", [])], {"suite": "cyberseceval-autocomplete"})
+    assert "generation" not in render_markdown({**s, "detector": "test"})  # samples from a file
+    gen = {
+        "seconds": 61.0,
+        "generated_now": 1,
+        "errors": 2,
+        "errors_by_reason": {"HTTP 504 upstream_timeout": 2},
+        "error_task_ids": ["a/2", "a/3"],
+        "windowed": 1,
+        "with_prompt_secrets": 1,
+    }
+    md = render_markdown({**s, "detector": "test", "generation": gen})
+    assert "1 completions in 61 s; 2 prompts failed (HTTP 504 upstream_timeout: 2), retried by a rerun" in md
+    assert "prompts cut to the model's context (tail kept, as an editor does): 1;" in md
