@@ -11,7 +11,8 @@ from typing import Any
 import typer
 
 from codesieve.cli_io import cli_error
-from experiments.bench.cli_runs import generation_config, remove_if_unused, run_or_fail, write_atomic
+from codesieve.core.atomic_files import write_text_atomic
+from experiments.bench.cli_runs import generation_config, remove_if_unused, run_or_fail
 from experiments.bench.data_cli import data_app
 from experiments.bench.repo_cli import repo_app
 
@@ -211,7 +212,7 @@ def security(
         raise cli_error(str(exc)) from None
     if write_prompts:
         rows = [json.dumps(asdict(p)) for p in SECURITY_PROMPTS]
-        write_atomic(output / "prompts.jsonl", "\n".join(rows) + "\n")
+        write_text_atomic(output / "prompts.jsonl", "\n".join(rows) + "\n")
         return
     try:
         if samples is not None:
@@ -232,8 +233,8 @@ def security(
         findings, summary = score_security(got)
         if exploits:
             summary["exploits"] = _builtin_exploits(output, got, findings)
-        write_atomic(output / "findings.jsonl", "".join(json.dumps(asdict(f)) + "\n" for f in findings))
-        write_atomic(output / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(output / "findings.jsonl", "".join(json.dumps(asdict(f)) + "\n" for f in findings))
+        write_text_atomic(output / "summary.json", json.dumps(summary, indent=2) + "\n")
     except httpx.HTTPError as exc:
         raise cli_error(f"generation failed at {endpoint}: {type(exc).__name__}: {exc}") from None
     except (ValueError, OSError, SandboxError) as exc:
@@ -256,8 +257,8 @@ def _builtin_exploits(output: Path, got: list[tuple[str, int, str]], findings: l
     flagged = {(f.task_id, f.sample_idx): f.unsafe for f in findings}
     rows = [{**r, "flagged": flagged.get((r["task_id"], r["sample_idx"]), False)} for r in rows]
     summary = summarize_exploits(rows, flagged)
-    write_atomic(output / "exploits.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    write_atomic(output / "report.md", "# Security: builtin\n\n" + render_exploits_markdown(summary))
+    write_text_atomic(output / "exploits.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write_text_atomic(output / "report.md", "# Security: builtin\n\n" + render_exploits_markdown(summary))
     return summary
 
 
@@ -383,7 +384,7 @@ def contamination(
         "findings": [asdict(f) for f in findings],
     }
     try:
-        write_atomic(output, json.dumps(report, indent=2) + "\n")
+        write_text_atomic(output, json.dumps(report, indent=2) + "\n")
     except OSError as exc:
         raise cli_error(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(json.dumps(report["summary"]))
@@ -414,7 +415,7 @@ def compare(
         raise cli_error(f"cannot compare: {exc}") from None
     if output is not None:
         try:
-            write_atomic(output, json.dumps(data, indent=2) + "\n")
+            write_text_atomic(output, json.dumps(data, indent=2) + "\n")
         except OSError as exc:
             raise cli_error(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(text)

@@ -16,16 +16,6 @@ import typer
 from codesieve.cli_io import cli_error
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `path` whole or not at all (temp file beside it, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def remove_if_unused(output: Path) -> None:
     """Remove a run folder this invocation created when it holds no samples and no results."""
     if any((output / name).is_file() and (output / name).stat().st_size for name in ("samples.jsonl", "results.jsonl")):

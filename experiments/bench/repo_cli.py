@@ -177,7 +177,7 @@ def reference(
     from dataclasses import asdict
 
     from codesieve.cli_io import OutputError, probe_output_file
-    from experiments.bench.cli_runs import write_atomic
+    from codesieve.core.atomic_files import write_text_atomic
     from experiments.bench.repo.references import REFERENCE_KINDS, reference_samples
     from experiments.bench.repo.tasks import read_tasks
 
@@ -186,7 +186,7 @@ def reference(
     try:
         probe_output_file(output)
         rows = reference_samples(read_tasks(tasks), kind)  # type: ignore[arg-type]
-        write_atomic(output, "".join(json.dumps(asdict(s)) + "\n" for s in rows))
+        write_text_atomic(output, "".join(json.dumps(asdict(s)) + "\n" for s in rows))
     except (OutputError, ValueError, OSError) as exc:
         raise cli_error(str(exc)) from None
     typer.echo(json.dumps({"kind": kind, "samples": len(rows), "output": str(output)}))

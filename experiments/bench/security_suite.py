@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from codesieve.core.atomic_files import write_text_atomic
 from experiments.bench.cyberseceval import SUITES, SecurityCase, extract_code, load_suite
 from experiments.bench.generate import GenerationConfig, Sample
 from experiments.bench.icd_rules import LANGUAGES
@@ -58,15 +59,6 @@ class SecuritySuiteConfig:
             "languages": list(self.languages),
             "limit": self.limit,
         }
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _versions() -> dict[str, str]:
@@ -215,7 +207,7 @@ def _judge(
             for s in mine
         ]
         record = {"fingerprint": fp, "seconds": round(judged.seconds, 2), "dropped_rules": list(judged.dropped_rules)}
-        _write_atomic(path, json.dumps({**record, "rows": mine_rows}))
+        write_text_atomic(path, json.dumps({**record, "rows": mine_rows}))
         rows += mine_rows
         dropped[language] = list(judged.dropped_rules)
         seconds[language] = round(judged.seconds, 2)
@@ -236,7 +228,7 @@ def run_security_suite(cfg: SecuritySuiteConfig) -> dict[str, Any]:
 
     versions = {**_versions(), "semgrep": semgrep_version(cfg.semgrep)}  # fails early when semgrep is missing
     meta: dict[str, Any] = {"suite": cfg.suite, "config": cfg.to_json(), "versions": versions}
-    _write_atomic(cfg.output_dir / "config.json", json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(cfg.output_dir / "config.json", json.dumps(meta, indent=2) + "\n")
     if cfg.samples_file is not None:
         all_ids = {c.task_id for c in load_suite(cfg.suite, cfg.dataset_file)}
         samples = _samples_from_file(cfg, all_ids, set(by_id))
@@ -254,7 +246,7 @@ def run_security_suite(cfg: SecuritySuiteConfig) -> dict[str, Any]:
     if generation is not None:
         extra["generation"] = generation
     summary = summarize(rows, {**meta, **extra})
-    _write_atomic(cfg.output_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    _write_atomic(cfg.output_dir / "report.md", render_markdown(summary))
-    _write_atomic(cfg.output_dir / "report.html", render_html(summary))
+    write_text_atomic(cfg.output_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(cfg.output_dir / "report.md", render_markdown(summary))
+    write_text_atomic(cfg.output_dir / "report.html", render_html(summary))
     return summary

@@ -30,6 +30,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from codesieve.core.atomic_files import write_text_atomic
 from experiments.bench.repo.context import cross_file_context
 from experiments.bench.repo.executor import (
     EXIT_FAILED,
@@ -294,14 +295,5 @@ def mine_tasks(cfg: MineConfig) -> MineResult:
     if not kept:
         why = ", ".join(f"{k}: {v}" for k, v in reasons.most_common(3))
         raise RepoError(f"no task: none of {examined} functions examined has an oracle ({why})")
-    _write_atomic(cfg.output, tasks_jsonl(kept))
+    write_text_atomic(cfg.output, tasks_jsonl(kept))
     return MineResult(kept, version, len(stable), len(candidates), examined, dict(reasons.most_common()))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
