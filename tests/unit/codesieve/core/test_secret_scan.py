@@ -177,3 +177,19 @@ def test_parity_with_detect_secrets_on_generated_text(text: str) -> None:
     """The prefilters are necessary conditions: no detection detect-secrets makes is missed."""
     ours = {(i, d, v) for i, d, v, _ in scan_secret_values(text, detectors=ALL_DETECTORS, parity=True)}
     assert ours == _detect_secrets_per_line(text, ALL_DETECTORS)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "folded"),
+    [("api_key", "api_\u212aey"), ("password", "pa\u017f\u017fword"), ("private_key", "pr\u0131vate_key")],
+)
+def test_case_folded_keywords_are_found_in_non_ascii_text(keyword: str, folded: str) -> None:
+    """The keyword prefilter lower-cases the text; the characters Python's IGNORECASE folds to ASCII (the
+    Kelvin sign, the long s, the dotless i) must still match as the plugins' regexes do, while texts with
+    only other non-ASCII characters take the fast lower-casing path."""
+    value = "Xk9mQ2vT7pL4wR8zN3bY6cH1"
+    plain = f'# café\n{keyword} = "{value}"\n'
+    expected = [(f.detector, plain[f.start : f.end]) for f in scan_secrets(plain)]
+    assert expected, "the ASCII keyword assignment is a finding"
+    text = plain.replace(keyword, folded)
+    assert [(f.detector, text[f.start : f.end]) for f in scan_secrets(text)] == expected
