@@ -29,11 +29,11 @@ def live_report(sync_db_url: str, experiment: str) -> dict[str, Any]:
     return build_report(sync_db_url, experiment)
 
 
-def create_app(settings: GatewaySettings | None = None, **options: Any) -> FastAPI:
-    """gateway.main.create_app with the live report; `options` pass through (tests' fault injection)."""
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """gateway.main.create_app with the live report."""
     from gateway.main import create_app as create_gateway_app
 
-    return create_gateway_app(settings, console_report=live_report, **options)
+    return create_gateway_app(settings, console_report=live_report)
 
 
 serve = make_serve("codesieve.app:create_app")
